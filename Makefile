@@ -1,0 +1,34 @@
+# `make main` — set up what is missing, then train and compare the models on ML-100k.
+# `make test` — set up what is missing, then run the test suite.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+SHARED_ML100K := $(abspath ../shared/data/ml-100k)
+# Read the shared copy when there is one; otherwise the loader downloads the zip.
+export GNNREC_ML100K_DIR ?= $(if $(wildcard $(SHARED_ML100K)/u.data),$(SHARED_ML100K),)
+export GNNREC_HOME ?= $(abspath .gnnrec)
+
+.PHONY: venv main test lint scatter clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+main: venv
+	$(VENV)/bin/gnnrec data
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# Optional: torch-scatter has no wheel here and builds from source (~10 minutes).
+scatter: venv
+	$(PY) -m pip install --no-build-isolation -c constraints.txt '.[scatter]'
+
+clean:
+	rm -rf $(VENV) .gnnrec *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from gnnrec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""Model configs are dataclasses: plain data, recorded with every result."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Turn a ``--set key=value`` string into the field's type (bool, int, float, str, tuples, lists)."""
+    if not isinstance(value, str):
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value.lower() in ("none", "null") and type(None) in args:
+            return None
+        annotation = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    try:
+        if annotation is bool:
+            lowered = value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if annotation in (int, float, str):
+            return annotation(value)
+        if origin in (tuple, list):
+            parsed = json.loads(value if value.strip().startswith("[") else f"[{value}]")
+            return origin(parsed)
+    except (ValueError, json.JSONDecodeError):
+        raise ValueError(
+            f"config key {key!r} expects {getattr(annotation, '__name__', annotation)}, got {value!r}"
+        ) from None
+    return value
+
+
+def update_config(config: C, overrides: dict[str, Any]) -> C:
+    """Return a copy of ``config`` with ``overrides`` applied; unknown keys are refused."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    hints = typing.get_type_hints(type(config))
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) {', '.join(unknown)} for {type(config).__name__}; valid keys: {', '.join(fields)}"
+        )
+    coerced = {k: _coerce(v, hints[k], k) for k, v in overrides.items()}
+    return dataclasses.replace(config, **coerced)
+
+
+def parse_set_options(items: list[str]) -> dict[str, str]:
+    """Parse ``["key=value", ...]`` as given to ``--set``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,37 @@
+"""Models by name, so the runner, CLI and tests can enumerate them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnnrec.config import update_config
+
+_MODELS: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    """Class decorator: make ``cls`` available as ``cls.name``."""
+    name = getattr(cls, "name", None)
+    if not name:
+        raise ValueError(f"{cls.__name__} needs a class attribute 'name' to be registered")
+    if name in _MODELS and _MODELS[name] is not cls:
+        raise ValueError(f"model name {name!r} is already registered by {_MODELS[name].__name__}")
+    _MODELS[name] = cls
+    return cls
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_class(name: str) -> type:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
+
+
+def create_model(name: str, overrides: dict[str, Any] | None = None):
+    """Instantiate a registered model with its default config updated by ``overrides``."""
+    cls = get_model_class(name)
+    return cls(update_config(cls.config_class(), overrides or {}))
