@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny datasets in the ML-100k formats, and the real data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gnnrec.data import MovieLens100K, RatingSplit
+from gnnrec.data.synthetic import write_ml100k_fixture
+
+REAL_ML100K = Path(
+    os.environ.get("GNNREC_ML100K_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ml-100k"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test writes caches under its own temporary GNNREC_HOME, never into ../shared."""
+    monkeypatch.setenv("GNNREC_HOME", str(tmp_path_factory.mktemp("gnnrec_home")))
+
+
+@pytest.fixture(scope="session")
+def ml100k_fixture_dir(tmp_path_factory) -> Path:
+    """A tiny dataset (40 users, 60 movies, 1,000 ratings) in the ML-100k file formats. Do not modify."""
+    return write_ml100k_fixture(tmp_path_factory.mktemp("ml100k_fixture"))
+
+
+@pytest.fixture
+def tiny_split(ml100k_fixture_dir, tmp_path) -> RatingSplit:
+    """The u1 split of the tiny fixture dataset."""
+    return MovieLens100K(tmp_path / "root", split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+
+
+@pytest.fixture(scope="session")
+def real_ml100k_dir() -> Path:
+    if not (REAL_ML100K / "u.data").is_file():
+        pytest.skip(f"real MovieLens-100k not found at {REAL_ML100K} (set GNNREC_ML100K_DIR)")
+    return REAL_ML100K
+
+
+@pytest.fixture(scope="session")
+def real_u1_split(real_ml100k_dir, tmp_path_factory) -> RatingSplit:
+    root = tmp_path_factory.mktemp("real_root")
+    return MovieLens100K(root, split="u1", source_dir=real_ml100k_dir, log=False).rating_split()
