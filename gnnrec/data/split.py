@@ -1,0 +1,155 @@
+"""A model-facing view of one split of a rating graph."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from gnnrec.data.graph import PARTS, RATES
+
+
+@dataclass(frozen=True)
+class RatingEdges:
+    """Parallel tensors of 0-based user and movie indices with their ratings."""
+
+    user: Tensor
+    movie: Tensor
+    rating: Tensor
+
+    def __len__(self) -> int:
+        return int(self.rating.numel())
+
+    @property
+    def edge_label_index(self) -> Tensor:
+        return torch.stack([self.user, self.movie])
+
+    def to(self, device: torch.device | str) -> RatingEdges:
+        return RatingEdges(self.user.to(device), self.movie.to(device), self.rating.to(device))
+
+
+class RatingSplit:
+    """Train / validation / test ratings of one graph, plus what models need to know.
+
+    ``graph`` is the full :class:`HeteroData` (message edges = training ratings).
+    ``train``, ``val`` and ``test`` are :class:`RatingEdges`; ``train_data`` etc. give
+    PyG's link-split convention (a graph copy with ``edge_label_index``/``edge_label``).
+    """
+
+    def __init__(self, graph: HeteroData) -> None:
+        for part in PARTS:
+            if f"{part}_edge_label_index" not in graph[RATES]:
+                raise ValueError(f"graph has no {part}_edge_label_index on {RATES}; build it with gnnrec.data")
+        self.graph = graph
+
+    @property
+    def num_users(self) -> int:
+        return int(self.graph["user"].num_nodes)
+
+    @property
+    def num_movies(self) -> int:
+        return int(self.graph["movie"].num_nodes)
+
+    @property
+    def name(self) -> str:
+        return f"{self.graph.dataset_name}/{self.graph.split_name}"
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.graph.fingerprint)
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.graph.split_settings)
+
+    @property
+    def rating_levels(self) -> Tensor:
+        return self.graph.rating_levels
+
+    @property
+    def rating_min(self) -> float:
+        return float(self.rating_levels.min())
+
+    @property
+    def rating_max(self) -> float:
+        return float(self.rating_levels.max())
+
+    def edges(self, part: str) -> RatingEdges:
+        if part not in PARTS:
+            raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+        store = self.graph[RATES]
+        index = store[f"{part}_edge_label_index"]
+        return RatingEdges(index[0], index[1], store[f"{part}_edge_label"])
+
+    @cached_property
+    def train(self) -> RatingEdges:
+        return self.edges("train")
+
+    @cached_property
+    def val(self) -> RatingEdges:
+        return self.edges("val")
+
+    @cached_property
+    def test(self) -> RatingEdges:
+        return self.edges("test")
+
+    @cached_property
+    def known(self) -> RatingEdges:
+        """Every rating a model may see when fitting (train + validation)."""
+        t, v = self.train, self.val
+        return RatingEdges(torch.cat([t.user, v.user]), torch.cat([t.movie, v.movie]), torch.cat([t.rating, v.rating]))
+
+    def seen_mask(self, parts: tuple[str, ...] = ("train", "val")) -> Tensor:
+        """Dense ``[num_users, num_movies]`` bool mask of the ratings in ``parts``."""
+        mask = torch.zeros(self.num_users, self.num_movies, dtype=torch.bool)
+        for part in parts:
+            edges = self.edges(part)
+            mask[edges.user, edges.movie] = True
+        return mask
+
+    def link_data(self, part: str) -> HeteroData:
+        """A shallow graph copy whose ``rates`` store has this part as ``edge_label_index``/``edge_label``."""
+        edges = self.edges(part)
+        data = copy.copy(self.graph)
+        data[RATES].edge_label_index = edges.edge_label_index
+        data[RATES].edge_label = edges.rating
+        return data
+
+    @property
+    def train_data(self) -> HeteroData:
+        return self.link_data("train")
+
+    @property
+    def val_data(self) -> HeteroData:
+        return self.link_data("val")
+
+    @property
+    def test_data(self) -> HeteroData:
+        return self.link_data("test")
+
+    def describe(self) -> dict:
+        """Counts and the rating histogram of each part (plain Python types)."""
+        out: dict = {"dataset": self.name, "users": self.num_users, "movies": self.num_movies}
+        for part in PARTS:
+            ratings = self.edges(part).rating
+            levels = self.rating_levels
+            out[part] = {
+                "ratings": len(self.edges(part)),
+                "histogram": {f"{float(v):g}": int((ratings == v).sum()) for v in levels},
+            }
+        return out
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{p}={len(self.edges(p))}" for p in PARTS)
+        return f"RatingSplit({self.name}, users={self.num_users}, movies={self.num_movies}, {sizes})"
+
+
+def load_split(dataset: str = "ml-100k", split: str = "u1", **kwargs) -> RatingSplit:
+    """Resolve a dataset by name and return one of its splits."""
+    from gnnrec.data.registry import get_dataset
+
+    return get_dataset(dataset)(split=split, **kwargs).rating_split()
