@@ -67,6 +67,8 @@ class MovieLens100K(InMemoryDataset):
     md5 = "0e33842e24a9c977be4e0107933c0723"
     env_var = "GNNREC_ML100K_DIR"
     name = "ml-100k"
+    splits = SPLITS
+    default_split = "u1"
 
     def __init__(
         self,

@@ -1,10 +1,21 @@
-"""Datasets by name, so the CLI and runner can take ``--dataset``."""
+"""Datasets by name, so the CLI and runner can take ``--dataset``.
+
+Every registered class takes ``(root=None, split=<default_split>, *, source_dir=None,
+val_fraction=0.05, seed=0, ...)`` and has ``name``, ``splits``, ``default_split`` and
+``env_var`` attributes.
+"""
 
 from __future__ import annotations
 
+from gnnrec.data.monti import Douban, Flixster, YahooMusic
 from gnnrec.data.movielens import MovieLens100K
+from gnnrec.data.movielens1m import MovieLens1M
 
-DATASETS: dict[str, type] = {"ml-100k": MovieLens100K}
+DATASETS: dict[str, type] = {cls.name: cls for cls in (MovieLens100K, MovieLens1M, Douban, Flixster, YahooMusic)}
+
+
+def available_datasets() -> list[str]:
+    return sorted(DATASETS)
 
 
 def get_dataset(name: str) -> type:

@@ -148,8 +148,9 @@ class RatingSplit:
         return f"RatingSplit({self.name}, users={self.num_users}, movies={self.num_movies}, {sizes})"
 
 
-def load_split(dataset: str = "ml-100k", split: str = "u1", **kwargs) -> RatingSplit:
-    """Resolve a dataset by name and return one of its splits."""
+def load_split(dataset: str = "ml-100k", split: str | None = None, **kwargs) -> RatingSplit:
+    """Resolve a dataset by name and return one of its splits (default: the dataset's ``default_split``)."""
     from gnnrec.data.registry import get_dataset
 
-    return get_dataset(dataset)(split=split, **kwargs).rating_split()
+    cls = get_dataset(dataset)
+    return cls(split=split if split is not None else cls.default_split, **kwargs).rating_split()

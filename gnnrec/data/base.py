@@ -1,0 +1,170 @@
+"""Shared machinery of the rating-graph datasets: locating raw files, caching, splitting."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData, InMemoryDataset, extract_zip
+
+from gnnrec.data.errors import DataFormatError
+from gnnrec.data.graph import build_rating_graph, fingerprint_files
+from gnnrec.data.splits import carve_validation
+from gnnrec.utils import atomic_path, gnnrec_home
+
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # user, movie, rating, time
+
+
+def find_source(source_dir: str | Path | None, env_var: str) -> Path | None:
+    """The first of ``source_dir`` and ``$env_var`` that is set; it must be an existing directory."""
+    for origin, candidate in (("source_dir", source_dir), (env_var, os.environ.get(env_var))):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.is_dir():
+                raise DataFormatError(path, f"directory given by {origin} does not exist")
+            return path
+    return None
+
+
+def fetch_zip(
+    url: str, md5: str, raw_root: str | Path, folder: str, target: str | Path, download: Callable, log: bool = True
+) -> None:
+    """Download ``url`` into ``raw_root``, check its MD5, and move its ``folder`` to ``target``.
+
+    A zip with the wrong MD5 is deleted before the error is raised; a half-extracted
+    archive never appears at ``target``.
+    """
+    zip_path = download(url, str(raw_root), log=log)
+    actual = hashlib.md5(Path(zip_path).read_bytes()).hexdigest()
+    if actual != md5:
+        os.remove(zip_path)
+        raise DataFormatError(zip_path, f"MD5 mismatch: expected {md5}, got {actual}; file deleted")
+    partial = os.path.join(raw_root, ".extracting")
+    shutil.rmtree(partial, ignore_errors=True)
+    extract_zip(zip_path, partial, log=log)
+    extracted = os.path.join(partial, folder)
+    if not os.path.isdir(extracted):
+        shutil.rmtree(partial, ignore_errors=True)
+        raise DataFormatError(zip_path, f"archive has no folder {folder!r}")
+    os.replace(extracted, target)
+    shutil.rmtree(partial, ignore_errors=True)
+    os.remove(zip_path)
+
+
+class RatingGraphDataset(InMemoryDataset, abc.ABC):
+    r"""Base of the datasets that hold one user–movie rating graph with its train/val/test split.
+
+    ``dataset[0]`` is a :class:`~torch_geometric.data.HeteroData` built by
+    :func:`gnnrec.data.graph.build_rating_graph` (message edges = training ratings)
+    carrying ``rating_levels``, ``dataset_name``, ``split_name``, ``fingerprint`` and
+    ``split_settings``; :meth:`rating_split` wraps it in a :class:`~gnnrec.data.RatingSplit`.
+
+    Raw files are looked up in ``source_dir``, then ``$<env_var>``, then
+    ``root/raw/<raw_folder>``. The processed graph is cached under a name that holds a
+    fingerprint of the raw files and split settings, so a changed file is never served stale.
+
+    Subclasses set ``name``, ``env_var``, ``raw_folder``, ``splits``, ``default_split``
+    and implement :attr:`raw_file_names`, :meth:`_settings` and :meth:`process`
+    (which ends with :meth:`_save_graph`).
+    """
+
+    name: ClassVar[str]
+    env_var: ClassVar[str]
+    raw_folder: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]]
+    default_split: ClassVar[str]
+
+    def __init__(
+        self,
+        root: str | Path | None,
+        split: str,
+        *,
+        source_dir: str | Path | None,
+        val_fraction: float,
+        seed: int,
+        transform: Callable | None,
+        pre_transform: Callable | None,
+        force_reload: bool,
+        log: bool,
+    ) -> None:
+        if split not in self.splits:
+            raise ValueError(f"unknown split {split!r} for {self.name}; choose one of {', '.join(self.splits)}")
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+        self.split = split
+        self.val_fraction = float(val_fraction)
+        self.seed = int(seed)
+        self._source_dir = find_source(source_dir, self.env_var)
+        self._fingerprint: str | None = None
+        root = Path(root) if root is not None else gnnrec_home() / "datasets" / self.name
+        super().__init__(str(root), transform, pre_transform, force_reload=force_reload, log=log)
+        self.load(self.processed_paths[0], data_cls=HeteroData)
+
+    @property
+    def raw_dir(self) -> str:
+        if self._source_dir is not None:
+            return str(self._source_dir)
+        return os.path.join(self.root, "raw", self.raw_folder)
+
+    @abc.abstractmethod
+    def _settings(self) -> dict:
+        """Every option that changes the processed graph (stored as ``split_settings``)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """MD5 of the raw files this split is built from, plus the split settings."""
+        if self._fingerprint is None:
+            digest = hashlib.md5(fingerprint_files([Path(p) for p in self.raw_paths]).encode())
+            digest.update(repr(sorted(self._settings().items())).encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    @property
+    def processed_file_names(self) -> list[str]:
+        return [f"{self.split}-{self.fingerprint[:16]}.pt"]
+
+    def _missing_files(self) -> list[str]:
+        return [f for f in self.raw_file_names if not (Path(self.raw_dir) / f).is_file()]
+
+    def _carve(self, train_all: Columns, test: Columns) -> dict[str, Columns]:
+        """Split ``train_all`` into train and validation with :func:`carve_validation`."""
+        val_mask = carve_validation(train_all[0], self.val_fraction, self.seed)
+        return {
+            "train": tuple(a[~val_mask] for a in train_all),
+            "val": tuple(a[val_mask] for a in train_all),
+            "test": test,
+        }
+
+    def _build(
+        self, user_x: torch.Tensor, movie_x: torch.Tensor, train_all: Columns, test: Columns, levels: list[float]
+    ) -> HeteroData:
+        return build_rating_graph(
+            user_x=user_x, movie_x=movie_x, parts=self._carve(train_all, test), rating_levels=levels
+        )
+
+    def _save_graph(self, data: HeteroData) -> None:
+        """Attach the identity attributes every dataset carries, then cache ``data`` atomically."""
+        data.dataset_name = self.name
+        data.split_name = self.split
+        data.fingerprint = self.fingerprint
+        data.split_settings = self._settings()
+        if self.pre_transform is not None:
+            data = self.pre_transform(data)
+        with atomic_path(self.processed_paths[0]) as tmp:
+            self.save([data], str(tmp))
+
+    def rating_split(self):
+        """This dataset's graph wrapped with convenient accessors for models."""
+        from gnnrec.data.split import RatingSplit
+
+        return RatingSplit(self[0])
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(split={self.split!r}, val_fraction={self.val_fraction}, seed={self.seed})"
