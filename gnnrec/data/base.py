@@ -58,6 +58,22 @@ def fetch_zip(
     os.remove(zip_path)
 
 
+def year_range(year: np.ndarray) -> torch.Tensor:
+    """``[min, max]`` of the known (non-zero) years; ``[0, 1]`` when none is known."""
+    known = year[year > 0]
+    return torch.tensor([float(known.min()), float(known.max())]) if len(known) else torch.tensor([0.0, 1.0])
+
+
+def movie_features(genres: np.ndarray, year: np.ndarray) -> torch.Tensor:
+    """``[genre flags, min–max year, missing-year flag]``; a missing year (0) gets the mean year."""
+    low, high = year_range(year).tolist()
+    known = year > 0
+    scaled = np.where(known, (year - low) / max(high - low, 1.0), 0.0)
+    if known.any():
+        scaled = np.where(known, scaled, scaled[known].mean())
+    return torch.from_numpy(np.column_stack([genres, scaled, (~known).astype(np.float64)])).float()
+
+
 class RatingGraphDataset(InMemoryDataset, abc.ABC):
     r"""Base of the datasets that hold one user–movie rating graph with its train/val/test split.
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData, InMemoryDataset, download_url, extract_zip
+from torch_geometric.data import download_url
 
+from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year_range
 from gnnrec.data.errors import DataFormatError
-from gnnrec.data.graph import RATES, build_rating_graph, fingerprint_files
 from gnnrec.data.parsing import RatingTable, map_ids, read_movies, read_names, read_ratings, read_users
-from gnnrec.data.splits import carve_validation, random_split
-from gnnrec.utils import atomic_path, gnnrec_home
+from gnnrec.data.splits import random_split
 
 PREDEFINED_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*PREDEFINED_SPLITS, "random")
@@ -35,7 +32,7 @@ def _duplicate_check(table: RatingTable, seen: dict[int, str], num_movies: int, 
         seen[key] = f"{table.path.name} line {table.line[row]}"
 
 
-class MovieLens100K(InMemoryDataset):
+class MovieLens100K(RatingGraphDataset):
     r"""MovieLens-100k (943 users, 1,682 movies, 100,000 ratings 1–5) as a rating graph.
 
     ``dataset[0]`` is a :class:`~torch_geometric.data.HeteroData` with node types
@@ -70,6 +67,8 @@ class MovieLens100K(InMemoryDataset):
     splits = SPLITS
     default_split = "u1"
 
+    raw_folder = "ml-100k"
+
     def __init__(
         self,
         root: str | Path | None = None,
@@ -85,37 +84,21 @@ class MovieLens100K(InMemoryDataset):
         force_reload: bool = False,
         log: bool = True,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-        self.split = split
-        self.val_fraction = float(val_fraction)
-        self.seed = int(seed)
         self.test_fraction = float(test_fraction)
         self.allow_download = download
-        self._source_dir = self._find_source(source_dir)
-        self._fingerprint: str | None = None
-        root = Path(root) if root is not None else gnnrec_home() / "datasets" / self.name
-        super().__init__(str(root), transform, pre_transform, force_reload=force_reload, log=log)
-        self.load(self.processed_paths[0], data_cls=HeteroData)
-
-    def _find_source(self, source_dir: str | Path | None) -> Path | None:
-        for origin, candidate in (("source_dir", source_dir), (self.env_var, os.environ.get(self.env_var))):
-            if candidate:
-                path = Path(candidate).expanduser()
-                if not path.is_dir():
-                    raise DataFormatError(path, f"directory given by {origin} does not exist")
-                return path
-        return None
-
-    @property
-    def raw_dir(self) -> str:
-        if self._source_dir is not None:
-            return str(self._source_dir)
-        return os.path.join(self.root, "raw", "ml-100k")
+        super().__init__(
+            root,
+            split,
+            source_dir=source_dir,
+            val_fraction=val_fraction,
+            seed=seed,
+            transform=transform,
+            pre_transform=pre_transform,
+            force_reload=force_reload,
+            log=log,
+        )
 
     @property
     def raw_file_names(self) -> list[str]:
@@ -123,44 +106,24 @@ class MovieLens100K(InMemoryDataset):
             return [*BASE_FILES, f"{self.split}.base", f"{self.split}.test"]
         return list(BASE_FILES)
 
-    @property
-    def fingerprint(self) -> str:
-        """MD5 of the raw files this split is built from, plus the split settings."""
-        if self._fingerprint is None:
-            digest = hashlib.md5(fingerprint_files([Path(p) for p in self.raw_paths]).encode())
-            digest.update(repr(self._settings()).encode())
-            self._fingerprint = digest.hexdigest()
-        return self._fingerprint
-
-    def _settings(self) -> tuple:
-        test = self.test_fraction if self.split == "random" else None
-        return (self.split, self.val_fraction, self.seed, test)
-
-    @property
-    def processed_file_names(self) -> list[str]:
-        return [f"{self.split}-{self.fingerprint[:16]}.pt"]
+    def _settings(self) -> dict:
+        return {
+            "split": self.split,
+            "val_fraction": self.val_fraction,
+            "seed": self.seed,
+            "test_fraction": self.test_fraction if self.split == "random" else None,
+        }
 
     def download(self) -> None:
         if self._source_dir is not None:
-            missing = [f for f in self.raw_file_names if not (self._source_dir / f).is_file()]
-            raise DataFormatError(self._source_dir, f"missing MovieLens-100k files: {', '.join(missing)}")
+            raise DataFormatError(self._source_dir, f"missing MovieLens-100k files: {', '.join(self._missing_files())}")
         if not self.allow_download:
             raise DataFormatError(
                 self.raw_dir,
                 f"MovieLens-100k not found; pass source_dir, set ${self.env_var}, or allow download",
             )
         raw_root = os.path.join(self.root, "raw")
-        zip_path = download_url(self.url, raw_root, log=self.log)
-        actual = hashlib.md5(Path(zip_path).read_bytes()).hexdigest()
-        if actual != self.md5:
-            os.remove(zip_path)
-            raise DataFormatError(zip_path, f"MD5 mismatch: expected {self.md5}, got {actual}; file deleted")
-        partial = os.path.join(raw_root, ".extracting")
-        shutil.rmtree(partial, ignore_errors=True)
-        extract_zip(zip_path, partial, log=self.log)
-        os.replace(os.path.join(partial, "ml-100k"), self.raw_dir)
-        shutil.rmtree(partial, ignore_errors=True)
-        os.remove(zip_path)
+        fetch_zip(self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log)
 
     def process(self) -> None:
         raw = Path(self.raw_dir)
@@ -188,17 +151,12 @@ class MovieLens100K(InMemoryDataset):
             train_all = tuple(a[train_pos] for a in every)
             test = tuple(a[test_pos] for a in every)
 
-        val_mask = carve_validation(train_all[0], self.val_fraction, self.seed)
-        parts = {
-            "train": tuple(a[~val_mask] for a in train_all),
-            "val": tuple(a[val_mask] for a in train_all),
-            "test": test,
-        }
-        data = build_rating_graph(
-            user_x=self._user_features(users, occupations),
-            movie_x=self._movie_features(movies),
-            parts=parts,
-            rating_levels=[1.0, 2.0, 3.0, 4.0, 5.0],
+        data = self._build(
+            self._user_features(users, occupations),
+            movie_features(movies.genres, movies.year),
+            train_all,
+            test,
+            [1.0, 2.0, 3.0, 4.0, 5.0],
         )
         data["user"].raw_id = torch.from_numpy(users.raw_id)
         data["user"].age = torch.from_numpy(users.age)
@@ -213,28 +171,13 @@ class MovieLens100K(InMemoryDataset):
         data.genre_names = genres
         data.occupation_names = occupations
         data.age_range = torch.tensor([float(users.age.min()), float(users.age.max())])
-        data.year_range = self._year_range(movies)
-        data.dataset_name = self.name
-        data.split_name = self.split
-        data.fingerprint = self.fingerprint
-        data.split_settings = {
-            "split": self.split,
-            "val_fraction": self.val_fraction,
-            "seed": self.seed,
-            "test_fraction": self.test_fraction if self.split == "random" else None,
-        }
-        if self.pre_transform is not None:
-            data = self.pre_transform(data)
-        with atomic_path(self.processed_paths[0]) as tmp:
-            self.save([data], str(tmp))
+        data.year_range = year_range(movies.year)
+        self._save_graph(data)
 
     @staticmethod
-    def _year_range(movies) -> torch.Tensor:
-        known = movies.year[movies.year > 0]
-        return torch.tensor([float(known.min()), float(known.max())]) if len(known) else torch.tensor([0.0, 1.0])
-
-    @staticmethod
-    def user_feature_vector(age: float, gender: str, occupation: str, occupations: list[str], age_range) -> torch.Tensor:
+    def user_feature_vector(
+        age: float, gender: str, occupation: str, occupations: list[str], age_range
+    ) -> torch.Tensor:
         """Feature row of one person: ``[min–max age, is_female, occupation one-hot]``."""
         low, high = float(age_range[0]), float(age_range[1])
         row = torch.zeros(2 + len(occupations))
@@ -247,24 +190,6 @@ class MovieLens100K(InMemoryDataset):
         age_range = (users.age.min(), users.age.max())
         rows = [
             self.user_feature_vector(a, g, o, occupations, age_range)
-            for a, g, o in zip(users.age.tolist(), users.gender, users.occupation)
+            for a, g, o in zip(users.age.tolist(), users.gender, users.occupation, strict=True)
         ]
         return torch.stack(rows)
-
-    def _movie_features(self, movies) -> torch.Tensor:
-        low, high = self._year_range(movies).tolist()
-        known = movies.year > 0
-        year = np.where(known, (movies.year - low) / max(high - low, 1.0), 0.0)
-        if known.any():
-            year = np.where(known, year, year[known].mean())  # missing date: the mean year
-        features = np.column_stack([movies.genres, year, (~known).astype(np.float64)])
-        return torch.from_numpy(features).float()
-
-    def rating_split(self):
-        """This dataset's graph wrapped with convenient accessors for models."""
-        from gnnrec.data.split import RatingSplit
-
-        return RatingSplit(self[0])
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(split={self.split!r}, val_fraction={self.val_fraction}, seed={self.seed})"

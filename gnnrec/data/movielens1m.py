@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch_geometric.data import download_url
 
-from gnnrec.data.base import RatingGraphDataset, fetch_zip
+from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year_range
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.movielens import _duplicate_check
 from gnnrec.data.parsing import RatingTable, iter_rows, parse_int, read_ratings
@@ -254,7 +254,7 @@ class MovieLens1M(RatingGraphDataset):
         year = movies.year[movie_rows]
         data = self._build(
             self._user_features(users, user_rows),
-            self._movie_features(movies.genres[movie_rows], year),
+            movie_features(movies.genres[movie_rows], year),
             train_all,
             test,
             [1.0, 2.0, 3.0, 4.0, 5.0],
@@ -271,7 +271,7 @@ class MovieLens1M(RatingGraphDataset):
         data.genre_names = list(GENRES)
         data.occupation_names = list(OCCUPATIONS)
         data.age_buckets = torch.tensor(AGE_BUCKETS)
-        data.year_range = self._year_range(year)
+        data.year_range = year_range(year)
         data.num_unrated_movies = len(movies.raw_id) - len(rated_movies)
         data.num_unrated_users = len(users.raw_id) - len(rated_users)
         self._save_graph(data)
@@ -297,16 +297,3 @@ class MovieLens1M(RatingGraphDataset):
         return torch.stack(
             [self.user_feature_vector(users.gender[i], int(users.age[i]), int(users.occupation[i])) for i in rows]
         )
-
-    @staticmethod
-    def _year_range(year: np.ndarray) -> torch.Tensor:
-        known = year[year > 0]
-        return torch.tensor([float(known.min()), float(known.max())]) if len(known) else torch.tensor([0.0, 1.0])
-
-    def _movie_features(self, genres: np.ndarray, year: np.ndarray) -> torch.Tensor:
-        low, high = self._year_range(year).tolist()
-        known = year > 0
-        scaled = np.where(known, (year - low) / max(high - low, 1.0), 0.0)
-        if known.any():
-            scaled = np.where(known, scaled, scaled[known].mean())  # missing year: the mean year
-        return torch.from_numpy(np.column_stack([genres, scaled, (~known).astype(np.float64)])).float()

@@ -152,16 +152,14 @@ def read_movies(path: str | Path, genres: list[str]) -> MovieTable:
         else:
             years.append(0)
         row = []
-        for name, flag in zip(genres, fields[5:]):
+        for name, flag in zip(genres, fields[5:], strict=True):
             value = parse_int(flag, path, number, f"genre flag {name!r}")
             if value not in (0, 1):
                 raise DataFormatError(path, f"genre flag {name!r} must be 0 or 1, got {value}", number)
             row.append(value)
         flags.append(row)
     _check_unique(path, ids, "movie id")
-    return MovieTable(
-        path, np.asarray(ids), titles, dates, np.asarray(years), np.asarray(flags, dtype=np.int64)
-    )
+    return MovieTable(path, np.asarray(ids), titles, dates, np.asarray(years), np.asarray(flags, dtype=np.int64))
 
 
 def _check_unique(path: Path, ids: list[int], what: str) -> None:
@@ -178,7 +176,7 @@ def map_ids(table: RatingTable, user_ids: np.ndarray, movie_ids: np.ndarray, use
     movie_index = {int(v): i for i, v in enumerate(movie_ids)}
     users = np.empty(len(table), dtype=np.int64)
     movies = np.empty(len(table), dtype=np.int64)
-    for row, (u, m) in enumerate(zip(table.user.tolist(), table.movie.tolist())):
+    for row, (u, m) in enumerate(zip(table.user.tolist(), table.movie.tolist(), strict=True)):
         try:
             users[row] = user_index[u]
         except KeyError:

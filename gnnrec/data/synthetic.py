@@ -34,7 +34,8 @@ def write_ml100k_fixture(
     (directory / "u.occupation").write_text("".join(f"{o}\n" for o in OCCUPATIONS))
     users = []
     for uid in range(1, num_users + 1):
-        users.append(f"{uid}|{rng.integers(15, 70)}|{'MF'[uid % 2]}|{OCCUPATIONS[uid % len(OCCUPATIONS)]}|{10000 + uid}")
+        job = OCCUPATIONS[uid % len(OCCUPATIONS)]
+        users.append(f"{uid}|{rng.integers(15, 70)}|{'MF'[uid % 2]}|{job}|{10000 + uid}")
     (directory / "u.user").write_text("\n".join(users) + "\n")
     items = []
     for mid in range(1, num_movies + 1):
