@@ -1,0 +1,155 @@
+"""One evaluation protocol for every model: rating accuracy, GLocal-K NDCG and full-catalogue top-K."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gnnrec.data.graph import PARTS
+from gnnrec.data.split import RatingSplit
+from gnnrec.evaluation.metrics import METRICS, RATING, RatingPredictions, TopKRecommendations
+
+
+@dataclass
+class EvaluationResult:
+    """Metrics of one model on one part of one split.
+
+    ``num_users`` counts the users with a rating in the part; ``num_ranked_users`` those with at
+    least one relevant rating (the users the top-K metrics average over). A metric no user
+    qualifies for is ``nan`` (``None`` in :meth:`to_dict`). ``seconds`` is the evaluation wall time.
+    """
+
+    model: str
+    split: str
+    part: str
+    metrics: dict[str, float]
+    num_ratings: int
+    num_users: int
+    seconds: float
+    k: int = 10
+    relevance_threshold: float = 4.0
+    num_ranked_users: int = 0
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe types (non-finite floats become ``None``)."""
+        out = asdict(self)
+        out["metrics"] = {name: (value if math.isfinite(value) else None) for name, value in self.metrics.items()}
+        return out
+
+
+def _check_output(values: Tensor, shape: tuple[int, ...], model_name: str, what: str) -> Tensor:
+    if not isinstance(values, Tensor):
+        raise ValueError(f"{model_name}.{what} returned {type(values).__name__}, expected a tensor")
+    if tuple(values.shape) != shape:
+        raise ValueError(f"{model_name}.{what} returned shape {tuple(values.shape)}, expected {shape}")
+    if not values.is_floating_point():
+        raise ValueError(f"{model_name}.{what} returned dtype {values.dtype}, expected a floating-point tensor")
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        raise ValueError(f"{model_name}.{what} returned {int(bad.sum())} NaN/inf value(s) out of {values.numel()}")
+    return values
+
+
+def _excluded_parts(part: str) -> tuple[str, ...]:
+    """Known ratings hidden from recommendation: train and validation, except the evaluated part itself."""
+    return tuple(p for p in ("train", "val") if p != part)
+
+
+def _seen_rows(split: RatingSplit, users: Tensor, parts: tuple[str, ...]) -> Tensor:
+    """``[len(users), num_movies]`` bool mask of the movies each user rated in ``parts``."""
+    row_of_user = torch.full((split.num_users,), -1, dtype=torch.long)
+    row_of_user[users] = torch.arange(len(users))
+    mask = torch.zeros(len(users), split.num_movies, dtype=torch.bool)
+    for part in parts:
+        edges = split.edges(part)
+        row = row_of_user[edges.user]
+        keep = row >= 0
+        mask[row[keep], edges.movie[keep]] = True
+    return mask
+
+
+def evaluate(
+    model: Any,
+    split: RatingSplit,
+    *,
+    part: str = "test",
+    k: int = 10,
+    relevance_threshold: float | None = 4.0,
+) -> EvaluationResult:
+    """Evaluate a fitted model on ``part`` of ``split`` with every metric in :data:`METRICS`.
+
+    * Rating metrics (``rmse``, ``mae``, GLocal-K ``ndcg``) use ``model.predict`` on the part's
+      ratings, clipped to the split's rating range, in (user, movie) order.
+    * Top-K metrics (``…@k``) rank the whole catalogue with ``model.score_matrix`` for every user
+      with a rating ≥ ``relevance_threshold`` in the part; the user's other known ratings (train
+      and validation, minus the evaluated part) are excluded. Tied scores rank the lower movie
+      index first, so a model without preferences gets a deterministic list. (A user with fewer
+      than ``k`` unseen movies gets seen ones at the end of the list; they never count as hits.)
+
+    ``relevance_threshold=None`` means 3/4 of the way up the split's rating scale (4 on 1–5).
+    Raises ``ValueError`` when the model was fitted on another split, the part is empty, or the
+    model returns predictions of the wrong shape or with NaN/inf.
+    """
+    start = time.perf_counter()
+    if not isinstance(split, RatingSplit):
+        raise TypeError(f"evaluate expects a gnnrec.data.RatingSplit, got {type(split).__name__}")
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+    model_name = str(getattr(model, "name", type(model).__name__))
+    info = getattr(model, "info", None)
+    if info is not None and info.fingerprint != split.fingerprint:
+        raise ValueError(
+            f"{model_name} was fitted on {info.name} (fingerprint {info.fingerprint[:12]}), not on {split.name} "
+            f"(fingerprint {split.fingerprint[:12]}); evaluate it on the split it was trained on"
+        )
+    if not 1 <= k <= split.num_movies:
+        raise ValueError(f"k must lie in 1..{split.num_movies}, got {k}")
+    low, high = split.rating_min, split.rating_max
+    if relevance_threshold is None:
+        relevance_threshold = low + 0.75 * (high - low)
+    if not low <= relevance_threshold <= high:
+        raise ValueError(f"relevance_threshold {relevance_threshold} lies outside the rating scale {low:g}..{high:g}")
+
+    edges = split.edges(part)
+    if len(edges) == 0:
+        raise ValueError(f"{split.name} has no {part} ratings to evaluate")
+    order = torch.argsort(edges.user * split.num_movies + edges.movie)
+    user, movie, target = edges.user[order], edges.movie[order], edges.rating[order]
+
+    pred = model.predict(user, movie)
+    pred = _check_output(pred, tuple(user.shape), model_name, "predict").float().clamp(low, high)
+    ratings = RatingPredictions(user, movie, pred, target)
+
+    relevant = target >= relevance_threshold
+    ranked_users, relevant_row = torch.unique(user[relevant], return_inverse=True)
+    scores = model.score_matrix(ranked_users)
+    scores = _check_output(scores, (len(ranked_users), split.num_movies), model_name, "score_matrix").float()
+    scores = scores.masked_fill(_seen_rows(split, ranked_users, _excluded_parts(part)), float("-inf"))
+    # a stable descending sort (not topk) so that ties go to the lower movie index
+    top_movies = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+    rankings = TopKRecommendations(top_movies, torch.stack([relevant_row, movie[relevant]]), split.num_movies)
+
+    metrics: dict[str, float] = {}
+    for metric in METRICS.values():
+        data = ratings if metric.kind == RATING else rankings
+        metrics[metric.key(k)] = float(metric.function(data))
+
+    return EvaluationResult(
+        model=model_name,
+        split=split.name,
+        part=part,
+        metrics=metrics,
+        num_ratings=len(edges),
+        num_users=int(torch.unique(user).numel()),
+        seconds=time.perf_counter() - start,
+        k=k,
+        relevance_threshold=float(relevance_threshold),
+        num_ranked_users=len(ranked_users),
+        fingerprint=split.fingerprint,
+    )

@@ -1,0 +1,210 @@
+"""The evaluator on the tiny fixture (with scripted models) and the baselines' calibration on real u1."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor
+
+from gnnrec.data import MovieLens100K, RatingSplit
+from gnnrec.evaluation import METRICS, EvaluationResult, Metric, evaluate, rmse
+from gnnrec.models import NotFittedError, RatingModel, create_model
+
+EXPECTED_KEYS = ["rmse", "mae", "ndcg", "ndcg@{k}", "recall@{k}", "precision@{k}", "map@{k}", "mrr@{k}"]
+EXPECTED_KEYS += ["hit_rate@{k}", "coverage@{k}"]
+
+
+@dataclass
+class TableConfig:
+    pass
+
+
+class TableModel(RatingModel):
+    """Predicts from a fixed ``[num_users, num_movies]`` table built by ``make_table(split)`` (not registered)."""
+
+    name = "table"
+    config_class = TableConfig
+
+    def __init__(self, make_table) -> None:
+        super().__init__()
+        self.make_table = make_table
+
+    def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        self.table = self.make_table(split)
+
+    def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
+        return self.table[user, movie]
+
+    def _state(self) -> dict[str, Any]:
+        return {"table": self.table}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.table = state["table"]
+
+
+def oracle_table(split: RatingSplit) -> Tensor:
+    """Known (train+val) movies score the maximum, test movies their true rating, the rest the minimum."""
+    table = torch.full((split.num_users, split.num_movies), split.rating_min)
+    table[split.known.user, split.known.movie] = split.rating_max
+    table[split.test.user, split.test.movie] = split.test.rating
+    return table
+
+
+def test_result_has_the_documented_keys_and_is_json_safe(tiny_split):
+    model = create_model("bias").fit(tiny_split)
+    for k in (10, 3):
+        result = evaluate(model, tiny_split, k=k)
+        assert isinstance(result, EvaluationResult)
+        assert list(result.metrics) == [key.format(k=k) for key in EXPECTED_KEYS]
+        assert all(math.isfinite(v) for v in result.metrics.values())
+        assert (result.model, result.split, result.part, result.k) == ("bias", tiny_split.name, "test", k)
+        assert result.num_ratings == len(tiny_split.test)
+        assert result.num_users == len(torch.unique(tiny_split.test.user))
+        assert result.seconds > 0
+        assert json.loads(json.dumps(result.to_dict()))["metrics"] == pytest.approx(result.metrics)
+
+
+def test_rating_metrics_use_predictions_clipped_to_the_scale(tiny_split):
+    # the table puts every prediction 2 above the truth, beyond the top of the scale for high ratings
+    model = TableModel(lambda split: oracle_table(split) + 2.0).fit(tiny_split)
+    result = evaluate(model, tiny_split)
+    test = tiny_split.test
+    clipped = (test.rating + 2.0).clamp(tiny_split.rating_min, tiny_split.rating_max)
+    assert result.metrics["rmse"] == pytest.approx(rmse(clipped, test.rating))
+    assert result.metrics["rmse"] < 2.0
+
+
+def test_oracle_gets_perfect_scores_once_seen_movies_are_excluded(tiny_split):
+    model = TableModel(oracle_table).fit(tiny_split)
+    k = 3
+    result = evaluate(model, tiny_split, k=k)
+    test = tiny_split.test
+    assert result.metrics["rmse"] == 0.0 and result.metrics["mae"] == 0.0
+    assert result.metrics["ndcg"] == pytest.approx(1.0)
+    relevant = test.rating >= 4.0
+    per_user = torch.bincount(test.user[relevant], minlength=tiny_split.num_users)
+    per_user = per_user[per_user > 0].double()
+    assert result.num_ranked_users == len(per_user)
+    assert result.metrics[f"precision@{k}"] == pytest.approx(float((per_user.clamp(max=k) / k).mean()))
+    assert result.metrics[f"recall@{k}"] == pytest.approx(float((per_user.clamp(max=k) / per_user).mean()))
+    for name in ("ndcg", "map", "mrr", "hit_rate"):
+        assert result.metrics[f"{name}@{k}"] == pytest.approx(1.0), name
+
+
+def test_ties_go_to_the_lower_movie_index_and_seen_movies_are_skipped(tiny_split):
+    model = create_model("global-mean").fit(tiny_split)
+    k = 4
+    result = evaluate(model, tiny_split, k=k)
+    seen = tiny_split.seen_mask()
+    ranked_users = torch.unique(tiny_split.test.user[tiny_split.test.rating >= 4.0])
+    recommended = set()
+    for user in ranked_users.tolist():  # the reference: first k unseen movies of each user
+        recommended.update([m for m in range(tiny_split.num_movies) if not seen[user, m]][:k])
+    assert result.metrics[f"coverage@{k}"] == pytest.approx(len(recommended) / tiny_split.num_movies)
+    # deterministic despite every score being tied
+    assert evaluate(model, tiny_split, k=k).metrics == pytest.approx(result.metrics)
+
+
+def test_users_without_relevant_ratings_are_left_out_of_top_k(tiny_split):
+    model = TableModel(oracle_table).fit(tiny_split)
+    test = tiny_split.test
+    result = evaluate(model, tiny_split, relevance_threshold=tiny_split.rating_max)
+    assert result.num_ranked_users == len(torch.unique(test.user[test.rating == tiny_split.rating_max]))
+    assert result.num_ranked_users < result.num_users
+    assert result.relevance_threshold == tiny_split.rating_max
+    # None means 3/4 up the scale: 4 on 1..5
+    assert evaluate(model, tiny_split, relevance_threshold=None).relevance_threshold == 4.0
+
+
+def test_validation_part_excludes_only_training_movies(tiny_split):
+    def val_oracle(split: RatingSplit) -> Tensor:
+        table = torch.full((split.num_users, split.num_movies), split.rating_min)
+        table[split.train.user, split.train.movie] = split.rating_max
+        table[split.val.user, split.val.movie] = split.val.rating
+        return table
+
+    result = evaluate(TableModel(val_oracle).fit(tiny_split), tiny_split, part="val", k=2)
+    assert result.part == "val" and result.num_ratings == len(tiny_split.val)
+    assert result.metrics["rmse"] == 0.0
+    assert result.num_ranked_users > 0
+    assert result.metrics["hit_rate@2"] == pytest.approx(1.0)  # validation movies are not excluded
+
+
+def test_a_registered_metric_is_reported_for_every_model(tiny_split, monkeypatch):
+    monkeypatch.setitem(
+        METRICS, "max_error", Metric("max_error", "rating", lambda d: float((d.pred - d.target).abs().max()), False)
+    )
+    result = evaluate(create_model("global-mean").fit(tiny_split), tiny_split)
+    assert result.metrics["max_error"] > 0
+
+
+def test_bad_arguments_are_refused(tiny_split, ml100k_fixture_dir, tmp_path):
+    model = create_model("global-mean").fit(tiny_split)
+    with pytest.raises(ValueError, match="unknown part"):
+        evaluate(model, tiny_split, part="holdout")
+    with pytest.raises(ValueError, match="k must lie"):
+        evaluate(model, tiny_split, k=0)
+    with pytest.raises(ValueError, match="outside the rating scale"):
+        evaluate(model, tiny_split, relevance_threshold=40.0)
+    with pytest.raises(TypeError, match="RatingSplit"):
+        evaluate(model, tiny_split.graph)
+    other = MovieLens100K(tmp_path / "u2", split="u2", source_dir=ml100k_fixture_dir, log=False).rating_split()
+    with pytest.raises(ValueError, match="fitted on .*fingerprint"):
+        evaluate(model, other)
+    with pytest.raises(NotFittedError):
+        evaluate(create_model("global-mean"), tiny_split)
+
+
+def test_an_empty_part_is_refused(ml100k_fixture_dir, tmp_path):
+    split = MovieLens100K(tmp_path / "r", source_dir=ml100k_fixture_dir, val_fraction=0.0, log=False).rating_split()
+    model = create_model("global-mean").fit(split)
+    with pytest.raises(ValueError, match="no val ratings"):
+        evaluate(model, split, part="val")
+
+
+class WrongShape(TableModel):
+    def predict(self, user_index, movie_index):
+        return super().predict(user_index, movie_index)[:-1]
+
+
+class WrongScoreShape(TableModel):
+    def score_matrix(self, user_index=None):
+        return super().score_matrix(user_index)[:, :-1]
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (TableModel(lambda s: torch.full((s.num_users, s.num_movies), float("nan"))), r"table\.predict .*NaN"),
+        (WrongShape(oracle_table), r"table\.predict returned shape"),
+        (WrongScoreShape(oracle_table), r"table\.score_matrix returned shape"),
+    ],
+)
+def test_broken_predictions_are_refused(tiny_split, model, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate(model.fit(tiny_split), tiny_split)
+
+
+def test_non_finite_full_catalogue_scores_are_refused(tiny_split):
+    def nan_outside_test(split: RatingSplit) -> Tensor:
+        table = torch.full((split.num_users, split.num_movies), float("nan"))
+        table[split.test.user, split.test.movie] = split.test.rating
+        return table
+
+    with pytest.raises(ValueError, match=r"table\.score_matrix .*NaN"):
+        evaluate(TableModel(nan_outside_test).fit(tiny_split), tiny_split)
+
+
+@pytest.mark.slow
+def test_real_u1_baseline_calibration(real_u1_split):
+    global_mean = evaluate(create_model("global-mean").fit(real_u1_split), real_u1_split)
+    assert global_mean.metrics["rmse"] == pytest.approx(1.1537, abs=0.002)
+    assert global_mean.num_ratings == 20_000 and global_mean.num_users == 459
+    bias = evaluate(create_model("bias").fit(real_u1_split), real_u1_split)
+    assert bias.metrics["rmse"] <= 0.975
+    assert bias.metrics["ndcg"] > global_mean.metrics["ndcg"]
