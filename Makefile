@@ -18,7 +18,7 @@ $(VENV)/.installed: setup.cfg constraints.txt
 	touch $@
 
 main: venv
-	$(VENV)/bin/gnnrec data
+	$(VENV)/bin/gnnrec benchmark quick
 
 test: venv
 	$(PY) -m pytest -q

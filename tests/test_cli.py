@@ -1,0 +1,202 @@
+"""`gnnrec` subcommands, run in-process on the tiny fixture dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from gnnrec.cli import main
+from gnnrec.models import available_models
+from gnnrec.models.baselines import GlobalMean
+from gnnrec.models.registry import _MODELS
+
+FAST_GNN = ["--set", "epochs=3", "--set", "embedding_dim=8", "--set", "hidden_dim=8", "--set", "output_dim=8"]
+
+
+@dataclasses.dataclass
+class StepsConfig:
+    steps: int = 30
+
+
+class Steps(GlobalMean):
+    """The global mean with a config, so that --set has a key to set whatever the real models' fields are."""
+
+    name = "steps"
+    config_class = StepsConfig
+
+
+@pytest.fixture
+def steps_model(monkeypatch):
+    monkeypatch.setitem(_MODELS, Steps.name, Steps)
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def trained_mf(ml100k_fixture_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "mf"
+    assert main(["train", "mf", "--data-dir", str(ml100k_fixture_dir), "--test-config", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("command", [[], ["data"], ["train"], ["evaluate"], ["benchmark"], ["recommend"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: gnnrec" in capsys.readouterr().out
+
+
+def test_data_describes_the_split(ml100k_fixture_dir, capsys):
+    code, out, _ = _run(capsys, "data", "--data-dir", ml100k_fixture_dir)
+    assert code == 0 and "40 users, 60 movies" in out
+
+
+def test_train_writes_checkpoint_config_metrics_and_logs(trained_mf, capsys):
+    assert {p.name for p in trained_mf.iterdir()} == {"model.pt", "config.json", "metrics.json", "tensorboard"}
+    config = json.loads((trained_mf / "config.json").read_text())
+    assert config["model"] == "mf" and config["config"]["dim"] == 8 and config["split_name"] == "ml-100k/u1"
+    metrics = json.loads((trained_mf / "metrics.json").read_text())
+    assert list(metrics) == ["val"] and metrics["val"]["part"] == "val"  # test untouched without --evaluate-test
+    assert any((trained_mf / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_train_with_seed_overrides_and_test_evaluation(steps_model, ml100k_fixture_dir, tmp_path, capsys):
+    out = tmp_path / "steps"
+    code, stdout, _ = _run(
+        capsys, "train", "steps", "--data-dir", ml100k_fixture_dir, "--set", "steps=2", "--out", out, "--evaluate-test"
+    )
+    assert code == 0
+    assert "steps ml-100k/u1 test" in stdout and f"tensorboard --logdir {out / 'tensorboard'}" in stdout
+    assert set(json.loads((out / "metrics.json").read_text())) == {"val", "test"}
+    assert json.loads((out / "config.json").read_text())["config"] == {"steps": 2}
+
+    code, _, _ = _run(capsys, "train", "mf", "--data-dir", ml100k_fixture_dir, "--test-config", "--seed", "7",
+                      "--out", tmp_path / "mf")  # fmt: skip
+    assert code == 0 and json.loads((tmp_path / "mf" / "config.json").read_text())["config"]["seed"] == 7
+
+
+def test_train_writes_under_gnnrec_home_by_default(ml100k_fixture_dir, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GNNREC_HOME", str(tmp_path / "home"))
+    code, stdout, _ = _run(capsys, "train", "global-mean", "--data-dir", ml100k_fixture_dir)
+    assert code == 0
+    (run,) = (tmp_path / "home" / "runs").iterdir()
+    assert run.name.startswith("train-global-mean-ml-100k-u1-") and (run / "model.pt").is_file()
+
+
+def test_evaluate_uses_the_training_split_and_refuses_others(trained_mf, ml100k_fixture_dir, capsys):
+    code, out, _ = _run(capsys, "evaluate", trained_mf, "--data-dir", ml100k_fixture_dir, "--part", "both")
+    assert code == 0 and "mf ml-100k/u1 val" in out and "mf ml-100k/u1 test" in out and "rmse" in out
+
+    code, out, _ = _run(capsys, "evaluate", trained_mf / "model.pt", "--data-dir", ml100k_fixture_dir, "--json")
+    assert code == 0 and json.loads(out)[0]["metrics"]["rmse"] > 0
+
+    code, _, err = _run(capsys, "evaluate", trained_mf, "--data-dir", ml100k_fixture_dir, "--split", "u2")
+    assert code == 2 and "was trained on ml-100k/u1" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "no-such-model"], "unknown model 'no-such-model'; available: "),
+        (["train", "bias", "--set", "sweeps"], "--set expects key=value"),
+        (["train", "bias", "--set", "bogus=1"], "unknown config key(s) bogus"),
+        (["train", "mf", "--test-config", "--seed", "1", "--set", "seed=2"], "give the seed once"),
+        (["train", "bias", "--split", "u9"], "unknown split 'u9'"),
+        (["evaluate", "missing/model.pt"], "no checkpoint at missing/model.pt"),
+        (["benchmark", "no-such-suite"], "unknown suite 'no-such-suite'; available suites: "),
+        (["benchmark", "quick", "--models", "nope"], "suite 'quick' has no model 'nope'"),
+        (
+            ["benchmark", "quick", "--models", "global-mean", "--set", "epochs=1"],
+            "no model of suite 'quick' has config",
+        ),
+        (["benchmark"], "name a suite"),
+        (["recommend"], "give --user RAW_ID"),
+        (["recommend", "--user", "1", "--age", "3"], "give either --user"),
+        (["recommend", "--age", "30", "--gender", "F"], "a new person needs --occupation"),
+        (["recommend", "--user", "999"], "unknown user id 999; valid user ids lie in 1..40 (40 users)"),
+        (["recommend", "--age", "30", "--gender", "F", "--occupation", "pilot"], "valid occupations: administrator"),
+        (["recommend", "--age", "30", "--gender", "F", "--occupation", "artist", "--liked", "999"], "unknown movie id"),
+        (["recommend", "--age", "30", "--gender", "X", "--occupation", "artist"], "gender must be one of M, F"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_code_2(argv, message, ml100k_fixture_dir, capsys):
+    needs_data = argv[0] in ("train", "recommend") or argv[:2] == ["benchmark", "quick"]
+    code, _, err = _run(capsys, *argv, *(["--data-dir", ml100k_fixture_dir] if needs_data else []))
+    assert code == 2
+    assert message in err and err.startswith(f"gnnrec {argv[0]}: error: ") and err.count("\n") == 1
+
+
+def test_benchmark_runs_resumes_and_prints_the_table(steps_model, ml100k_fixture_dir, tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["benchmark", "quick", "--models", "global-mean,steps", "--data-dir", ml100k_fixture_dir, "--out", out]
+    code, stdout, _ = _run(capsys, *argv, "--set", "steps.steps=2", "--no-projector")
+    assert code == 0
+    assert "| global-mean | 1/1 |" in stdout and "| steps | 1/1 |" in stdout
+    assert f"tensorboard --logdir {out / 'tensorboard'}" in stdout
+    results = json.loads((out / "results.json").read_text())
+    assert [c["label"] for c in results["cells"]] == ["global-mean", "steps"]
+    assert results["cells"][1]["config"] == {"steps": 2}
+    assert results["run"]["command"].startswith("gnnrec benchmark quick --models global-mean,steps")
+
+    code, stdout, _ = _run(capsys, "benchmark", "--resume", out, "--data-dir", ml100k_fixture_dir)
+    assert code == 0 and "| steps | 1/1 |" in stdout
+    assert json.loads((out / "results.json").read_text())["run"]["cells_reused"] == 2
+
+    code, _, err = _run(capsys, "benchmark", "--resume", tmp_path / "nothing")
+    assert code == 2 and "not a benchmark run directory" in err
+
+
+def test_benchmark_every_registered_model_with_test_configs(ml100k_fixture_dir, tmp_path, capsys):
+    code, stdout, err = _run(
+        capsys, "benchmark", "quick", "--test-config", "--data-dir", ml100k_fixture_dir, "--out", tmp_path / "b",
+        "--set", "epochs=3", "--set", "glocal-k.finetune_epochs=2", "--no-plots",  # quick trims glocal-k to 15
+    )  # fmt: skip
+    assert code == 0, err
+    for name in available_models():
+        assert f"| {name} | 1/1 |" in stdout
+
+
+def test_recommend_known_user_from_checkpoint(trained_mf, ml100k_fixture_dir, capsys):
+    code, out, _ = _run(capsys, "recommend", "--checkpoint", trained_mf, "--user", 3, "-k", 4,
+                        "--data-dir", ml100k_fixture_dir)  # fmt: skip
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("top 4 for user 3 (age ") and "by mf" in lines[0]
+    assert len(lines) == 2 + 4 and "title" in lines[1] and "Movie" in out
+
+    code, out, _ = _run(capsys, "recommend", "--checkpoint", trained_mf, "--user", 3, "--json",
+                        "--data-dir", ml100k_fixture_dir)  # fmt: skip
+    rows = json.loads(out)["recommendations"]
+    assert code == 0 and len(rows) == 10
+    assert set(rows[0]) == {"rank", "movie_id", "title", "year", "genres", "predicted_rating"}
+
+
+def test_recommend_new_person_needs_a_cold_start_model(trained_mf, ml100k_fixture_dir, capsys):
+    code, _, err = _run(capsys, "recommend", "--checkpoint", trained_mf, "--age", 30, "--gender", "F",
+                        "--occupation", "artist", "--data-dir", ml100k_fixture_dir)  # fmt: skip
+    assert code == 2 and "cannot place a new person" in err
+
+
+@pytest.mark.skipif("gnn" not in available_models(), reason="the gnn model is not registered")
+def test_recommend_new_person_trains_and_caches_the_gnn(ml100k_fixture_dir, capsys):
+    argv = ["recommend", "--age", 30, "--gender", "F", "--occupation", "artist", "--liked", "1", "2:3",
+            "-k", 5, "--data-dir", ml100k_fixture_dir, *FAST_GNN]  # fmt: skip
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert "no --checkpoint: training gnn" in err
+    assert out.splitlines()[0].startswith(
+        "top 5 for a new person (age 30, gender F, occupation artist, 2 rated movie(s)) by gnn"
+    )
+    assert len(out.splitlines()) == 2 + 5
+    for rated in ("Movie 1 ", "Movie 2 "):  # rated movies are never recommended
+        assert f"  {rated}" not in out
+
+    code, again, err = _run(capsys, *argv)
+    assert code == 0 and "using the cached gnn model" in err and again == out
