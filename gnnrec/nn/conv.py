@@ -1,0 +1,351 @@
+"""Rating-aware message passing on the bipartite user–movie graph."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+MESSAGE_MODES = ("levels", "film", "plain")
+NORMALIZATIONS = ("symmetric", "mean", "none")
+ACCUMULATIONS = ("sum", "stack")
+
+
+def edge_norm(edge_index: Tensor, size: tuple[int, int], normalize: str) -> Tensor | None:
+    r"""Per-edge weight :math:`1/\sqrt{|N(j)|\,|N(i)|}` (``symmetric``), :math:`1/|N(i)|` (``mean``) or ``None``.
+
+    Degrees are counted on ``edge_index`` itself, so a graph thinned by edge
+    dropout is normalised by the degrees it actually has.
+    """
+    if normalize == "none":
+        return None
+    src, dst = edge_index
+    deg_dst = torch.bincount(dst, minlength=size[1]).clamp_(min=1).to(torch.get_default_dtype())
+    if normalize == "mean":
+        return deg_dst.reciprocal()[dst]
+    deg_src = torch.bincount(src, minlength=size[0]).clamp_(min=1).to(torch.get_default_dtype())
+    return (deg_src[src] * deg_dst[dst]).rsqrt()
+
+
+class RatingConv(MessagePassing):
+    r"""One direction (source type :math:`\to` target type) of a rating-aware graph convolution.
+
+    .. math::
+        \mathbf{h}_i' = \mathbf{W}_0 \mathbf{h}_i + \mathbf{b}
+        + \operatorname{acc}_{r=1}^{R} \sum_{j \in \mathcal{N}_r(i)} c_{ij}\, \mathbf{m}_r(\mathbf{h}_j),
+        \qquad c_{ij} = \frac{1}{\sqrt{|\mathcal{N}(i)|\,|\mathcal{N}(j)|}}
+
+    where :math:`\mathcal{N}_r(i)` are the neighbours linked to :math:`i` by rating level :math:`r`,
+    :math:`\operatorname{acc}` is a sum (``accumulate="sum"``) or a concatenation (``"stack"``,
+    each level filling ``out_channels / R`` of the output as in GC-MC), and the message is
+
+    * ``levels``: :math:`\mathbf{m}_r(\mathbf{h}) = \mathbf{W}_{r}\mathbf{h}` with one matrix per level;
+      with ``ordinal=True`` they share weights as in GC-MC, :math:`\mathbf{W}_r = \sum_{s \le r} \mathbf{T}_s`;
+    * ``film``: :math:`\mathbf{m}_r(\mathbf{h}) = \boldsymbol\gamma_r \odot \mathbf{W}\mathbf{h} + \boldsymbol\beta_r`,
+      a learned per-level scale and shift of one shared transform;
+    * ``plain``: :math:`\mathbf{m}_r(\mathbf{h}) = \mathbf{W}\mathbf{h}` (ignores the rating; for ablations).
+
+    ``normalize="mean"`` uses :math:`c_{ij} = 1/|\mathcal{N}(i)|`, ``"none"`` :math:`c_{ij} = 1`.
+    Messages are computed once per (source node, level) pair, :math:`O(N_{src} R\, d)`, then
+    either gathered and scattered per edge (``edge_index`` input, :math:`O(E\,d)`) or multiplied
+    by the sparse matrix from :meth:`adjacency` (fused, faster on CPU); no dense adjacency is built.
+
+    Featureless nodes: pass their IDs as a long tensor instead of features; the feature
+    size is then the number of IDs and each ID selects its own weight rows (one-hot
+    input without building the one-hot matrix).
+
+    Args:
+        in_channels: size of source features, or ``(source, target)`` sizes.
+        out_channels: size of the output features.
+        num_levels: number of rating levels :math:`R`.
+        message: ``"levels"``, ``"film"`` or ``"plain"``.
+        ordinal: cumulative (ordinal) weight sharing across levels (``levels`` only).
+        normalize: ``"symmetric"``, ``"mean"`` or ``"none"``.
+        accumulate: ``"sum"`` or ``"stack"`` (needs ``out_channels`` divisible by :math:`R`; each
+            edge then carries only ``out_channels / R`` numbers, :math:`R` times less work).
+        root_weight: add the transformed target features :math:`\mathbf{W}_0 \mathbf{h}_i`.
+        bias: learn the additive bias :math:`\mathbf{b}`.
+        node_dropout: in training, the share of source nodes whose messages are all
+            dropped (the rest are scaled by :math:`1/(1-p)`), as GC-MC's node dropout.
+    """
+
+    def __init__(
+        self,
+        in_channels: int | tuple[int, int],
+        out_channels: int,
+        num_levels: int,
+        *,
+        message: str = "levels",
+        ordinal: bool = True,
+        normalize: str = "symmetric",
+        accumulate: str = "sum",
+        root_weight: bool = True,
+        bias: bool = True,
+        node_dropout: float = 0.0,
+    ) -> None:
+        super().__init__(aggr="add", node_dim=0)
+        if message not in MESSAGE_MODES:
+            raise ValueError(f"unknown message mode {message!r}; choose one of {', '.join(MESSAGE_MODES)}")
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
+        if accumulate not in ACCUMULATIONS:
+            raise ValueError(f"unknown accumulation {accumulate!r}; choose one of {', '.join(ACCUMULATIONS)}")
+        if num_levels < 1:
+            raise ValueError(f"num_levels must be at least 1, got {num_levels}")
+        if accumulate == "stack" and (message == "plain" or out_channels % num_levels):
+            raise ValueError(
+                f"accumulate='stack' needs a rating-aware message and out_channels ({out_channels}) "
+                f"divisible by the number of levels ({num_levels})"
+            )
+        if not 0.0 <= node_dropout < 1.0:
+            raise ValueError(f"node_dropout must lie in [0, 1), got {node_dropout}")
+        src_channels, dst_channels = (in_channels, in_channels) if isinstance(in_channels, int) else in_channels
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_levels = num_levels
+        self.message_mode = message
+        self.ordinal = ordinal
+        self.normalize = normalize
+        self.accumulate = accumulate
+        self.node_dropout = node_dropout
+        # every (source, level) pair has a message of message_channels numbers
+        self.message_channels = out_channels // num_levels if accumulate == "stack" else out_channels
+        weights = num_levels if message == "levels" else 1
+        self.weight = nn.Parameter(torch.empty(weights, src_channels, self.message_channels))
+        if message == "film":
+            self.level_scale = nn.Parameter(torch.empty(num_levels, self.message_channels))
+            self.level_shift = nn.Parameter(torch.empty(num_levels, self.message_channels))
+        else:
+            self.register_parameter("level_scale", None)
+            self.register_parameter("level_shift", None)
+        self.root = nn.Linear(dst_channels, out_channels, bias=False) if root_weight else None
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        bound = math.sqrt(6.0 / (self.weight.size(1) + self.weight.size(2)))
+        if self.message_mode == "levels" and self.ordinal:
+            # W_r = sum_{s<=r} T_s: start the increments small so every W_r has a comparable scale
+            nn.init.uniform_(self.weight, -bound / self.num_levels, bound / self.num_levels)
+            with torch.no_grad():
+                self.weight[0].uniform_(-bound, bound)
+        else:
+            nn.init.uniform_(self.weight, -bound, bound)
+        if self.level_scale is not None:
+            nn.init.ones_(self.level_scale)
+            nn.init.zeros_(self.level_shift)
+        if self.root is not None:
+            self.root.reset_parameters()
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def level_weights(self) -> Tensor:
+        """``[R, in, message_channels]`` effective per-level matrices :math:`\\mathbf{W}_r` (``levels`` mode)."""
+        return self.weight.cumsum(0) if self.ordinal else self.weight
+
+    @property
+    def sources_per_node(self) -> int:
+        """Rows of the message table per source node: one per rating level, or one for ``plain``."""
+        return 1 if self.message_mode == "plain" else self.num_levels
+
+    @property
+    def targets_per_node(self) -> int:
+        """Output blocks per target node: one per rating level when stacking, else one."""
+        return self.num_levels if self.accumulate == "stack" else 1
+
+    def _virtual_edges(self, edge_index: Tensor, rating_index: Tensor | None) -> Tensor:
+        """Edges between virtual nodes ``j * K + r`` (node ``j`` seen through level ``r``)."""
+        if self.sources_per_node == 1:
+            return edge_index
+        if rating_index is None:
+            raise ValueError(f"message={self.message_mode!r} needs the rating_index of every edge")
+        if rating_index.numel() != edge_index.size(1):
+            raise ValueError(f"rating_index has {rating_index.numel()} entries for {edge_index.size(1)} edges")
+        if rating_index.numel() and (int(rating_index.min()) < 0 or int(rating_index.max()) >= self.num_levels):
+            raise ValueError(f"rating_index must lie in 0..{self.num_levels - 1}")
+        source = edge_index[0] * self.num_levels + rating_index
+        target = edge_index[1] * self.num_levels + rating_index if self.accumulate == "stack" else edge_index[1]
+        return torch.stack([source, target])
+
+    def adjacency(self, edge_index: Tensor, rating_index: Tensor | None, size: tuple[int, int]) -> Tensor:
+        """Normalised sparse CSR matrix ``[N_dst * T, N_src * K]`` for :meth:`forward`'s fused path.
+
+        Build it once and reuse it while the graph does not change; multiplying it
+        is several times faster on CPU than gathering and scattering messages.
+        """
+        virtual = self._virtual_edges(edge_index, rating_index)
+        norm = edge_norm(edge_index, size, self.normalize)
+        if norm is None:
+            norm = torch.ones(edge_index.size(1), device=edge_index.device)
+        rows = size[1] * self.targets_per_node
+        order = torch.sort(virtual[1], stable=True).indices
+        counts = torch.bincount(virtual[1], minlength=rows)
+        crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        shape = (rows, size[0] * self.sources_per_node)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(crow, virtual[0, order], norm[order], shape, check_invariants=False)
+
+    def forward(
+        self,
+        x: Tensor | tuple[Tensor, Tensor | None],
+        edge_index: Tensor,
+        rating_index: Tensor | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> Tensor:
+        """Aggregate rating-aware messages from source to target nodes.
+
+        Args:
+            x: source features ``[N_src, in]``, or ``(source, target)`` features; the
+                target part may be ``None`` when ``root_weight=False``. Long tensors are
+                IDs of featureless nodes (one-hot input).
+            edge_index: ``[2, E]`` long tensor of (source, target) node indices, or the
+                sparse matrix returned by :meth:`adjacency` (then ``rating_index`` is unused).
+            rating_index: ``[E]`` long tensor of 0-based rating levels.
+            size: ``(N_src, N_dst)``; defaults to the sizes of ``x``.
+        """
+        x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
+        table = self._message_table(x_src)  # [N_src * K, message_channels]
+        if edge_index.layout == torch.sparse_csr:
+            if edge_index.size(1) != table.size(0):
+                raise ValueError(
+                    f"adjacency has {edge_index.size(1)} columns but {x_src.size(0)} sources need "
+                    f"{table.size(0)}; build it with this layer's adjacency()"
+                )
+            out = self.propagate(edge_index, x=(table, None), norm=None)
+        else:
+            if size is None:
+                if x_dst is None:
+                    raise ValueError("pass size=(num_src, num_dst) when the target features are None")
+                size = (x_src.size(0), x_dst.size(0))
+            norm = edge_norm(edge_index, size, self.normalize)
+            virtual = self._virtual_edges(edge_index, rating_index)
+            virtual_size = (table.size(0), size[1] * self.targets_per_node)
+            out = self.propagate(virtual, x=(table, None), norm=norm, size=virtual_size)
+        out = out.reshape(-1, self.out_channels)  # stacked levels side by side
+        if self.root is not None:
+            if x_dst is None:
+                raise ValueError("root_weight=True needs target features")
+            if x_dst.is_floating_point():
+                out = out + self.root(x_dst)
+            else:
+                out = out + self.root.weight.t().index_select(0, x_dst)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def _message_table(self, x_src: Tensor) -> Tensor:
+        """Message of every (source, level) pair, computed once per source node: ``[N_src * K, message_channels]``.
+
+        A long ``x_src`` holds node IDs of featureless nodes, which select weight rows.
+        """
+        featureless = not x_src.is_floating_point()
+        if self.message_mode == "levels":
+            weight = self.level_weights()  # [R, in, c]
+            if featureless:
+                table = weight.index_select(1, x_src).transpose(0, 1)  # [N_src, R, c]
+            else:
+                table = x_src @ weight.permute(1, 0, 2).reshape(weight.size(1), -1)  # [N_src, R * c]
+        else:
+            table = self.weight[0].index_select(0, x_src) if featureless else x_src @ self.weight[0]
+            if self.message_mode == "film":
+                table = table.unsqueeze(1) * self.level_scale + self.level_shift  # [N_src, R, c]
+        table = table.reshape(x_src.size(0), self.sources_per_node, self.message_channels)
+        if self.training and self.node_dropout > 0:
+            # drop every message of a random share of source nodes, keeping the expected sum
+            keep = torch.rand(x_src.size(0), 1, 1, device=table.device) >= self.node_dropout
+            table = table * keep / (1.0 - self.node_dropout)
+        return table.reshape(-1, self.message_channels)
+
+    def message(self, x_j: Tensor, norm: Tensor | None) -> Tensor:
+        return x_j if norm is None else x_j * norm.unsqueeze(-1)
+
+    def message_and_aggregate(self, adj_t: Tensor, x: tuple[Tensor, Tensor | None], norm: Tensor | None) -> Tensor:
+        # the sparse matrix already holds the normalisation, so ``norm`` is None on this path
+        return torch.sparse.mm(adj_t, x[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.in_channels}, {self.out_channels}, levels={self.num_levels}, "
+            f"message={self.message_mode}, ordinal={self.ordinal}, normalize={self.normalize}, "
+            f"accumulate={self.accumulate})"
+        )
+
+
+class BipartiteRatingConv(nn.Module):
+    r"""A :class:`RatingConv` per direction, with separate parameters for each.
+
+    .. math::
+        \mathbf{u}_i' = \sigma\Big(\mathbf{W}^{mu}_0 \mathbf{u}_i + \mathbf{b}^{mu}
+            + \operatorname{acc}_r \sum_{j \in \mathcal{N}_r(i)} c_{ij}\, \mathbf{m}^{mu}_r(\mathbf{v}_j)\Big), \quad
+        \mathbf{v}_j' = \sigma\Big(\mathbf{W}^{um}_0 \mathbf{v}_j + \mathbf{b}^{um}
+            + \operatorname{acc}_r \sum_{i \in \mathcal{N}_r(j)} c_{ij}\, \mathbf{m}^{um}_r(\mathbf{u}_i)\Big)
+
+    with :math:`\mathbf{u}` user and :math:`\mathbf{v}` movie features (or long tensors of IDs for
+    featureless nodes), both updated from the previous layer's features (a synchronous update);
+    :math:`\sigma` is ``act``; messages, normalisation and accumulation as in :class:`RatingConv`,
+    whose keyword arguments go to both directions.
+    """
+
+    def __init__(
+        self,
+        user_channels: int,
+        movie_channels: int,
+        out_channels: int,
+        num_levels: int,
+        *,
+        act: str = "relu",
+        **kwargs,
+    ) -> None:
+        super().__init__()
+        self.user_to_movie = RatingConv((user_channels, movie_channels), out_channels, num_levels, **kwargs)
+        self.movie_to_user = RatingConv((movie_channels, user_channels), out_channels, num_levels, **kwargs)
+        acts = {
+            "relu": nn.ReLU(),
+            "tanh": nn.Tanh(),
+            "sigmoid": nn.Sigmoid(),
+            "identity": nn.Identity(),
+            "leaky_relu": nn.LeakyReLU(0.1),
+        }
+        if act not in acts:
+            raise ValueError(f"unknown activation {act!r}; choose one of {', '.join(acts)}")
+        self.act = acts[act]
+
+    def reset_parameters(self) -> None:
+        self.user_to_movie.reset_parameters()
+        self.movie_to_user.reset_parameters()
+
+    def adjacency(
+        self, edge_index: Tensor, rating_index: Tensor | None, num_users: int, num_movies: int
+    ) -> tuple[Tensor, Tensor]:
+        """Both directions' sparse matrices for the fused path: ``(user → movie, movie → user)``."""
+        return (
+            self.user_to_movie.adjacency(edge_index, rating_index, (num_users, num_movies)),
+            self.movie_to_user.adjacency(edge_index.flip(0), rating_index, (num_movies, num_users)),
+        )
+
+    def forward(
+        self,
+        x_user: Tensor,
+        x_movie: Tensor,
+        edge_index: Tensor | tuple[Tensor, Tensor],
+        rating_index: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """New ``(user, movie)`` features.
+
+        ``edge_index`` is ``[2, E]`` (user, movie) with ``rating_index`` ``[E]``, or the
+        pair of matrices from :meth:`adjacency` (reusable across layers of one kind).
+        """
+        if isinstance(edge_index, tuple):
+            to_movie, to_user = edge_index
+            movie = self.user_to_movie((x_user, x_movie), to_movie)
+            user = self.movie_to_user((x_movie, x_user), to_user)
+        else:
+            sizes = (x_user.size(0), x_movie.size(0))
+            movie = self.user_to_movie((x_user, x_movie), edge_index, rating_index, size=sizes)
+            user = self.movie_to_user((x_movie, x_user), edge_index.flip(0), rating_index, size=sizes[::-1])
+        return self.act(user), self.act(movie)

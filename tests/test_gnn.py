@@ -1,0 +1,204 @@
+"""The "gnn" model: learning, rating scales, determinism, logging, persistence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from gnnrec.data import RATED_BY, RATES, RatingSplit
+from gnnrec.models import create_model, get_model_class
+from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
+
+
+def fast(**overrides) -> GNNConfig:
+    return dataclasses.replace(GNNModel.test_config(), **overrides)
+
+
+def rmse(model, edges) -> float:
+    return float((model.predict(edges.user, edges.movie) - edges.rating).pow(2).mean().sqrt())
+
+
+def mean_rmse(split: RatingSplit, edges) -> float:
+    return float((split.train.rating.mean() - edges.rating).pow(2).mean().sqrt())
+
+
+@pytest.fixture
+def fitted(tiny_split) -> GNNModel:
+    return GNNModel(fast()).fit(tiny_split)
+
+
+def test_registered_and_creatable():
+    assert get_model_class("gnn") is GNNModel
+    model = create_model("gnn", {"num_layers": "2", "decoder": "dot"})
+    assert model.config.num_layers == 2 and model.config.decoder == "dot"
+
+
+def test_trained_model_beats_the_global_mean(fitted, tiny_split):
+    assert rmse(fitted, tiny_split.test) < 0.9 * mean_rmse(tiny_split, tiny_split.test)
+    rows = fitted.history
+    assert rows[0]["epoch"] == 1 and {"train_loss", "train_rmse", "val_rmse", "val_mae", "lr"} <= set(rows[0])
+    assert min(r["val_rmse"] for r in rows) < rows[0]["val_rmse"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"decoder": "dot", "message": "film"},
+        {"decoder": "mlp", "message": "plain", "accumulate": "sum", "num_layers": 2},
+        {"use_features": False, "supervision": "all", "edge_dropout": 0.0, "ensemble": 2},
+        {"input": "embedding", "use_ids": True, "embedding_dim": 20, "layer_aggregation": "mean", "root_weight": True},
+        {"use_features": False, "layer_aggregation": "last", "accumulate": "sum", "normalize": "mean"},
+    ],
+)
+def test_variants_learn(tiny_split, overrides):
+    model = GNNModel(fast(**overrides)).fit(tiny_split)
+    assert rmse(model, tiny_split.test) < mean_rmse(tiny_split, tiny_split.test)
+
+
+def test_score_matrix_agrees_with_predict(tiny_split):
+    for decoder in ("bilinear", "mlp", "dot"):
+        model = GNNModel(fast(decoder=decoder, epochs=5)).fit(tiny_split)
+        users = torch.tensor([0, 3, 7])
+        scores = model.score_matrix(users)
+        pairs = model.predict(users.repeat_interleave(tiny_split.num_movies), torch.arange(60).repeat(3))
+        torch.testing.assert_close(scores, pairs.view(3, -1), rtol=1e-5, atol=1e-5)
+
+
+def test_same_seed_same_model_other_seed_other_model(tiny_split):
+    first = GNNModel(fast(epochs=10)).fit(tiny_split).score_matrix()
+    again = GNNModel(fast(epochs=10)).fit(tiny_split).score_matrix()
+    other = GNNModel(fast(epochs=10, seed=1)).fit(tiny_split).score_matrix()
+    torch.testing.assert_close(first, again)
+    assert not torch.allclose(first, other)
+
+
+def test_early_stopping_keeps_the_best_validation_weights(tiny_split):
+    model = GNNModel(fast(epochs=40, patience=5, lr=0.05)).fit(tiny_split)
+    best = min(r["val_rmse"] for r in model.history)
+    val = tiny_split.val
+    pred = model.predict(val.user, val.movie)
+    assert float((pred - val.rating).pow(2).mean().sqrt()) == pytest.approx(best, abs=1e-5)
+    assert len(model.history) < 40 or model.history[-1]["val_rmse"] == best
+
+
+def half_star_split(split: RatingSplit) -> RatingSplit:
+    """The same graph on a 0.5..2.5 half-star scale, to catch hard-coded 1..5 levels."""
+    graph = split.graph.clone()
+    for key in ("rating", "train_edge_label", "val_edge_label", "test_edge_label"):
+        graph[RATES][key] = graph[RATES][key] / 2
+    graph[RATED_BY].rating = graph[RATED_BY].rating / 2
+    graph.rating_levels = split.rating_levels / 2
+    return RatingSplit(graph)
+
+
+def test_uses_the_split_rating_scale(tiny_split):
+    halved = half_star_split(tiny_split)
+    model = GNNModel(fast()).fit(halved)
+    scores = model.score_matrix()
+    assert float(scores.min()) >= 0.5 and float(scores.max()) <= 2.5
+    assert model.members[0].rating_values.tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
+    assert rmse(model, halved.test) < mean_rmse(halved, halved.test)
+
+
+def test_ratings_off_the_scale_are_refused(tiny_split):
+    graph = tiny_split.graph.clone()
+    graph.rating_levels = torch.tensor([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="not one of the split's rating levels"):
+        GNNModel(fast()).fit(RatingSplit(graph))
+
+
+def test_gradients_reach_every_parameter(tiny_split):
+    graph = tiny_split.graph
+    store = graph[RATES]
+    variants = (
+        {},
+        {"decoder": "mlp", "message": "film", "input": "embedding", "use_ids": True, "root_weight": True},
+        {"decoder": "dot", "num_layers": 2, "use_ids": True, "accumulate": "sum"},
+    )
+    for overrides in variants:
+        config = fast(dropout=0.0, node_dropout=0.0, edge_dropout=0.0, supervision="all", **overrides)
+        net = RatingGNN(
+            40, 60, graph["user"].x.size(1), graph["movie"].x.size(1), tiny_split.rating_levels, 3.5, config
+        )
+        ids = torch.arange(40)
+        ids[:5] = 40  # some users through the unknown-user row, so it gets a gradient too
+        rating_index = (store.rating - 1).long()
+        z_user, z_movie = net.encode(graph["user"].x, graph["movie"].x, store.edge_index, rating_index, ids)
+        logits, pred = net.decode(z_user, z_movie, store.edge_index[0], store.edge_index[1])
+        loss = (pred - store.rating).pow(2).mean() + (0 if logits is None else logits.logsumexp(-1).mean())
+        loss.backward()
+        for name, parameter in net.named_parameters():
+            assert parameter.grad is not None and parameter.grad.abs().sum() > 0, (overrides, name)
+
+
+def test_target_edges_are_hidden_in_dropped_supervision(tiny_split, monkeypatch):
+    """With supervision="dropped", no edge the loss is computed on is a message edge of that step."""
+    seen = []
+    original = RatingGNN.decode
+
+    def spy(self, z_user, z_movie, user, movie):
+        if self.training:
+            seen.append(set(zip(user.tolist(), movie.tolist(), strict=True)))
+        return original(self, z_user, z_movie, user, movie)
+
+    messages = []
+    original_encode = RatingGNN.encode
+
+    def spy_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency=None):
+        if self.training:
+            messages.append(set(zip(edge_index[0].tolist(), edge_index[1].tolist(), strict=True)))
+        return original_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency)
+
+    monkeypatch.setattr(RatingGNN, "decode", spy)
+    monkeypatch.setattr(RatingGNN, "encode", spy_encode)
+    GNNModel(fast(supervision="dropped", epochs=3)).fit(tiny_split)
+    assert len(seen) == len(messages) == 3
+    for targets, edges in zip(seen, messages, strict=True):
+        assert targets and not targets & edges
+        assert len(targets) + len(edges) == len(tiny_split.train)
+
+
+def test_embeddings_and_logging(tiny_split):
+    class Recorder:
+        def __init__(self):
+            self.scalars, self.histograms = {}, set()
+
+        def add_scalar(self, tag, value, step):
+            self.scalars.setdefault(tag, []).append((step, value))
+
+        def add_histogram(self, tag, values, step):
+            self.histograms.add(tag)
+
+    recorder = Recorder()
+    model = GNNModel(fast(epochs=4, histogram_every=2)).fit(tiny_split, logger=recorder)
+    assert {"loss/train", "rmse/train", "rmse/val", "mae/val", "lr"} <= set(recorder.scalars)
+    assert [step for step, _ in recorder.scalars["rmse/val"]] == [1, 2, 3, 4]
+    assert any("user_to_movie" in tag for tag in recorder.histograms)
+    assert {"embedding/user", "embedding/movie"} <= recorder.histograms
+    embeddings = model.embeddings()
+    assert embeddings["user"].shape == (40, 16) and embeddings["movie"].shape == (60, 16)
+
+
+def test_save_load_round_trip(fitted, tiny_split, tmp_path):
+    path = fitted.save(tmp_path / "gnn.pt")
+    loaded = GNNModel.load(path, split=tiny_split)
+    torch.testing.assert_close(loaded.score_matrix(), fitted.score_matrix())
+    assert loaded.history == fitted.history
+    assert loaded.config == fitted.config
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="decoder"):
+        GNNModel(decoder="attention")
+    with pytest.raises(ValueError, match="edge_dropout"):
+        GNNModel(edge_dropout=1.0)
+    with pytest.raises(ValueError, match="needs edge_dropout"):
+        GNNModel(supervision="dropped", edge_dropout=0.0)
+    with pytest.raises(ValueError, match="hidden_dim == embedding_dim"):
+        GNNModel(layer_aggregation="mean", hidden_dim=32, embedding_dim=16)
+    with pytest.raises(ValueError, match="both off"):
+        GNNModel(input="embedding", use_ids=False, use_features=False)
+    with pytest.raises(ValueError, match="use accumulate='sum'"):
+        GNNModel(message="plain")
