@@ -156,7 +156,7 @@ def test_benchmark_runs_resumes_and_prints_the_table(steps_model, ml100k_fixture
 def test_benchmark_every_registered_model_with_test_configs(ml100k_fixture_dir, tmp_path, capsys):
     code, stdout, err = _run(
         capsys, "benchmark", "quick", "--test-config", "--data-dir", ml100k_fixture_dir, "--out", tmp_path / "b",
-        "--set", "epochs=3", "--set", "glocal-k.finetune_epochs=2", "--no-plots",  # quick trims glocal-k to 15
+        "--set", "epochs=3", "--set", "glocal-k.finetune_epochs=2", "--no-plots",
     )  # fmt: skip
     assert code == 0, err
     for name in available_models():
