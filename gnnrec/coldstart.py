@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from gnnrec.data.movielens import MovieLens100K
+from gnnrec.data.movielens1m import MovieLens1M
 
 GENDERS = ("M", "F")
 
@@ -52,9 +53,19 @@ def movie_indices_from_raw_ids(raw_ids: Iterable[Any], movie_raw_ids: Sequence[i
 
 
 def new_user_feature_row(
-    age: float, gender: str, occupation: str, *, occupation_names: Sequence[str], age_range: Sequence[float] | Tensor
+    age: float,
+    gender: str,
+    occupation: str,
+    *,
+    occupation_names: Sequence[str],
+    age_range: Sequence[float] | Tensor | None,
+    age_buckets: Sequence[int] | None = None,
 ) -> Tensor:
-    """Feature row of a new person in the dataset's user-feature layout, with clear errors for bad input."""
+    """Feature row of a new person in the dataset's user-feature layout, with clear errors for bad input.
+
+    ML-100k layouts give ``age_range`` (min–max scaled age); ML-1M layouts give ``age_buckets``
+    (the bucket codes 1, 18, 25, ...: the person falls in the last bucket starting at or below ``age``).
+    """
     try:
         age_value = float(age)
     except (TypeError, ValueError):
@@ -66,6 +77,11 @@ def new_user_feature_row(
     names = list(occupation_names)
     if occupation not in names:
         raise ValueError(f"unknown occupation {occupation!r}; valid occupations: {', '.join(names)}")
+    if age_buckets is not None:
+        bucket = max((b for b in age_buckets if b <= age_value), default=min(age_buckets))
+        return MovieLens1M.user_feature_vector(gender.upper(), int(bucket), names.index(occupation))
+    if age_range is None:
+        raise ValueError("this model's users have no age feature layout (no age_range or age_buckets)")
     return MovieLens100K.user_feature_vector(age_value, gender.upper(), occupation, names, age_range)
 
 

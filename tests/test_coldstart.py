@@ -133,3 +133,21 @@ def test_raw_movie_ids_map_to_indices(split):
         movie_indices_from_raw_ids([1, 0, 999], raw_ids)
     with pytest.raises(ValueError, match="must be integers"):
         movie_indices_from_raw_ids(["Toy Story"], raw_ids)
+
+
+def test_cold_start_on_ml1m_layout(tmp_path):
+    from gnnrec.data.movielens1m import MovieLens1M
+    from gnnrec.data.synthetic_more import write_ml1m_fixture
+
+    source = write_ml1m_fixture(tmp_path / "ml1m")
+    ml1m = MovieLens1M(tmp_path / "root", source_dir=source, log=False).rating_split()
+    model = GNNModel(GNNModel.test_config()).fit(ml1m)
+    row = new_user_feature_row(
+        30, "F", ml1m.graph.occupation_names[2], occupation_names=ml1m.graph.occupation_names, age_range=None,
+        age_buckets=[1, 18, 25, 35, 45, 50, 56],
+    )  # fmt: skip
+    assert row[0] == 1 and row[1 + 2] == 1 and row[1 + 7 + 2] == 1  # female, bucket 25, third occupation
+    movies, scores = model.recommend_new_user(
+        age=30, gender="M", occupation=ml1m.graph.occupation_names[0], ratings=[(0, 5.0)], k=5
+    )
+    assert movies.numel() == 5 and 0 not in movies.tolist() and torch.isfinite(scores).all()

@@ -444,6 +444,7 @@ class GNNModel(RatingModel):
             "global_mean": float(split.train.rating.float().mean()),
             "occupation_names": list(getattr(data, "occupation_names", None) or []) or None,
             "age_range": [float(v) for v in data.age_range] if "age_range" in data else None,
+            "age_buckets": [int(v) for v in data.age_buckets] if "age_buckets" in data else None,
             "movie_raw_ids": data["movie"].raw_id.cpu() if "raw_id" in data["movie"] else None,
         }
         self._embeddings = None
@@ -637,7 +638,12 @@ class GNNModel(RatingModel):
             if missing:
                 raise ValueError(f"recommend_new_user needs {', '.join(missing)} for this model's user features")
             row = new_user_feature_row(
-                age, gender, occupation, occupation_names=meta["occupation_names"], age_range=meta["age_range"]
+                age,
+                gender,
+                occupation,
+                occupation_names=meta["occupation_names"],
+                age_range=meta["age_range"],
+                age_buckets=meta.get("age_buckets"),
             )
             if row.numel() != graph.user_x.size(1):
                 raise ValueError(f"new user has {row.numel()} features, the model's users have {graph.user_x.size(1)}")
