@@ -43,11 +43,11 @@ import torch
 from tqdm.auto import tqdm
 
 import gnnrec
-from gnnrec.config import config_to_dict, update_config
+from gnnrec.config import config_to_dict
 from gnnrec.data import get_dataset
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import METRICS, evaluate
-from gnnrec.models import available_models, get_model_class
+from gnnrec.models import available_models, create_model, get_model_class
 from gnnrec.tensorboard import ProgressWriter, log_embeddings, log_hparams
 from gnnrec.utils import atomic_path, atomic_write_text, gnnrec_home, seed_everything
 
@@ -255,15 +255,8 @@ def build_cells(suite: Suite) -> list[Cell]:
                     overrides["seed"] = seed
                 cells.append(Cell(entry, split, seed, overrides))
     for cell in cells[: len(entries)]:
-        make_model(cell.entry.model, cell.overrides, test_config=suite.test_config)  # refuse bad keys/values now
+        create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)  # refuse bad keys/values now
     return cells
-
-
-def make_model(model: str, overrides: Mapping[str, Any], *, test_config: bool = False):
-    """A fresh model: its default config (or ``test_config()``) updated by ``overrides``."""
-    cls = get_model_class(model)
-    base = cls.test_config() if test_config and hasattr(cls, "test_config") else cls.config_class()
-    return cls(update_config(base, dict(overrides)))
 
 
 def _json_safe(value: Any) -> Any:
@@ -452,7 +445,7 @@ def run_benchmark(
                 splits[cell.split] = dataset.rating_split()
             split = splits[cell.split]
             seed_everything(cell.seed)  # before construction, in case a model draws random numbers there
-            model = make_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
+            model = create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
             config = _json_safe(config_to_dict(model.config))
             expected = {
                 "model": cell.entry.model,

@@ -101,7 +101,7 @@ def _load_checkpoint(path: str, args: argparse.Namespace):
 
     checkpoint = _checkpoint_path(path)
     info = RatingModel.load(checkpoint).info
-    settings = {"dataset": info.name.split("/")[0], **info.settings}
+    settings = {"dataset": info.dataset or info.name.split("/")[0], **info.settings}
     split = load_split_from_args(args, settings)
     return RatingModel.load(checkpoint, split), split  # refuses a split the model was not trained on
 
@@ -159,15 +159,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- gnnrec train
 def _model_with_seed(model_name: str, overrides: dict[str, Any], seed: int | None, *, test_config: bool):
-    from gnnrec.benchmark import make_model
-    from gnnrec.models import get_model_class
+    from gnnrec.models import create_model, get_model_class
 
     fields = {f.name for f in dataclasses.fields(get_model_class(model_name).config_class)}
     if seed is not None and "seed" in fields:
         if "seed" in overrides:
             raise ValueError("give the seed once: either --seed or --set seed=...")
         overrides = {**overrides, "seed": seed}
-    return make_model(model_name, overrides, test_config=test_config)
+    return create_model(model_name, overrides, test_config=test_config)
 
 
 def fit_with_progress(model: Any, split: Any, log_dir: Path, description: str) -> tuple[Any, float]:
@@ -368,12 +367,11 @@ def _print_recommendations(rows: list[dict[str, Any]]) -> None:
 
 def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
     """The GNN used when ``recommend`` gets no checkpoint: default config (plus --set), cached per split and config."""
-    from gnnrec.benchmark import make_model
     from gnnrec.config import config_to_dict
-    from gnnrec.models import RatingModel
+    from gnnrec.models import RatingModel, create_model
     from gnnrec.utils import gnnrec_home
 
-    model = make_model(RECOMMEND_MODEL, overrides)
+    model = create_model(RECOMMEND_MODEL, overrides)
     key = json.dumps(config_to_dict(model.config), sort_keys=True, default=str)
     digest = hashlib.sha1(f"{split.fingerprint}{key}".encode()).hexdigest()[:12]
     cache = gnnrec_home() / "models" / f"recommend-{RECOMMEND_MODEL}-{_slug(split.name)}-{digest}"

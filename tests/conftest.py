@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gnnrec.data import MovieLens100K, RatingSplit
-from gnnrec.data.synthetic import write_ml100k_fixture
+from gnnrec.testing.ml100k import write_ml100k_fixture
 
 REAL_ML100K = Path(
     os.environ.get("GNNREC_ML100K_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ml-100k"

@@ -137,7 +137,7 @@ def test_raw_movie_ids_map_to_indices(split):
 
 def test_cold_start_on_ml1m_layout(tmp_path):
     from gnnrec.data.movielens1m import MovieLens1M
-    from gnnrec.data.synthetic_more import write_ml1m_fixture
+    from gnnrec.testing.ml1m_monti import write_ml1m_fixture
 
     source = write_ml1m_fixture(tmp_path / "ml1m")
     ml1m = MovieLens1M(tmp_path / "root", source_dir=source, log=False).rating_split()

@@ -13,7 +13,7 @@ import torch
 
 import gnnrec.data.movielens as movielens_module
 from gnnrec.data import RATED_BY, RATES, DataFormatError, MovieLens100K, RatingSplit, load_split
-from gnnrec.data.splits import carve_validation, random_split
+from gnnrec.data.partition import carve_validation, random_split
 
 
 def _copy(src: Path, dst: Path) -> Path:

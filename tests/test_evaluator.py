@@ -208,3 +208,27 @@ def test_real_u1_baseline_calibration(real_u1_split):
     bias = evaluate(create_model("bias").fit(real_u1_split), real_u1_split)
     assert bias.metrics["rmse"] <= 0.975
     assert bias.metrics["ndcg"] > global_mean.metrics["ndcg"]
+
+
+def test_evaluate_metric_subset_and_validation_helpers(tiny_split) -> None:
+    from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
+    from gnnrec.models import create_model
+
+    model = create_model("global-mean").fit(tiny_split)
+    only = evaluate(model, tiny_split, part="val", metrics=["rmse"])
+    assert set(only.metrics) == {"rmse"}
+    full = evaluate(model, tiny_split, part="val")
+    assert only.metrics["rmse"] == full.metrics["rmse"]
+    values = validation_metrics(model, tiny_split, ["rmse", "ndcg@5"])
+    assert set(values) == {"rmse", "ndcg@5"}
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate(model, tiny_split, metrics=["rmse", "nope"])
+    with pytest.raises(ValueError, match="mix cutoffs"):
+        validation_metrics(model, tiny_split, ["ndcg@5", "recall@10"])
+    assert check_selection_metric("ndcg@10") == "ndcg@10"
+    with pytest.raises(ValueError, match="cutoff"):
+        check_selection_metric("ndcg@k")
+    with pytest.raises(ValueError, match="unknown selection metric"):
+        check_selection_metric("accuracy")
+    assert improved("rmse", 0.9, None) and improved("rmse", 0.9, 1.0) and not improved("rmse", 1.0, 0.9)
+    assert improved("ndcg@10", 0.5, 0.4) and not improved("ndcg@10", 0.4, 0.5)

@@ -14,7 +14,7 @@ import torch
 import gnnrec.data.movielens1m as ml1m_module
 from gnnrec.data import RATED_BY, RATES, DataFormatError, MovieLens1M, get_dataset, load_split
 from gnnrec.data.graph import PARTS
-from gnnrec.data.synthetic_more import write_ml1m_fixture
+from gnnrec.testing.ml1m_monti import write_ml1m_fixture
 
 NUM_USERS, NUM_LISTED, UNRATED, PER_USER = 30, 50, 4, 20
 

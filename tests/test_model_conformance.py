@@ -1,7 +1,7 @@
 """Every registered model honours the RatingModel contract; plus checks specific to the baselines.
 
-A model may define a classmethod ``test_config()`` returning a small, fast config; it is used here
-when present (else the model's default config).
+Each model is built with ``create_model(name, test_config=True)``: its ``test_config()``, a small, fast
+config (the default config unless the model overrides it).
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ import torch
 
 from gnnrec.data import RATES, MovieLens100K, RatingSplit
 from gnnrec.evaluation import evaluate
-from gnnrec.models import NotFittedError, RatingModel, available_models, get_model_class
+from gnnrec.models import NotFittedError, RatingModel, available_models, create_model, get_model_class
 from gnnrec.models.baselines import solve_biases
 
 MODELS = available_models()
 
 
 def make_model(name: str) -> RatingModel:
-    cls = get_model_class(name)
-    config = cls.test_config() if hasattr(cls, "test_config") else cls.config_class()
-    return cls(config)
+    return create_model(name, test_config=True)
 
 
 class RecordingLogger:

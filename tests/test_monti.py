@@ -23,7 +23,7 @@ from gnnrec.data import (
     load_split,
 )
 from gnnrec.data.monti import MAT_FILE
-from gnnrec.data.synthetic_more import monti_fixture_arrays, write_mat_v73, write_monti_fixture
+from gnnrec.testing.ml1m_monti import monti_fixture_arrays, write_mat_v73, write_monti_fixture
 
 NUM_USERS, NUM_ITEMS = 30, 45  # non-square, so a missed transposition cannot go unnoticed
 CLASSES = {"douban": Douban, "flixster": Flixster, "yahoo-music": YahooMusic}

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from gnnrec.data import Flixster, YahooMusic
-from gnnrec.data.synthetic_more import write_monti_fixture
 from gnnrec.models import available_models, get_model_class
+from gnnrec.testing.ml1m_monti import write_monti_fixture
 
 SCALES = {"half-star": ("flixster", Flixster), "1-100": ("yahoo-music", YahooMusic)}
 # A model that handles the scale predicts no worse than a generous multiple of the train mean's error;
@@ -47,7 +47,7 @@ def _rmse(pred: torch.Tensor, target: torch.Tensor) -> float:
 def test_model_fits_and_predicts_within_scale(model_name, scale, scale_splits):
     split = scale_splits[scale]
     cls = get_model_class(model_name)
-    config = cls.test_config() if hasattr(cls, "test_config") else cls.config_class()
+    config = cls.test_config()
     model = cls(config).fit(split)
 
     test = split.test

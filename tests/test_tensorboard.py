@@ -113,12 +113,11 @@ def test_tensorboard_command_quotes_the_path(tmp_path):
 
 @pytest.mark.parametrize("model_name", ["gnn"])
 def test_real_model_embeddings_reach_the_projector(model_name, tiny_split, tmp_path):
-    from gnnrec.benchmark import make_model
-    from gnnrec.models import available_models
+    from gnnrec.models import available_models, create_model
 
     if model_name not in available_models():
         pytest.skip(f"{model_name} is not registered")
-    model = make_model(model_name, {"epochs": 2}, test_config=True).fit(tiny_split)
+    model = create_model(model_name, {"epochs": 2}, test_config=True).fit(tiny_split)
     with SummaryWriter(tmp_path) as writer:
         assert set(log_embeddings(writer, model, tiny_split.graph)) == {"user", "movie"}
     assert len(read_projector_metadata(tmp_path, "movie")[1]) == read_projector_tensor(tmp_path, "movie").size(0)

@@ -16,7 +16,7 @@ from torch_geometric.data import HeteroData, InMemoryDataset, extract_zip
 
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.graph import build_rating_graph, fingerprint_files
-from gnnrec.data.splits import carve_validation
+from gnnrec.data.partition import carve_validation
 from gnnrec.utils import atomic_path, gnnrec_home
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # user, movie, rating, time

@@ -13,7 +13,7 @@ from torch_geometric.data import download_url
 from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year_range
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.parsing import RatingTable, map_ids, read_movies, read_names, read_ratings, read_users
-from gnnrec.data.splits import random_split
+from gnnrec.data.partition import random_split
 
 PREDEFINED_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*PREDEFINED_SPLITS, "random")

@@ -16,7 +16,7 @@ from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.movielens import _duplicate_check
 from gnnrec.data.parsing import RatingTable, iter_rows, parse_int, read_ratings
-from gnnrec.data.splits import random_split
+from gnnrec.data.partition import random_split
 
 ML1M_SPLITS = ("random-90", "random-80")
 ML1M_FILES = ("ratings.dat", "users.dat", "movies.dat")
@@ -149,10 +149,10 @@ class MovieLens1M(RatingGraphDataset):
     * ``random-90`` — GLocal-K's protocol: ``ratings.dat`` in file order, shuffled with
       NumPy seed 1234 (fixed, whatever ``seed`` is); the first 10% of the shuffled
       positions (``int(0.1 * n)`` = 100,020) are test, the rest train.
-    * ``random-80`` — a seeded 80/20 split (``seed``) via :func:`gnnrec.data.splits.random_split`.
+    * ``random-80`` — a seeded 80/20 split (``seed``) via :func:`gnnrec.data.partition.random_split`.
 
     Each then gives ``val_fraction`` of every user's training ratings to validation
-    (:func:`~gnnrec.data.splits.carve_validation`, ``seed``).
+    (:func:`~gnnrec.data.partition.carve_validation`, ``seed``).
 
     Raw files are looked up in ``source_dir``, ``$GNNREC_ML1M_DIR``, ``root/raw/ml-1m``;
     otherwise the official zip is downloaded there and its MD5 checked.

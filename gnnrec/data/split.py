@@ -55,6 +55,11 @@ class RatingSplit:
         return int(self.graph["movie"].num_nodes)
 
     @property
+    def dataset(self) -> str:
+        """The dataset's registry name, e.g. ``"ml-100k"``."""
+        return str(self.graph.dataset_name)
+
+    @property
     def name(self) -> str:
         return f"{self.graph.dataset_name}/{self.graph.split_name}"
 

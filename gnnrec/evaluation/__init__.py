@@ -11,6 +11,7 @@ from gnnrec.evaluation.metrics import (
     register_metric,
     rmse,
 )
+from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 
 __all__ = [
     "METRICS",
@@ -22,5 +23,8 @@ __all__ = [
     "glocal_ndcg",
     "mae",
     "register_metric",
+    "check_selection_metric",
+    "improved",
     "rmse",
+    "validation_metrics",
 ]

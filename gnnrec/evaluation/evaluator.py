@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from torch import Tensor
 
 from gnnrec.data.graph import PARTS
 from gnnrec.data.split import RatingSplit
-from gnnrec.evaluation.metrics import METRICS, RATING, RatingPredictions, TopKRecommendations
+from gnnrec.evaluation.metrics import METRICS, RANKING, RATING, Metric, RatingPredictions, TopKRecommendations
 
 
 @dataclass
@@ -56,6 +57,17 @@ def _check_output(values: Tensor, shape: tuple[int, ...], model_name: str, what:
     return values
 
 
+def select_metrics(names: Sequence[str] | None, k: int) -> list[Metric]:
+    """The registered metrics whose result names (``rmse``, ``ndcg@10``, …) are in ``names`` (all for ``None``)."""
+    if names is None:
+        return list(METRICS.values())
+    by_key = {metric.key(k): metric for metric in METRICS.values()}
+    unknown = [name for name in names if name not in by_key]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)} at k={k}; available: {', '.join(by_key)}")
+    return [by_key[name] for name in dict.fromkeys(names)]
+
+
 def _excluded_parts(part: str) -> tuple[str, ...]:
     """Known ratings hidden from recommendation: train and validation, except the evaluated part itself."""
     return tuple(p for p in ("train", "val") if p != part)
@@ -81,6 +93,7 @@ def evaluate(
     part: str = "test",
     k: int = 10,
     relevance_threshold: float | None = 4.0,
+    metrics: Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Evaluate a fitted model on ``part`` of ``split`` with every metric in :data:`METRICS`.
 
@@ -92,6 +105,8 @@ def evaluate(
       index first, so a model without preferences gets a deterministic list. (A user with fewer
       than ``k`` unseen movies gets seen ones at the end of the list; they never count as hits.)
 
+    ``metrics`` restricts the evaluation to these result names (e.g. ``["rmse", "ndcg@10"]``);
+    without a ranking metric no score matrix is computed. ``None`` means every registered metric.
     ``relevance_threshold=None`` means 3/4 of the way up the split's rating scale (4 on 1–5).
     Raises ``ValueError`` when the model was fitted on another split, the part is empty, or the
     model returns predictions of the wrong shape or with NaN/inf.
@@ -116,6 +131,7 @@ def evaluate(
     if not low <= relevance_threshold <= high:
         raise ValueError(f"relevance_threshold {relevance_threshold} lies outside the rating scale {low:g}..{high:g}")
 
+    selected = select_metrics(metrics, k)
     edges = split.edges(part)
     if len(edges) == 0:
         raise ValueError(f"{split.name} has no {part} ratings to evaluate")
@@ -128,23 +144,25 @@ def evaluate(
 
     relevant = target >= relevance_threshold
     ranked_users, relevant_row = torch.unique(user[relevant], return_inverse=True)
-    scores = model.score_matrix(ranked_users)
-    scores = _check_output(scores, (len(ranked_users), split.num_movies), model_name, "score_matrix").float()
-    scores = scores.masked_fill(_seen_rows(split, ranked_users, _excluded_parts(part)), float("-inf"))
-    # a stable descending sort (not topk) so that ties go to the lower movie index
-    top_movies = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
-    rankings = TopKRecommendations(top_movies, torch.stack([relevant_row, movie[relevant]]), split.num_movies)
+    rankings = None
+    if any(metric.kind == RANKING for metric in selected):
+        scores = model.score_matrix(ranked_users)
+        scores = _check_output(scores, (len(ranked_users), split.num_movies), model_name, "score_matrix").float()
+        scores = scores.masked_fill(_seen_rows(split, ranked_users, _excluded_parts(part)), float("-inf"))
+        # a stable descending sort (not topk) so that ties go to the lower movie index
+        top_movies = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        rankings = TopKRecommendations(top_movies, torch.stack([relevant_row, movie[relevant]]), split.num_movies)
 
-    metrics: dict[str, float] = {}
-    for metric in METRICS.values():
+    values: dict[str, float] = {}
+    for metric in selected:
         data = ratings if metric.kind == RATING else rankings
-        metrics[metric.key(k)] = float(metric.function(data))
+        values[metric.key(k)] = float(metric.function(data))
 
     return EvaluationResult(
         model=model_name,
         split=split.name,
         part=part,
-        metrics=metrics,
+        metrics=values,
         num_ratings=len(edges),
         num_users=int(torch.unique(user).numel()),
         seconds=time.perf_counter() - start,

@@ -32,6 +32,7 @@ class SplitInfo:
     rating_min: float
     rating_max: float
     settings: dict
+    dataset: str = ""  # registry name of the dataset ("ml-100k", ...); empty in checkpoints older than it
 
     @classmethod
     def from_split(cls, split: RatingSplit) -> SplitInfo:
@@ -43,6 +44,7 @@ class SplitInfo:
             split.rating_min,
             split.rating_max,
             split.settings,
+            split.dataset,
         )
 
 
@@ -69,6 +71,11 @@ class RatingModel(abc.ABC):
         self.seen: Tensor | None = None  # [2, E] (user, movie) pairs known at fit time
         self.history: list[dict[str, float]] = []  # one dict per epoch, for learning curves
         self._seen_dense: Tensor | None = None
+
+    @classmethod
+    def test_config(cls) -> Any:
+        """A small, fast config for smoke tests; models with costly defaults override it."""
+        return cls.config_class()
 
     # ------------------------------------------------------------------ subclass hooks
     @abc.abstractmethod

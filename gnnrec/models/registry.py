@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gnnrec.config import update_config
@@ -31,7 +32,9 @@ def get_model_class(name: str) -> type:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
 
 
-def create_model(name: str, overrides: dict[str, Any] | None = None):
-    """Instantiate a registered model with its default config updated by ``overrides``."""
+def create_model(name: str, overrides: Mapping[str, Any] | None = None, test_config: bool = False):
+    """A fresh registered model: its default config (or ``test_config()``, tiny settings for smoke
+    tests) updated by ``overrides``; unknown keys and invalid values raise ``ValueError`` here."""
     cls = get_model_class(name)
-    return cls(update_config(cls.config_class(), overrides or {}))
+    base = cls.test_config() if test_config else cls.config_class()
+    return cls(update_config(base, dict(overrides or {})))

@@ -1,6 +1,6 @@
 """Write small synthetic datasets in the MovieLens-1M and Monti et al. (MATLAB 7.3) formats.
 
-For tests and demos. As in :mod:`gnnrec.data.synthetic`, ratings come from a noisy
+For tests and demos. As in :mod:`gnnrec.testing.ml100k`, ratings come from a noisy
 low-rank model, so a model that learns beats the global mean.
 """
 
