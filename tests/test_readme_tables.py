@@ -1,0 +1,121 @@
+"""Tests for benchmarks/readme_tables.py: README result blocks copied from named tables in results files."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "readme_tables.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("readme_tables", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rt = _load()
+
+RATING = "| model | RMSE |\n|---|---|\n| gnn | 0.912 ± 0.004 |"
+RANKING = "| model | NDCG@10 |\n|---|---|\n| gnn | 0.701 |"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    results = tmp_path / "benchmarks" / "results" / "quick" / "results.md"
+    results.parent.mkdir(parents=True)
+    results.write_text(
+        "# Run\n\nintro\n\n" + rt.wrap_table("rating", RATING) + "\nsome text\n\n" + rt.wrap_table("ranking", RANKING)
+    )
+    (tmp_path / "README.md").write_text(
+        "# Project\n\n## Results\n\n"
+        "<!-- results: benchmarks/results/quick/results.md#rating -->\n"
+        "old table\n"
+        "<!-- /results -->\n\nbetween\n\n"
+        "<!-- results: benchmarks/results/quick/results.md#ranking -->\n"
+        "<!-- /results -->\n\nend\n"
+    )
+    return tmp_path
+
+
+def test_round_trip(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    assert rt.main(["--readme", str(readme), "--check"]) == 1
+    assert rt.main(["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old table" not in text
+    assert f"<!-- results: benchmarks/results/quick/results.md#rating -->\n{RATING}\n<!-- /results -->" in text
+    assert f"results.md#ranking -->\n{RANKING}\n<!-- /results -->\n\nend\n" in text
+    assert text.startswith("# Project\n\n## Results\n\n") and "\n\nbetween\n\n" in text
+    capsys.readouterr()
+    assert rt.main(["--readme", str(readme), "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert rt.main(["--readme", str(readme)]) == 0
+    assert readme.read_text() == text  # idempotent
+
+
+def test_check_reports_edited_number(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    rt.main(["--readme", str(readme)])
+    text = readme.read_text()
+    readme.write_text(text.replace("0.701", "0.711"))
+    capsys.readouterr()
+    assert rt.main(["--readme", str(readme), "--check"]) == 1
+    out = capsys.readouterr().out
+    ranking_line = text.splitlines().index("<!-- results: benchmarks/results/quick/results.md#ranking -->") + 1
+    assert f"README.md:{ranking_line}: block <!-- results: benchmarks/results/quick/results.md#ranking -->" in out
+    assert "#rating" not in out.split("---")[0]  # only the edited block is named
+    assert "-| gnn | 0.711 |" in out and "+| gnn | 0.701 |" in out
+    assert readme.read_text() == text.replace("0.701", "0.711")  # --check changes nothing
+
+
+def test_results_file_changes_are_detected(repo: Path) -> None:
+    readme = repo / "README.md"
+    rt.main(["--readme", str(readme)])
+    results = repo / "benchmarks" / "results" / "quick" / "results.md"
+    results.write_text(results.read_text().replace("0.912", "0.915"))
+    assert rt.main(["--readme", str(readme), "--check"]) == 1
+
+
+def _error(readme: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert rt.main(["--readme", str(readme), "--check"]) == 2
+    return capsys.readouterr().err
+
+
+def test_missing_file_and_table(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    original = readme.read_text()
+    readme.write_text(original.replace("quick/results.md#ranking", "paper/results.md#ranking"))
+    err = _error(readme, capsys)
+    assert "README.md:11: cannot read benchmarks/results/paper/results.md" in err
+    readme.write_text(original.replace("#ranking", "#ndcg"))
+    err = _error(readme, capsys)
+    assert "README.md:11: benchmarks/results/quick/results.md: no table 'ndcg' (tables there: ranking, rating)" in err
+
+
+def test_malformed_markers(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    original = readme.read_text()
+    readme.write_text(original.replace("old table\n<!-- /results -->\n", "old table\n", 1))
+    assert "README.md:5: results block is not closed" in _error(readme, capsys)
+    readme.write_text(original + "<!-- /results -->\n")
+    assert "malformed or unmatched results marker" in _error(readme, capsys)
+    readme.write_text(original.replace("#rating", ""))
+    assert "README.md:5: malformed or unmatched" in _error(readme, capsys)
+
+
+def test_extract_table_errors() -> None:
+    with pytest.raises(rt.ReadmeTableError, match="r.md:3: table 'a' has no closing"):
+        rt.extract_table("x\n\n<!-- table:a -->\n| 1 |\n", "a", "r.md")
+    doubled = rt.wrap_table("a", "| 1 |") + rt.wrap_table("a", "| 2 |")
+    with pytest.raises(rt.ReadmeTableError, match="r.md:4: table 'a' appears more than once"):
+        rt.extract_table(doubled, "a", "r.md")
+    assert rt.extract_table(rt.wrap_table("a", "\n| 1 |\n\n"), "a", "r.md") == "| 1 |"
+    with pytest.raises(ValueError, match="table name"):
+        rt.wrap_table("a b", "| 1 |")
