@@ -76,9 +76,13 @@ def code_version(repo_dir: str | Path | None = None, argv: Sequence[str] | None 
         "command": command_line(argv),
         "reason": None,
     }
-    start = Path(repo_dir) if repo_dir is not None else Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent
+    start = Path(repo_dir) if repo_dir is not None else package_dir
     try:
         root = Path(_git(["rev-parse", "--show-toplevel"], start).decode().strip())
+        if repo_dir is None and not _git(["ls-files", "--", str(package_dir / "__init__.py")], root).strip():
+            # e.g. a non-editable install into a virtualenv that lives inside some checkout
+            raise _GitError(f"gnnrec at {package_dir} is not tracked by the git checkout {root} (an installed copy?)")
         commit = _git(["rev-parse", "HEAD"], root).decode().strip()
         diff_sha256, dirty = _diff_hash(root)
     except _GitError as exc:

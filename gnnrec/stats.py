@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-_CHUNK = 1000  # resamples per vectorised batch: bounds memory at chunk * num_users indices
+_MAX_ELEMENTS = 2**22  # resampled user indices per vectorised batch (32 MiB of int64)
 
 
 def mean_std_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> dict[str, Any]:
@@ -67,9 +67,10 @@ def per_user_sse(
 
 def _resample_indices(num_users: int, num_samples: int, seed: int) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(seed)
+    rows = max(1, _MAX_ELEMENTS // num_users)
     done = 0
     while done < num_samples:
-        size = min(_CHUNK, num_samples - done)
+        size = min(rows, num_samples - done)
         yield rng.integers(0, num_users, size=(size, num_users))
         done += size
 

@@ -102,3 +102,19 @@ def test_git_missing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_command_line_quotes() -> None:
     assert command_line(["gnnrec", "train", "--set", "lr=0.1 x", "a'b"]) == "gnnrec train --set 'lr=0.1 x' 'a'\"'\"'b'"
     assert code_version(argv=["x", "y z"])["command"] == "x 'y z'"
+
+
+def test_installed_copy_inside_a_checkout(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = repo / "ignored" / "site-packages" / "gnnrec"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    monkeypatch.setattr(provenance, "__file__", str(package / "provenance.py"))
+    info = code_version()
+    assert info["commit"] is None
+    assert "not tracked" in info["reason"]
+    (repo / "gnnrec").mkdir()
+    (repo / "gnnrec" / "__init__.py").write_text("")
+    _git(repo, "add", "gnnrec")
+    _git(repo, "commit", "-q", "-m", "package")
+    monkeypatch.setattr(provenance, "__file__", str(repo / "gnnrec" / "provenance.py"))
+    assert code_version()["commit"] == _git(repo, "rev-parse", "HEAD").strip()

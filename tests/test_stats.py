@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from gnnrec import stats
 from gnnrec.stats import mean_std_ci, paired_bootstrap_mean, paired_bootstrap_rmse, per_user_sse
 
 
@@ -94,11 +95,12 @@ def test_two_user_exhaustive_case() -> None:
     assert out["ci_low"] == pytest.approx(-1.0) and out["ci_high"] == pytest.approx(1.0)
 
 
-def test_matches_hand_written_numpy_and_seed() -> None:
+def test_matches_hand_written_numpy_and_seed(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(4)
     counts = rng.integers(0, 10, 30)  # includes users without ratings, which are dropped
     sse_a, sse_b = counts * rng.random(30), counts * rng.random(30)
-    num_samples = 2500  # more than one internal chunk
+    num_samples = 2500
+    monkeypatch.setattr(stats, "_MAX_ELEMENTS", 1000)  # several internal batches, of an odd number of rows
     out = paired_bootstrap_rmse(sse_a, sse_b, counts, num_samples=num_samples, seed=7)
 
     keep = counts > 0
