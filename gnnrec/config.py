@@ -68,3 +68,13 @@ def parse_set_options(items: list[str]) -> dict[str, str]:
             raise ValueError(f"--set expects key=value, got {item!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def epochs_hint(config: Any) -> int | None:
+    """Expected number of logged steps for a progress bar: the sum of the config's ``*epochs`` fields."""
+    total = sum(
+        value
+        for key, value in vars(config).items()
+        if (key == "epochs" or key.endswith("_epochs")) and isinstance(value, int) and not isinstance(value, bool)
+    )
+    return total or None
