@@ -12,11 +12,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gnnrec.models import available_models, create_model, get_model_class
+
+if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
+    from importlib.resources.abc import Traversable
 
 ALL_MODELS = "all"
 ANY_MODEL = "*"
