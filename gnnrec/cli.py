@@ -1,4 +1,9 @@
-"""The ``gnnrec`` command: data, train, evaluate, benchmark, recommend."""
+"""The ``gnnrec`` command (also ``python -m gnnrec``): data, train, evaluate, benchmark, recommend.
+
+Over 400 lines because it holds one section per subcommand plus the argparse definitions of all of
+them (most of it option declarations and help text); the work itself lives in the library modules,
+which are imported lazily per subcommand (``gnnrec.benchmark`` only by ``gnnrec benchmark``).
+"""
 
 from __future__ import annotations
 
