@@ -224,3 +224,17 @@ def test_train_evaluate_recommend_do_not_import_the_benchmark_runner(ml100k_fixt
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "top 3 for user 1" in done.stdout
+
+
+def test_a_checkpoint_without_its_dataset_needs_dataset(ml100k_fixture_dir, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "mean"
+    assert _run(capsys, "train", "global-mean", "--data-dir", ml100k_fixture_dir, "--out", out)[0] == 0
+    payload = torch.load(out / "model.pt", weights_only=False)
+    payload["split"]["dataset"] = ""  # as written before SplitInfo recorded the dataset
+    torch.save(payload, out / "model.pt")
+    code, _, err = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir)
+    assert code == 2 and "give --dataset" in err
+    code, stdout, _ = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir, "--dataset", "ml-100k")
+    assert code == 0 and "rmse" in stdout
