@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from gnnrec.benchmark.report import mean_std
 from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {}
     for name in (*METRICS, "fit_seconds"):
         values = [row[name] for row in rows]
-        summary[name] = (statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan)
+        stat = mean_std(values)
+        summary[name] = (stat["mean"], stat["std"] if stat["std"] is not None else math.nan)
     print(
         f"{'mean':>6} "
         + " ".join(f"{summary[name][0]:8.4f}" for name in METRICS)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import torch
 
+from gnnrec.benchmark.report import format_mean_std
 from gnnrec.config import config_to_dict, parse_set_options
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
@@ -45,11 +45,6 @@ def score_seconds(model, repeats: int = 3) -> float:
         model.score_matrix()
         best = min(best, time.perf_counter() - started)
     return best
-
-
-def summary(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {spread:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{split.name} test ({rows[0]['num_ratings']} ratings), torch threads {torch.get_num_threads()}")
     print(f"config: {json.dumps(config_to_dict(model.config))}")
     for name in REPORTED:
-        print(f"{name:>10}: {summary([row['metrics'][name] for row in rows])}")
+        print(f"{name:>10}: {format_mean_std([row['metrics'][name] for row in rows])}")
     for key in ("fit_seconds", "fit_cpu_seconds", "score_all_seconds"):
-        print(f"{key:>18}: {summary([row[key] for row in rows])}")
+        print(f"{key:>18}: {format_mean_std([row[key] for row in rows])}")
     if args.json:
         from gnnrec.utils import atomic_write_text
 

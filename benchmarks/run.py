@@ -1,6 +1,7 @@
 """Run a benchmark suite: ``python benchmarks/run.py quick [gnnrec benchmark options]``.
 
-The same as ``gnnrec benchmark ...``; suites are the JSON files next to this script in ``suites/``.
+The same as ``gnnrec benchmark ...`` (or ``python -m gnnrec benchmark ...``); the shipped suites are the JSON
+files in ``gnnrec/benchmark/suites/``, and a path to any other suite ``.json`` works too.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from gnnrec.config import parse_set_options, update_config
+from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
-from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models import create_model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,9 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     split = MovieLens100K(split=args.split, source_dir=args.data_dir).rating_split()
     print(split)
 
-    # 2. Model: a dataclass config, overridable field by field.
-    config = GNNModel.test_config() if args.fast else GNNConfig()
-    model = GNNModel(update_config(config, parse_set_options(args.set)))
+    # 2. Model by registry name: its dataclass config, overridable field by field.
+    model = create_model("gnn", parse_set_options(args.set), test_config=args.fast)
     model.fit(split)  # early stopping on split.val; the test ratings are not read
     best = min(model.history, key=lambda row: row.get("val_rmse", float("inf")))
     print(f"trained {len(model.history)} epochs; best validation RMSE {best.get('val_rmse', float('nan')):.4f}")

@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 
 from gnnrec.coldstart import movie_indices_from_raw_ids
-from gnnrec.config import parse_set_options, update_config
+from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
-from gnnrec.models import RatingModel
-from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models import RatingModel, create_model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,8 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.checkpoint:
         model = RatingModel.load(args.checkpoint, split)
     else:
-        config = GNNModel.test_config() if args.fast else GNNConfig()
-        model = GNNModel(update_config(config, parse_set_options(args.set))).fit(split)
+        model = create_model("gnn", parse_set_options(args.set), test_config=args.fast).fit(split)
 
     movie = split.graph["movie"]
     pairs = [item.partition(":") for item in args.liked]

@@ -17,10 +17,10 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from gnnrec.config import parse_set_options, update_config
+from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
-from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models import create_model
 from gnnrec.tensorboard import (
     ProgressWriter,
     log_embeddings,
@@ -33,8 +33,7 @@ from gnnrec.tensorboard import (
 def train_into(log_dir: Path, data_dir: str | None, fast: bool, overrides: dict[str, str]) -> None:
     """Train the GNN with a TensorBoard writer, as `gnnrec train gnn` does."""
     split = MovieLens100K(split="u1", source_dir=data_dir).rating_split()
-    config = GNNModel.test_config() if fast else GNNConfig()
-    model = GNNModel(update_config(config, {"histogram_every": 1 if fast else 50, **overrides}))
+    model = create_model("gnn", {"histogram_every": 1 if fast else 50, **overrides}, test_config=fast)
     writer = ProgressWriter(log_dir / "gnn__u1__seed0", description="gnn", total=model.config.epochs)
     model.fit(split, logger=writer)
     result = evaluate(model, split, part="val")

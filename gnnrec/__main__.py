@@ -1,3 +1,5 @@
+"""``python -m gnnrec ...``: the same as the ``gnnrec`` command."""
+
 import sys
 
 from gnnrec.cli import main

@@ -68,3 +68,54 @@ def parse_set_options(items: list[str]) -> dict[str, str]:
             raise ValueError(f"--set expects key=value, got {item!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def epochs_hint(config: Any) -> int | None:
+    """Expected number of logged steps for a progress bar: the sum of the config's ``*epochs`` fields."""
+    total = sum(
+        value
+        for key, value in vars(config).items()
+        if (key == "epochs" or key.endswith("_epochs")) and isinstance(value, int) and not isinstance(value, bool)
+    )
+    return total or None
+
+
+def check_range(
+    owner: str,
+    key: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> None:
+    """Refuse ``value`` of config key ``key`` (of config ``owner``) unless it is a number within the range.
+
+    ``low``/``high`` of None mean unbounded; ``low_open``/``high_open`` exclude the bound itself;
+    ``integer`` also requires an ``int``.
+    """
+    lower = "-inf" if low is None else f"{low:g}"
+    upper = "inf" if high is None else f"{high:g}"
+    interval = f"{'(' if low_open or low is None else '['}{lower}, {upper}{')' if high_open or high is None else ']'}"
+    number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    inside = number and not (
+        (low is not None and (value < low or (low_open and value == low)))
+        or (high is not None and (value > high or (high_open and value == high)))
+        or value != value  # NaN
+    )
+    if not inside:
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{owner}: {key}={value!r} is invalid; it must be {kind} in {interval}")
+
+
+def check_device(owner: str, value: Any) -> None:
+    """Refuse a ``device`` config value that is neither ``"auto"`` nor a torch device string."""
+    import torch
+
+    try:
+        if value != "auto":
+            torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{owner}: device={value!r} is invalid; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None

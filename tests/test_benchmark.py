@@ -16,7 +16,9 @@ from gnnrec.benchmark import (
     Suite,
     available_suites,
     build_cells,
+    format_mean_std,
     load_suite,
+    mean_std,
     parse_targeted_overrides,
     run_benchmark,
     summarize,
@@ -260,6 +262,25 @@ def test_shipped_suites_are_valid():
 def test_unknown_suite_lists_the_available_ones():
     with pytest.raises(ValueError, match="available suites: .*quick"):
         load_suite("nope")
+
+
+def test_user_suites_by_path_and_directory(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(_suite(name="mine")), encoding="utf-8")
+    assert load_suite(str(path)).name == "mine" and load_suite(path).name == "mine"
+    assert available_suites(tmp_path) == ["mine"] and load_suite("mine", tmp_path).name == "mine"
+    with pytest.raises(ValueError, match="does not exist"):
+        load_suite(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
+        load_suite(tmp_path / "broken.json")
+
+
+def test_format_mean_std():
+    assert format_mean_std([1.0, 2.0]) == "1.5000 ± 0.7071"
+    assert format_mean_std([0.25], digits=2) == "0.25"  # one value: no spread to report
+    assert format_mean_std([]) == "–"
+    assert format_mean_std(mean_std([1.0, 3.0]), digits=1) == "2.0 ± 1.4"
 
 
 def test_summary_statistics_and_table():

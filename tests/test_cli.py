@@ -200,3 +200,41 @@ def test_recommend_new_person_trains_and_caches_the_gnn(ml100k_fixture_dir, caps
 
     code, again, err = _run(capsys, *argv)
     assert code == 0 and "using the cached gnn model" in err and again == out
+
+
+def test_train_evaluate_recommend_do_not_import_the_benchmark_runner(ml100k_fixture_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "mean"
+    script = (
+        "import sys\n"
+        "from gnnrec.cli import main\n"
+        f"data = ['--data-dir', {str(ml100k_fixture_dir)!r}]\n"
+        f"assert main(['train', 'global-mean', *data, '--out', {str(out)!r}]) == 0\n"
+        f"assert main(['evaluate', {str(out)!r}, *data]) == 0\n"
+        f"assert main(['recommend', '--checkpoint', {str(out)!r}, '--user', '1', '-k', '3', *data]) == 0\n"
+        "loaded = sorted(name for name in sys.modules if name.startswith('gnnrec.benchmark'))\n"
+        "assert not loaded, loaded\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "GNNREC_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "top 3 for user 1" in done.stdout
+
+
+def test_a_checkpoint_without_its_dataset_needs_dataset(ml100k_fixture_dir, tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "mean"
+    assert _run(capsys, "train", "global-mean", "--data-dir", ml100k_fixture_dir, "--out", out)[0] == 0
+    payload = torch.load(out / "model.pt", weights_only=False)
+    payload["split"]["dataset"] = ""  # as written before SplitInfo recorded the dataset
+    torch.save(payload, out / "model.pt")
+    code, _, err = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir)
+    assert code == 2 and "give --dataset" in err
+    code, stdout, _ = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir, "--dataset", "ml-100k")
+    assert code == 0 and "rmse" in stdout

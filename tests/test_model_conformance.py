@@ -7,6 +7,7 @@ config (the default config unless the model overrides it).
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections import defaultdict
 
@@ -243,7 +244,9 @@ def test_mf_keeps_the_best_validation_epoch_and_logs(split):
     model = get_model_class("mf")(dim=8, max_epochs=30, patience=2, batch_size=256, lr=0.05, reg=0.0).fit(
         split, logger=logger
     )
-    assert set(model.history[0]) >= {"epoch", "loss", "train_rmse", "val_rmse"}
+    assert set(model.history[0]) >= {"epoch", "train_loss", "train_rmse", "val_rmse", "lr", "seconds"}
+    assert [e["epoch"] for e in model.history] == list(range(1, len(model.history) + 1))
+    assert all(a["seconds"] <= b["seconds"] for a, b in itertools.pairwise(model.history))  # since fit start
     best = min(model.history, key=lambda e: e["val_rmse"])
     assert model.best_epoch == best["epoch"] < len(model.history)  # unregularised: it overfits and stops
     val = split.val
@@ -268,3 +271,42 @@ def test_without_validation_ratings(ml100k_fixture_dir, tmp_path):
     with pytest.raises(ValueError, match="validation"):
         get_model_class("bias")().fit(split)
     assert get_model_class("bias")(reg_user=1.0, reg_item=1.0).fit(split).is_fitted
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "key"),
+    [
+        ("bias", {"reg_user": 0.0}, "reg_user"),
+        ("bias", {"reg_grid": (1.0, -3.0)}, "reg_grid"),
+        ("bias", {"reg_grid": ()}, "reg_grid"),
+        ("bias", {"max_iterations": 0}, "max_iterations"),
+        ("bias", {"selection_metric": "recall"}, "recall"),
+        ("mf", {"dim": 0}, "dim"),
+        ("mf", {"lr": 0.0}, "lr"),
+        ("mf", {"reg": -0.1}, "reg"),
+        ("mf", {"batch_size": 2.5}, "batch_size"),
+        ("mf", {"patience": 0}, "patience"),
+        ("mf", {"device": "gpu7"}, "device"),
+        ("mf", {"selection_metric": "ndcg@ten"}, "ndcg@ten"),
+        ("mf", {"selection_metric": "nope"}, "nope"),
+    ],
+)
+def test_baseline_configs_refuse_bad_values(name, overrides, key):
+    with pytest.raises(ValueError, match=key):
+        create_model(name, overrides)
+    with pytest.raises(ValueError, match=key):
+        get_model_class(name).config_class(**overrides)
+
+
+@pytest.mark.parametrize("name", ["bias", "mf"])
+def test_baselines_select_on_the_configured_validation_metric(split, name):
+    small = {"max_epochs": 6, "dim": 8, "batch_size": 256} if name == "mf" else {}
+    overrides = {"selection_metric": "ndcg@5", **small}
+    model = create_model(name, overrides).fit(split)
+    assert all({"val_rmse", "val_ndcg@5"} <= set(entry) for entry in model.history)
+    if name == "bias":
+        best = max(model.selection, key=lambda row: row["val_ndcg@5"])
+        assert (model.reg_user, model.reg_item) == (best["reg_user"], best["reg_item"])
+    else:
+        best = max(model.history, key=lambda entry: entry["val_ndcg@5"])
+        assert model.best_epoch == best["epoch"]

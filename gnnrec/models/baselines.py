@@ -11,16 +11,26 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec.config import check_device, check_range
 from gnnrec.data.split import RatingEdges, RatingSplit
-from gnnrec.evaluation.metrics import rmse
+from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
 
 
-def _clipped_rmse(pred: Tensor, edges: RatingEdges, split: RatingSplit) -> float:
-    if len(edges) == 0:
-        return float("nan")
-    return rmse(pred.detach().cpu().clamp(split.rating_min, split.rating_max), edges.rating)
+def _rmse_on(model: RatingModel, split: RatingSplit, part: str) -> dict[str, float]:
+    """``{"<part>_rmse": value}`` with the model's current weights, or ``{}`` when the part is empty."""
+    if len(split.edges(part)) == 0:
+        return {}
+    return {f"{part}_rmse": validation_metrics(model, split, ["rmse"], part=part)["rmse"]}
+
+
+def _val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) -> dict[str, float]:
+    """``{"val_rmse": ..., "val_<selection_metric>": ...}`` on the validation ratings (empty without any)."""
+    if len(split.val) == 0:
+        return {}
+    names = list(dict.fromkeys(["rmse", selection_metric]))
+    return {f"val_{name}": value for name, value in validation_metrics(model, split, names).items()}
 
 
 # ---------------------------------------------------------------------- global mean
@@ -37,15 +47,10 @@ class GlobalMean(RatingModel):
     config_class = GlobalMeanConfig
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        started = time.perf_counter()
         self.mean = float(split.train.rating.double().mean())
-        val = split.val
-        self.history.append(
-            {
-                "epoch": 1,
-                "train_rmse": _clipped_rmse(torch.full_like(split.train.rating, self.mean), split.train, split),
-                "val_rmse": _clipped_rmse(torch.full_like(val.rating, self.mean), val, split),
-            }
-        )
+        entry = {"epoch": 1, **_rmse_on(self, split, "train"), **_rmse_on(self, split, "val")}
+        self.history.append({**entry, "seconds": time.perf_counter() - started})
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         return torch.full(user.shape, self.mean)
@@ -70,6 +75,19 @@ class BiasConfig:
     reg_grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)
     tol: float = 1e-8  # relative residual at which conjugate gradients stop
     max_iterations: int = 500
+    selection_metric: str = "rmse"  # validation metric that picks the regularisation from the grid
+
+    def __post_init__(self) -> None:
+        for key in ("reg_user", "reg_item"):
+            if getattr(self, key) is not None:
+                check_range("BiasConfig", key, getattr(self, key), 0.0, low_open=True)
+        if not self.reg_grid:
+            raise ValueError("BiasConfig: reg_grid=() is invalid; it must hold at least one positive value")
+        for value in self.reg_grid:
+            check_range("BiasConfig", "reg_grid", value, 0.0, low_open=True)
+        check_range("BiasConfig", "tol", self.tol, 0.0, low_open=True)
+        check_range("BiasConfig", "max_iterations", self.max_iterations, 1, integer=True)
+        check_selection_metric(self.selection_metric)
 
 
 def solve_biases(
@@ -143,11 +161,10 @@ class Bias(RatingModel):
         self.user_bias, self.movie_bias = user_bias.float(), movie_bias.float()
         return iterations
 
-    def _val_rmse(self, split: RatingSplit) -> float:
-        return _clipped_rmse(self._predict(split.val.user, split.val.movie), split.val, split)
-
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         cfg = self.config
+        started = time.perf_counter()
+        metric = cfg.selection_metric
         self.mean = float(split.train.rating.double().mean())
         user_grid = [cfg.reg_user] if cfg.reg_user is not None else list(cfg.reg_grid)
         item_grid = [cfg.reg_item] if cfg.reg_item is not None else list(cfg.reg_grid)
@@ -155,25 +172,31 @@ class Bias(RatingModel):
         if len(user_grid) * len(item_grid) > 1:
             if len(split.val) == 0:
                 raise ValueError("bias: choosing reg_user/reg_item needs validation ratings; set both explicitly")
+            best = None
             for step, (reg_user, reg_item) in enumerate(itertools.product(user_grid, item_grid)):
                 self._solve(split, reg_user, reg_item)
-                self.selection.append({"reg_user": reg_user, "reg_item": reg_item, "val_rmse": self._val_rmse(split)})
+                row = {"reg_user": reg_user, "reg_item": reg_item, **_val_metrics(self, split, metric)}
+                self.selection.append(row)
                 if logger is not None:
-                    logger.add_scalar("selection/val_rmse", self.selection[-1]["val_rmse"], step)
-            best = min(self.selection, key=lambda row: row["val_rmse"])
+                    logger.add_scalar(f"selection/val_{metric}", row[f"val_{metric}"], step)
+                if best is None or improved(metric, row[f"val_{metric}"], best[f"val_{metric}"]):
+                    best = row
             user_grid, item_grid = [best["reg_user"]], [best["reg_item"]]
         self.reg_user, self.reg_item = float(user_grid[0]), float(item_grid[0])
         iterations = self._solve(split, self.reg_user, self.reg_item)
         entry = {
             "epoch": 1,
-            "train_rmse": _clipped_rmse(self._predict(split.train.user, split.train.movie), split.train, split),
-            "val_rmse": self._val_rmse(split),
+            **_rmse_on(self, split, "train"),
+            **_val_metrics(self, split, metric),
             "cg_iterations": iterations,
+            "seconds": time.perf_counter() - started,
         }
         self.history.append(entry)
         if logger is not None:
-            logger.add_scalar("rmse/train", entry["train_rmse"], 1)
-            logger.add_scalar("rmse/val", entry["val_rmse"], 1)
+            for key, value in entry.items():
+                if key.startswith(("train_", "val_")):
+                    part, _, name = key.partition("_")
+                    logger.add_scalar(f"{name}/{part}", value, 1)
             logger.add_histogram("bias/user", self.user_bias, 1)
             logger.add_histogram("bias/movie", self.movie_bias, 1)
 
@@ -209,10 +232,24 @@ class MFConfig:
     bias_reg: float = 0.005  # L2 weight on b_u² + b_i² per rating in the batch
     batch_size: int = 4096
     max_epochs: int = 100
-    patience: int = 5  # epochs without a better validation RMSE before stopping
+    patience: int = 5  # epochs without a better validation metric before stopping
     init_std: float = 0.1
     seed: int = 0
     device: str = "auto"
+    selection_metric: str = "rmse"  # validation metric of early stopping and of the kept epoch
+
+    def __post_init__(self) -> None:
+        check_range("MFConfig", "dim", self.dim, 1, integer=True)
+        check_range("MFConfig", "lr", self.lr, 0.0, low_open=True)
+        check_range("MFConfig", "reg", self.reg, 0.0)
+        check_range("MFConfig", "bias_reg", self.bias_reg, 0.0)
+        check_range("MFConfig", "batch_size", self.batch_size, 1, integer=True)
+        check_range("MFConfig", "max_epochs", self.max_epochs, 1, integer=True)
+        check_range("MFConfig", "patience", self.patience, 1, integer=True)
+        check_range("MFConfig", "init_std", self.init_std, 0.0)
+        check_range("MFConfig", "seed", self.seed, 0, integer=True)
+        check_device("MFConfig", self.device)
+        check_selection_metric(self.selection_metric)
 
 
 class _BiasedMF(torch.nn.Module):
@@ -240,7 +277,7 @@ class MF(RatingModel):
     """Biased matrix factorisation r̂ = μ + b_u + b_i + p_u·q_i, trained with Adam on minibatches of ratings.
 
     Loss per batch: mean (r̂ − r)² + ``reg`` · mean(‖p_u‖² + ‖q_i‖²) + ``bias_reg`` · mean(b_u² + b_i²).
-    Early stopping keeps the weights of the epoch with the best validation RMSE.
+    Early stopping keeps the weights of the epoch with the best validation ``selection_metric``.
     """
 
     name = "mf"
@@ -261,48 +298,42 @@ class MF(RatingModel):
             module.movie_factor.normal_(0.0, cfg.init_std, generator=generator)
         self.module = module.to(device)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr)
-        train, val = split.train.to(device), split.val.to(device)
-        best_val, best_state, stale = float("inf"), None, 0
+        train = split.train.to(device)
+        metric = cfg.selection_metric
+        best_value, best_state, stale = None, None, 0
+        self.best_epoch = 0
+        started = time.perf_counter()
         for epoch in range(1, cfg.max_epochs + 1):
-            started = time.perf_counter()
             self.module.train()
             order = torch.randperm(len(train), generator=generator).to(device)
             total_loss = 0.0
             for batch in order.split(cfg.batch_size):
                 user, movie, rating = train.user[batch], train.movie[batch], train.rating[batch]
                 pred = self.module(user, movie)
-                loss = (pred - rating).pow(2).mean()
-                loss = (
-                    loss
-                    + cfg.reg
-                    * (
-                        self.module.user_factor[user].pow(2).sum(-1) + self.module.movie_factor[movie].pow(2).sum(-1)
-                    ).mean()
-                )
-                loss = (
-                    loss
-                    + cfg.bias_reg * (self.module.user_bias[user].pow(2) + self.module.movie_bias[movie].pow(2)).mean()
-                )
+                factors = self.module.user_factor[user].pow(2).sum(-1) + self.module.movie_factor[movie].pow(2).sum(-1)
+                biases = self.module.user_bias[user].pow(2) + self.module.movie_bias[movie].pow(2)
+                loss = (pred - rating).pow(2).mean() + cfg.reg * factors.mean() + cfg.bias_reg * biases.mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total_loss += float(loss.detach()) * len(batch)
             self.module.eval()
-            with torch.no_grad():
-                entry = {
-                    "epoch": epoch,
-                    "loss": total_loss / len(train),
-                    "train_rmse": _clipped_rmse(self.module(train.user, train.movie), split.train, split),
-                    "val_rmse": _clipped_rmse(self.module(val.user, val.movie), split.val, split),
-                    "seconds": time.perf_counter() - started,
-                }
+            entry = {
+                "epoch": epoch,
+                "train_loss": total_loss / len(train),
+                **_rmse_on(self, split, "train"),
+                **_val_metrics(self, split, metric),
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - started,
+            }
             self.history.append(entry)
             if logger is not None:
-                self._log(logger, entry, optimizer)
-            if len(val) == 0:  # nothing to stop on: keep the last epoch
+                self._log(logger, entry)
+            if len(split.val) == 0:  # nothing to stop on: keep the last epoch
+                self.best_epoch = epoch
                 continue
-            if entry["val_rmse"] < best_val:
-                best_val, stale = entry["val_rmse"], 0
+            if improved(metric, entry[f"val_{metric}"], best_value):
+                best_value, stale, self.best_epoch = entry[f"val_{metric}"], 0, epoch
                 best_state = copy.deepcopy(self.module.state_dict())
             else:
                 stale += 1
@@ -310,23 +341,25 @@ class MF(RatingModel):
                     break
         if best_state is not None:
             self.module.load_state_dict(best_state)
-        self.best_epoch = min(self.history, key=lambda e: e["val_rmse"])["epoch"] if len(val) else len(self.history)
         self.module = self.module.cpu()
 
-    def _log(self, logger: Any, entry: dict[str, float], optimizer: torch.optim.Optimizer) -> None:
+    def _log(self, logger: Any, entry: dict[str, float]) -> None:
         epoch = entry["epoch"]
-        logger.add_scalar("loss/train", entry["loss"], epoch)
-        logger.add_scalar("rmse/train", entry["train_rmse"], epoch)
-        logger.add_scalar("rmse/val", entry["val_rmse"], epoch)
-        logger.add_scalar("lr", optimizer.param_groups[0]["lr"], epoch)
+        logger.add_scalar("loss/train", entry["train_loss"], epoch)
+        for key, value in entry.items():
+            if key.startswith(("train_", "val_")) and key != "train_loss":
+                part, _, name = key.partition("_")
+                logger.add_scalar(f"{name}/{part}", value, epoch)
+        logger.add_scalar("lr", entry["lr"], epoch)
         for name, weight in self.module.named_parameters():
             logger.add_histogram(f"weights/{name}", weight.detach().cpu(), epoch)
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
-        return self.module(user, movie)
+        device = self.module.mean.device  # the module may sit on the GPU while validation predicts during fit
+        return self.module(user.to(device), movie.to(device))
 
     def _score_matrix(self, users: Tensor) -> Tensor:
-        return self.module.score_matrix(users)
+        return self.module.score_matrix(users.to(self.module.mean.device))
 
     def _state(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "best_epoch": self.best_epoch}

@@ -1,0 +1,243 @@
+"""Benchmark suites as data: a grid of model entries × splits × seeds, and the cells it expands to.
+
+The suites shipped with gnnrec are JSON files in the package folder ``gnnrec/benchmark/suites/``
+(found with :mod:`importlib.resources`, so they work from an installed wheel too); any other
+suite is given by a path to a ``.json`` file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gnnrec.models import available_models, create_model, get_model_class
+
+if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
+    from importlib.resources.abc import Traversable
+
+ALL_MODELS = "all"
+ANY_MODEL = "*"
+
+
+def builtin_suites_dir() -> Traversable:
+    """The folder of the suites shipped as package data."""
+    return resources.files("gnnrec.benchmark").joinpath("suites")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One column of a suite: a registered ``model`` under a ``label``, with config ``overrides``."""
+
+    label: str
+    model: str
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, entry: str | Mapping[str, Any]) -> ModelEntry:
+        """``"mf"`` or ``{"model": "glocal-k", "label": "glocal-k[paper]", "overrides": {"protocol": "paper"}}``."""
+        if isinstance(entry, str):
+            return cls(entry, entry, {})
+        if not isinstance(entry, Mapping) or "model" not in entry:
+            raise ValueError(f"a suite model entry is a model name or a dict with a 'model' key, got {entry!r}")
+        unknown = set(entry) - {"model", "label", "overrides"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))} in suite model entry {entry!r}")
+        overrides = dict(entry.get("overrides") or {})
+        return cls(str(entry.get("label") or entry["model"]), str(entry["model"]), overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "model": self.model, "overrides": dict(self.overrides)}
+
+
+@dataclasses.dataclass
+class Suite:
+    """A benchmark grid: every model entry × split × seed.
+
+    ``models=None`` means every registered model (``"all"`` in JSON). ``overrides`` maps a model
+    name, a label or ``"*"`` (every model whose config has the key) to config overrides; they are
+    applied after an entry's own overrides. ``test_config`` starts each model from its
+    ``test_config()`` (tiny settings for smoke tests) instead of its default config.
+    ``relevance_threshold=None`` lets the evaluator use 3/4 of the rating scale.
+    """
+
+    name: str
+    splits: list[str]
+    seeds: list[int]
+    models: list[ModelEntry] | None = None
+    overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    dataset: str = "ml-100k"
+    description: str = ""
+    k: int = 10
+    relevance_threshold: float | None = None
+    val_fraction: float = 0.05
+    data_seed: int = 0
+    test_config: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Suite:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ValueError(f"unknown suite key(s) {', '.join(sorted(unknown))}; valid keys: {', '.join(fields)}")
+        missing = {"name", "splits", "seeds"} - set(data)
+        if missing:
+            raise ValueError(f"suite is missing {', '.join(sorted(missing))}")
+        values = dict(data)
+        models = values.get("models", ALL_MODELS)
+        if models is None or models == ALL_MODELS:
+            values["models"] = None
+        elif isinstance(models, list) and models:
+            values["models"] = [ModelEntry.parse(entry) for entry in models]
+        else:
+            raise ValueError(f"suite 'models' must be {ALL_MODELS!r} or a non-empty list, got {models!r}")
+        for key in ("splits", "seeds"):
+            if not isinstance(values[key], list) or not values[key]:
+                raise ValueError(f"suite {key!r} must be a non-empty list, got {values[key]!r}")
+        values["splits"] = [str(s) for s in values["splits"]]
+        values["seeds"] = [int(s) for s in values["seeds"]]
+        overrides = values.get("overrides") or {}
+        if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
+            raise ValueError("suite 'overrides' must map a model name, label or '*' to a dict of config values")
+        values["overrides"] = {str(target): dict(v) for target, v in overrides.items()}
+        suite = cls(**values)
+        labels = [entry.label for entry in suite.entries()] if suite.models is not None else []
+        duplicated = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicated:
+            raise ValueError(f"suite {suite.name!r} has duplicate model label(s) {', '.join(duplicated)}")
+        return suite
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["models"] = ALL_MODELS if self.models is None else [entry.to_dict() for entry in self.models]
+        return out
+
+    def entries(self) -> list[ModelEntry]:
+        """The model entries, with ``models=None`` expanded to every registered model."""
+        if self.models is None:
+            return [ModelEntry(name, name, {}) for name in available_models()]
+        return list(self.models)
+
+    def select_models(self, names: Sequence[str]) -> Suite:
+        """A copy restricted to the entries whose label or model name is in ``names`` (in suite order).
+
+        Overrides that target only the dropped entries are dropped with them.
+        """
+        entries = self.entries()
+        known = {e.label for e in entries} | {e.model for e in entries}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(
+                f"suite {self.name!r} has no model {', '.join(map(repr, unknown))}; "
+                f"its models: {', '.join(e.label for e in entries)}"
+            )
+        chosen = [e for e in entries if e.label in names or e.model in names]
+        kept = {e.label for e in chosen} | {e.model for e in chosen} | {ANY_MODEL}
+        overrides = {target: values for target, values in self.overrides.items() if target in kept}
+        return dataclasses.replace(self, models=chosen, overrides=overrides)
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Suite:
+        """A copy with further ``{target: {key: value}}`` overrides merged in (later values win)."""
+        merged = {target: dict(values) for target, values in self.overrides.items()}
+        for target, values in overrides.items():
+            merged.setdefault(target, {}).update(values)
+        return dataclasses.replace(self, overrides=merged)
+
+
+def _suite_files(directory: str | Path | Traversable | None) -> dict[str, Traversable | Path]:
+    folder = builtin_suites_dir() if directory is None else directory
+    folder = Path(folder) if isinstance(folder, str) else folder
+    if not folder.is_dir():
+        return {}
+    return {entry.name[: -len(".json")]: entry for entry in folder.iterdir() if entry.name.endswith(".json")}
+
+
+def available_suites(directory: str | Path | Traversable | None = None) -> list[str]:
+    """Names of the suites in ``directory`` (default: the suites shipped with gnnrec)."""
+    return sorted(_suite_files(directory))
+
+
+def load_suite(name_or_path: str | Path, directory: str | Path | Traversable | None = None) -> Suite:
+    """A suite by name (shipped with gnnrec, or in ``directory``) or from a path to a JSON file."""
+    if Path(name_or_path).suffix == ".json":
+        source: Traversable | Path | None = Path(name_or_path)
+        if not source.is_file():
+            raise ValueError(f"suite file {name_or_path} does not exist")
+    else:
+        source = _suite_files(directory).get(str(name_or_path))
+        if source is None:
+            where = "shipped with gnnrec" if directory is None else f"in {directory}"
+            choices = ", ".join(available_suites(directory)) or f"none {where}"
+            raise ValueError(f"unknown suite {str(name_or_path)!r}; available suites: {choices} (or a path to a .json)")
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"suite file {source} is not valid JSON: {error}") from None
+    return Suite.from_dict(data)
+
+
+def parse_targeted_overrides(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"epochs": 3, "gnn.lr": 0.1}`` → ``{"*": {"epochs": 3}, "gnn": {"lr": 0.1}}`` (``--set`` of the runner)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        target, _, name = key.rpartition(".")
+        out.setdefault(target or ANY_MODEL, {})[name] = value
+    return out
+
+
+# ---------------------------------------------------------------------- cells
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    entry: ModelEntry
+    split: str
+    seed: int
+    overrides: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        label = re.sub(r"[^A-Za-z0-9._-]+", "-", self.entry.label).strip("-")
+        return f"{label}__{self.split}__seed{self.seed}"
+
+
+def _config_fields(model: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(get_model_class(model).config_class)}
+
+
+def build_cells(suite: Suite) -> list[Cell]:
+    """Every (split, seed, model entry) cell with its resolved overrides; bad names and keys raise here."""
+    entries = suite.entries()
+    if not entries:
+        raise ValueError("no models are registered")
+    fields = {e.label: _config_fields(e.model) for e in entries}
+    targets = {e.label for e in entries} | {e.model for e in entries} | {ANY_MODEL}
+    for target, values in suite.overrides.items():
+        if target not in targets:
+            raise ValueError(
+                f"override target {target!r} is not a model of suite {suite.name!r}; "
+                f"its models: {', '.join(e.label for e in entries)}"
+            )
+        if target == ANY_MODEL:
+            orphan = [key for key in values if not any(key in f for f in fields.values())]
+            if orphan:
+                raise ValueError(f"no model of suite {suite.name!r} has config key(s) {', '.join(orphan)}")
+    cells = []
+    for split in suite.splits:
+        for seed in suite.seeds:
+            for entry in entries:
+                overrides = dict(entry.overrides)
+                overrides.update(
+                    {k: v for k, v in suite.overrides.get(ANY_MODEL, {}).items() if k in fields[entry.label]}
+                )
+                overrides.update(suite.overrides.get(entry.model, {}))
+                if entry.label != entry.model:
+                    overrides.update(suite.overrides.get(entry.label, {}))
+                if "seed" in fields[entry.label]:
+                    overrides["seed"] = seed
+                cells.append(Cell(entry, split, seed, overrides))
+    for cell in cells[: len(entries)]:
+        create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)  # refuse bad keys/values now
+    return cells
