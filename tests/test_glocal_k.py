@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, get_model_class
-from gnnrec.models.glocal_k import FALLBACK_PRESET, PRESETS, GLocalK, GLocalKConfig, GLocalKNetwork, _RatingMatrix
+from gnnrec.models.glocal_k import FALLBACK_PRESET, PRESETS, GLocalK, GLocalKConfig
+from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, correlate_same, local_kernel
 from gnnrec.nn.sparse import ConstantSparse, coo_to_csr, row_pointer
 from gnnrec.presets import resolve_preset
@@ -105,7 +106,7 @@ def _toy_problem(seed=0):
         for layer in network.layers:
             layer.u.normal_(0, 0.4, generator=gen)
             layer.v.normal_(0, 0.4, generator=gen)
-    matrix = _RatingMatrix(edges, items, users, torch.device("cpu"))
+    matrix = RatingMatrix(edges, items, users, torch.device("cpu"))
     matrix.values = matrix.values.double()
     matrix.csr, matrix.csr_t, matrix.pattern = matrix.csr.double(), matrix.csr_t.double(), matrix.pattern.double()
     matrix._patches = {3: tuple(p.double() for p in matrix.patches(3))}

@@ -2,6 +2,9 @@
 
 * :class:`KernelLayer`: a dense layer whose weights are re-weighted by a learned local kernel.
 * :class:`GlobalKernel`: a small convolution kernel computed from an item summary, convolved over the rating matrix.
+
+The one source of GLocal-K's maths: :class:`gnnrec.nn.glocal_k.GLocalKNetwork` computes the
+training objective with these layers (feeding them the sparse rating matrix where it can).
 """
 
 from __future__ import annotations
