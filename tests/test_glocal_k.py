@@ -9,9 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from gnnrec.data.split import RatingEdges, RatingSplit
+from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, get_model_class
-from gnnrec.models.glocal_k import PRESETS, GLocalK, GLocalKConfig, GLocalKNetwork, _RatingMatrix
+from gnnrec.models.glocal_k import FALLBACK_PRESET, PRESETS, GLocalK, GLocalKConfig
+from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, correlate_same, local_kernel
+from gnnrec.nn.sparse import ConstantSparse, coo_to_csr, row_pointer
+from gnnrec.presets import resolve_preset
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +69,7 @@ def test_kernel_layer_shapes_forward_and_regularization():
     with pytest.raises(ValueError, match="input features"):
         layer(torch.randn(3, 5))
     with pytest.raises(ValueError, match="activation"):
-        KernelLayer(6, 4, activation="tanh")
+        KernelLayer(6, 4, activation="swish")
 
 
 def test_global_kernel_is_tf_same_cross_correlation():
@@ -102,7 +106,7 @@ def _toy_problem(seed=0):
         for layer in network.layers:
             layer.u.normal_(0, 0.4, generator=gen)
             layer.v.normal_(0, 0.4, generator=gen)
-    matrix = _RatingMatrix(edges, items, users, torch.device("cpu"))
+    matrix = RatingMatrix(edges, items, users, torch.device("cpu"))
     matrix.values = matrix.values.double()
     matrix.csr, matrix.csr_t, matrix.pattern = matrix.csr.double(), matrix.csr_t.double(), matrix.pattern.double()
     matrix._patches = {3: tuple(p.double() for p in matrix.patches(3))}
@@ -154,8 +158,9 @@ def test_objective_and_gradients_equal_the_dense_reference(stage):
 
 
 def test_config_validation_and_presets():
-    assert GLocalKConfig() == GLocalKConfig.preset("ml-100k")
-    ml1m = GLocalKConfig.preset("ML-1M", seed=3)
+    assert GLocalKConfig().lambda_2 is None  # unset: from the split's dataset preset at fit time
+    assert GLocalKConfig().resolved("ml-100k")[0] == GLocalKConfig.preset_config("ml-100k", preset="auto")
+    ml1m = GLocalKConfig.preset_config("ML-1M", seed=3)
     assert (ml1m.lambda_2, ml1m.lambda_s, ml1m.dot_scale, ml1m.seed) == (70.0, 0.018, 0.5, 3)
     assert (ml1m.pretrain_iterations, ml1m.finetune_iterations, ml1m.pretrain_epochs, ml1m.finetune_epochs) == (
         50,
@@ -163,20 +168,81 @@ def test_config_validation_and_presets():
         20,
         30,
     )
-    assert GLocalKConfig.preset("douban").lambda_s == PRESETS["douban"]["lambda_s"] == 0.022
+    assert GLocalKConfig.preset_config("douban").lambda_s == PRESETS["douban"]["lambda_s"] == 0.022
     with pytest.raises(ValueError, match="no GLocal-K preset"):
-        GLocalKConfig.preset("netflix")
-    with pytest.raises(ValueError, match="protocol"):
-        GLocalKConfig(protocol="cheat")
-    with pytest.raises(ValueError, match="selection"):
-        GLocalKConfig(selection="best_test")
-    with pytest.raises(ValueError, match="hidden_sizes"):
-        GLocalKConfig(hidden_sizes=())
-    with pytest.raises(ValueError, match="global_kernel_size"):
-        GLocalKConfig(global_kernel_size=4)
-    with pytest.raises(ValueError, match="cannot both be 0"):
-        GLocalKConfig(pretrain_epochs=0, finetune_epochs=0)
+        GLocalKConfig.preset_config("netflix")
     assert GLocalK(hidden_sizes="[8, 4]").config.hidden_sizes == (8, 4)  # --set style strings
+    assert GLocalK(lambda_2="none", dot_scale="2").config.dot_scale == 2.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"protocol": "cheat"}, "protocol"),
+        ({"selection": "best_test"}, "selection"),
+        ({"selection_metric": "accuracy"}, "selection metric"),
+        ({"selection_metric": "ndcg@x"}, "cutoff"),
+        ({"hidden_sizes": ()}, "hidden_sizes"),
+        ({"hidden_sizes": ("a",)}, "hidden_sizes"),
+        ({"kernel_dim": 0}, "kernel_dim"),
+        ({"global_kernel_size": 4}, "global_kernel_size"),
+        ({"pretrain_epochs": 0, "finetune_epochs": 0}, "cannot both be 0"),
+        ({"finetune_epochs": -1}, "finetune_epochs"),
+        ({"pretrain_iterations": 0}, "pretrain_iterations"),
+        ({"finetune_iterations": 1.5}, "finetune_iterations must be an integer"),
+        ({"lbfgs_history": 0}, "lbfgs_history"),
+        ({"lambda_2": -1.0}, "lambda_2"),
+        ({"lambda_s": float("nan")}, "lambda_s"),
+        ({"dot_scale": float("inf")}, "dot_scale"),
+        ({"seed": -1}, "seed"),
+        ({"preset": "netflix"}, "unknown preset"),
+        ({"device": "gpu0"}, "device"),
+    ],
+)
+def test_config_rejects_bad_values(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        GLocalKConfig(**overrides)
+
+
+def test_unset_fields_follow_the_split_dataset_preset(tmp_path):
+    from gnnrec.data import MovieLens1M
+    from gnnrec.testing import write_ml1m_fixture
+
+    source = write_ml1m_fixture(tmp_path / "ml-1m", num_users=30, num_movies=25, ratings_per_user=8)
+    split = MovieLens1M(source_dir=source, root=tmp_path / "cache", log=False).rating_split()
+    assert split.dataset == "ml-1m"
+    fast = {"hidden_sizes": (8,), "pretrain_epochs": 1, "finetune_epochs": 1, "device": "cpu"}
+    model = GLocalK(**fast, pretrain_iterations=2, lambda_2=5.0).fit(split)
+    assert model.preset_name == "ml-1m" and "preset ml-1m" in model.protocol_note
+    used = model.fit_config
+    assert (used.lambda_s, used.dot_scale, used.finetune_iterations) == (0.018, 0.5, 10)  # ML-1M's
+    assert (used.lambda_2, used.pretrain_iterations, used.pretrain_epochs) == (5.0, 2, 1)  # explicit ones win
+    assert model.config.lambda_s is None  # the user's config is left as given
+    forced = GLocalK(**fast, preset="douban", pretrain_iterations=2, finetune_iterations=2).fit(split)
+    assert forced.preset_name == "douban" and forced.fit_config.dot_scale == 2.0
+
+
+def test_datasets_without_a_preset_use_the_fallback(tiny_split, monkeypatch):
+    monkeypatch.setattr(RatingSplit, "dataset", property(lambda self: "flixster"), raising=False)
+    model = GLocalK(GLocalK.test_config()).fit(tiny_split)
+    assert model.preset_name == FALLBACK_PRESET == "ml-100k"
+    assert model.fit_config.lambda_2 == PRESETS["ml-100k"]["lambda_2"]
+
+
+def test_preset_helper_fills_only_unset_fields():
+    @dataclasses.dataclass
+    class Toy:
+        a: int | None = None
+        b: int | None = None
+
+    presets = {"x": {"a": 1, "b": 2}, "y": {"a": 3, "b": 4}}
+    assert resolve_preset(Toy(b=9), presets, "Y", "x") == (Toy(3, 9), "y")
+    assert resolve_preset(Toy(), presets, "unknown", "x") == (Toy(1, 2), "x")
+    assert resolve_preset(Toy(), presets, "y", "x", preset="x") == (Toy(1, 2), "x")
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_preset(Toy(), presets, "y", "x", preset="z")
+    with pytest.raises(ValueError, match="unknown field"):
+        resolve_preset(Toy(), {"x": {"c": 1}}, "x", "x")
 
 
 class _RecordingLogger:
@@ -199,35 +265,62 @@ def test_fit_decreases_loss_logs_and_never_reads_test_when_honest(tiny_split, mo
     logger = _RecordingLogger()
     model = GLocalK(config).fit(tiny_split, logger=logger)
     history = model.history
-    assert [h["stage"] for h in history] == ["pretrain"] * 3 + ["finetune"] * 3
-    assert [h["epoch"] for h in history] == list(range(1, 7))
-    pretrain_losses = [h["loss"] for h in history[:3]]
+    assert [h["phase"] for h in history] == ["pretrain"] * 3 + ["finetune"] * 3
+    assert [h["epoch"] for h in history] == [1, 2, 3] * 2
+    assert [h["seconds"] for h in history] == sorted(h["seconds"] for h in history)  # elapsed since fit start
+    pretrain_losses = [h["train_loss"] for h in history[:3]]
     assert pretrain_losses[-1] < pretrain_losses[0]
-    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
     for h in history:
-        assert h["loss"] == pytest.approx(h["loss_squared_error"] + h["loss_l2"] + h["loss_sparse"], rel=1e-5)
-        assert "test_rmse" not in h and h["protocol"] == "honest" and h["val_rmse"] > 0
+        assert h["train_loss"] == pytest.approx(h["loss_squared_error"] + h["loss_l2"] + h["loss_sparse"], rel=1e-5)
+        assert not any(key.startswith("test_") for key in h)
+        assert h["protocol"] == "honest" and h["val_rmse"] > 0 and h["train_rmse"] > 0
     best = min(history[3:], key=lambda h: h["val_rmse"])
-    assert model.selected == {"stage": "finetune", "stage_epoch": best["stage_epoch"], "epoch": best["epoch"]} | {
+    assert model.selected == {"phase": "finetune", "epoch": best["epoch"], "step": 3 + best["epoch"]} | {
         "criterion": "val_rmse"
     }
-    assert model.protocol_note == f"honest protocol (best validation epoch: finetune epoch {best['stage_epoch']})"
+    assert model.protocol_note == (
+        f"honest protocol (best validation rmse epoch: finetune epoch {best['epoch']}; preset ml-100k)"
+    )
+    assert model.paper_metrics == {}
+    val = evaluate(model, tiny_split, part="val", metrics=["rmse"]).metrics["rmse"]
+    assert val == pytest.approx(best["val_rmse"], rel=1e-6)
     for stage in ("pretrain", "finetune"):
         for key in ("rmse_train", "rmse_val", "loss", "loss_squared_error", "loss_l2", "loss_sparse"):
             assert len(logger.scalars[f"glocal_k/{stage}/{key}"]) == 3
     assert "glocal_k/finetune/local_kernel_0" in logger.histograms
 
 
-def test_paper_protocol_selects_on_test_and_is_labelled(tiny_split):
-    model = GLocalK(GLocalK.test_config(), protocol="paper", finetune_epochs=3).fit(tiny_split)
-    finetune = [h for h in model.history if h["stage"] == "finetune"]
-    assert all("test_rmse" in h and h["protocol"] == "paper" for h in model.history)
-    best = min(finetune, key=lambda h: h["test_rmse"])
-    assert model.selected["criterion"] == "test_rmse" and model.selected["stage_epoch"] == best["stage_epoch"]
-    assert model.protocol_note.startswith("paper protocol (best test epoch")
-    test = tiny_split.test
-    rmse = float(((model.predict(test.user, test.movie) - test.rating.float()) ** 2).mean().sqrt())
-    assert rmse == pytest.approx(best["test_rmse"], rel=1e-5)
+def test_selection_metric_picks_the_best_validation_epoch_of_that_metric(tiny_split):
+    config = dataclasses.replace(GLocalK.test_config(), finetune_epochs=4, selection_metric="ndcg@5")
+    model = GLocalK(config).fit(tiny_split)
+    finetune = model.history[-4:]
+    assert all({"val_rmse", "val_ndcg@5"} <= set(h) for h in finetune)
+    best = max(finetune, key=lambda h: h["val_ndcg@5"])  # first of ties, as the loop keeps strict improvements
+    assert model.selected["criterion"] == "val_ndcg@5" and model.selected["epoch"] == best["epoch"]
+    assert "best validation ndcg@5 epoch" in model.protocol_note
+
+
+def test_paper_protocol_keeps_each_metric_best_test_epoch_and_is_labelled(tiny_split):
+    model = GLocalK(GLocalK.test_config(), protocol="paper", finetune_epochs=5).fit(tiny_split)
+    finetune = [h for h in model.history if h["phase"] == "finetune"]
+    assert all({"test_rmse", "test_mae", "test_ndcg"} <= set(h) and h["protocol"] == "paper" for h in model.history)
+    expected = {
+        "rmse": min(finetune, key=lambda h: h["test_rmse"]),
+        "mae": min(finetune, key=lambda h: h["test_mae"]),
+        "ndcg": max(finetune, key=lambda h: h["test_ndcg"]),
+    }
+    assert set(model.paper_metrics) == {"rmse", "mae", "ndcg"}
+    for name, row in expected.items():
+        value, epoch = model.paper_metrics[name]
+        assert value == row[f"test_{name}"] and epoch == row["epoch"]
+        assert f"{name} {value:.4f} @ finetune epoch {epoch}" in model.protocol_note
+    assert model.selected["criterion"] == "test_rmse" and model.selected["epoch"] == expected["rmse"]["epoch"]
+    assert model.protocol_note.startswith("paper protocol (best test rmse epoch")
+    assert "optimistic" in model.protocol_note
+    # the predictions kept are the best test-RMSE epoch's
+    rmse = evaluate(model, tiny_split, part="test", metrics=["rmse"]).metrics["rmse"]
+    assert rmse == pytest.approx(model.paper_metrics["rmse"][0], rel=1e-6)
 
 
 def test_same_seed_same_predictions_and_save_load(tiny_split, tmp_path):
@@ -251,6 +344,7 @@ def test_same_seed_same_predictions_and_save_load(tiny_split, tmp_path):
     assert isinstance(loaded, GLocalK) and get_model_class("glocal-k") is GLocalK
     assert torch.equal(loaded.score_matrix(), scores)
     assert loaded.protocol_note == first.protocol_note and loaded.history == first.history
+    assert loaded.preset_name == "ml-100k" and loaded.fit_config == first.fit_config
     for name, value in first.network.state_dict().items():
         assert torch.equal(loaded.network.state_dict()[name], value)
 
@@ -259,3 +353,36 @@ def test_rejects_a_scale_that_collides_with_the_missing_marker(tiny_split, monke
     monkeypatch.setattr(RatingSplit, "rating_levels", property(lambda self: torch.tensor([0.0, 1.0, 2.0])))
     with pytest.raises(ValueError, match="ratings must be positive"):
         GLocalK(GLocalK.test_config()).fit(tiny_split)
+
+
+def test_sparse_helpers_equal_their_dense_reference():
+    gen = torch.Generator().manual_seed(0)
+    row, col = torch.tensor([2, 0, 2, 1, 0]), torch.tensor([1, 3, 0, 2, 0])
+    values = torch.randn(5, generator=gen, dtype=torch.float64)
+    dense = torch.zeros(3, 4, dtype=torch.float64).index_put_((row, col), values)
+    csr = coo_to_csr(row, col, values, (3, 4))
+    assert csr.layout == torch.sparse_csr and torch.equal(csr.to_dense(), dense)
+    torch.testing.assert_close(row_pointer(torch.tensor([0, 0, 2]), 4), torch.tensor([0, 2, 2, 3, 3]))
+    x = torch.randn(4, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    product = ConstantSparse(csr, coo_to_csr(col, row, values, (4, 3))) @ x
+    (grad,) = torch.autograd.grad((product**2).sum(), x)
+    (expected_grad,) = torch.autograd.grad(((dense @ x) ** 2).sum(), x)
+    torch.testing.assert_close(product, dense @ x)
+    torch.testing.assert_close(grad, expected_grad)
+    with pytest.raises(ValueError, match="transpose"):
+        ConstantSparse(csr, csr)
+
+
+def test_sparse_rating_matrix_feeds_the_layers_as_the_dense_matrix():
+    network, matrix, ratings, _ = _toy_problem()
+    layer, global_kernel = network.layers[0], network.global_kernel
+    torch.testing.assert_close(layer(matrix), layer(ratings))
+    summary = torch.randn(ratings.shape[0], dtype=torch.float64)
+    torch.testing.assert_close(global_kernel(matrix, summary), global_kernel(ratings, summary))
+    kernel = torch.randn(3, 3, dtype=torch.float64)
+    torch.testing.assert_close(matrix.correlate_same(kernel), correlate_same(ratings, kernel))
+    output = network.layers[-1]
+    hidden = torch.randn(ratings.shape[0], output.in_features, dtype=torch.float64)
+    torch.testing.assert_close(output.mean_output(hidden), output(hidden).mean(1))
+    with pytest.raises(ValueError, match="identity"):
+        layer.mean_output(ratings)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
+
+from gnnrec.nn.sparse import coo_to_csr
 
 MESSAGE_MODES = ("levels", "film", "plain")
 NORMALIZATIONS = ("symmetric", "mean", "none")
@@ -182,13 +183,7 @@ class RatingConv(MessagePassing):
         if norm is None:
             norm = torch.ones(edge_index.size(1), device=edge_index.device)
         rows = size[1] * self.targets_per_node
-        order = torch.sort(virtual[1], stable=True).indices
-        counts = torch.bincount(virtual[1], minlength=rows)
-        crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        shape = (rows, size[0] * self.sources_per_node)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(crow, virtual[0, order], norm[order], shape, check_invariants=False)
+        return coo_to_csr(virtual[1], virtual[0], norm, (rows, size[0] * self.sources_per_node))
 
     def forward(
         self,

@@ -2,6 +2,9 @@
 
 * :class:`KernelLayer`: a dense layer whose weights are re-weighted by a learned local kernel.
 * :class:`GlobalKernel`: a small convolution kernel computed from an item summary, convolved over the rating matrix.
+
+The one source of GLocal-K's maths: :class:`gnnrec.nn.glocal_k.GLocalKNetwork` computes the
+training objective with these layers (feeding them the sparse rating matrix where it can).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ACTIVATIONS = {"sigmoid": torch.sigmoid, "identity": lambda x: x}
+from gnnrec.nn.activation import activation as activation_module
 
 
 def local_kernel(u: Tensor, v: Tensor) -> Tensor:
@@ -53,6 +56,15 @@ class KernelLayer(nn.Module):
     switched off by how close its input and output embeddings are. ``W`` and ``b`` start
     Glorot-uniform, ``u`` and ``v`` truncated normal with σ = 1e-3 (as the reference code).
     :meth:`regularization` returns :math:`(\tfrac12\sum W^2,\ \tfrac12\sum \hat W^2)`.
+
+    Args:
+        in_features, out_features: sizes of ``x`` and ``y``.
+        kernel_dim: dimension of the kernel embeddings ``u`` and ``v``.
+        activation: :math:`\sigma`, a name of :data:`gnnrec.nn.activation.ACTIVATIONS`.
+
+    Shapes:
+        ``x``: ``[N, in_features]`` (a dense tensor, or any operand with ``@``, e.g.
+        :class:`gnnrec.nn.sparse.ConstantSparse`); output ``[N, out_features]``.
     """
 
     def __init__(
@@ -71,10 +83,9 @@ class KernelLayer(nn.Module):
                 f"KernelLayer needs positive sizes, got in_features={in_features}, "
                 f"out_features={out_features}, kernel_dim={kernel_dim}"
             )
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         self.in_features, self.out_features, self.kernel_dim = in_features, out_features, kernel_dim
         self.activation = activation
+        self.act = activation_module(activation)
         self.kernel_init_std = kernel_init_std
         self.weight = nn.Parameter(torch.empty(in_features, out_features))
         self.u = nn.Parameter(torch.empty(in_features, 1, kernel_dim))
@@ -98,12 +109,20 @@ class KernelLayer(nn.Module):
         return self.weight * (self.kernel() if kernel is None else kernel)
 
     def activate(self, x: Tensor) -> Tensor:
-        return ACTIVATIONS[self.activation](x)
+        return self.act(x)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``σ(x (W ⊙ Ŵ) + b)``; pass ``weight`` = :meth:`effective_weight` when it is already computed."""
         if x.shape[-1] != self.in_features:
             raise ValueError(f"KernelLayer expects {self.in_features} input features, got {x.shape[-1]}")
-        return self.activate(x @ self.effective_weight() + self.bias)
+        return self.activate(x @ (self.effective_weight() if weight is None else weight) + self.bias)
+
+    def mean_output(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
+        """``forward(x).mean(-1)`` of a linear (``identity``) layer as one matrix-vector product, ``[N]``."""
+        if self.activation != "identity":
+            raise ValueError(f"mean_output needs the identity activation, this layer has {self.activation!r}")
+        weight = self.effective_weight() if weight is None else weight
+        return x @ weight.mean(1) + self.bias.mean()
 
     def regularization(self, kernel: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(½ΣW², ½ΣŴ²)``: the L2 and the kernel-sparsity penalties before their λ."""
@@ -123,6 +142,16 @@ class GlobalKernel(nn.Module):
     the dot scale :math:`\gamma`. :meth:`forward` returns :math:`\mathrm{ReLU}(R \star K)`: the
     ``[n_items, n_users]`` rating matrix cross-correlated with ``K`` ('same' zero padding, stride 1),
     as ``tf.nn.conv2d`` on the matrix seen as a one-channel image with items as its height.
+
+    Args:
+        num_items: length of the item summary (rows of the rating matrix).
+        kernel_size: ``k``, odd.
+        dot_scale: :math:`\gamma`.
+
+    Shapes:
+        ``ratings``: ``[num_items, num_users]``, dense, or any object with a
+        ``correlate_same(kernel)`` method giving the same product (e.g. a sparse rating matrix);
+        ``item_summary``: ``[num_items]``; output ``[num_items, num_users]``.
     """
 
     def __init__(
@@ -155,9 +184,12 @@ class GlobalKernel(nn.Module):
         return ((item_summary @ self.weight) * self.dot_scale).view(self.kernel_size, self.kernel_size)
 
     def forward(self, ratings: Tensor, item_summary: Tensor) -> Tensor:
-        if ratings.dim() != 2 or ratings.shape[0] != self.num_items:
+        if len(ratings.shape) != 2 or ratings.shape[0] != self.num_items:
             raise ValueError(f"ratings must be [{self.num_items}, num_users], got {tuple(ratings.shape)}")
-        return F.relu(correlate_same(ratings, self.kernel(item_summary)))
+        kernel = self.kernel(item_summary)
+        if isinstance(ratings, Tensor):
+            return F.relu(correlate_same(ratings, kernel))
+        return F.relu(ratings.correlate_same(kernel))
 
 
 def correlate_same(matrix: Tensor, kernel: Tensor) -> Tensor:
