@@ -7,6 +7,7 @@ pads short rows with NaN and reports no line for many of the errors we must name
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,7 +251,11 @@ def read_csv_table(path: str | Path, sep: str = ",", header: bool = True) -> CSV
     except pd.errors.EmptyDataError:
         raise DataFormatError(path, "file is empty") from None
     except pd.errors.ParserError as error:
-        raise DataFormatError(path, f"malformed row: {error}") from None
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found is None:
+            raise DataFormatError(path, f"malformed file: {error}") from None
+        expected, line, saw = (int(g) for g in found.groups())
+        raise DataFormatError(path, f"expected {expected} {sep!r}-separated columns, found {saw}", line) from None
     rows = np.char.strip(frame.to_numpy(dtype=str)).astype(object)
     line = np.arange(1, len(rows) + 1)
     keep = (rows != "").any(axis=1)
