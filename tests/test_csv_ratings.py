@@ -33,7 +33,9 @@ def _write(directory: Path, files: dict[str, str]) -> Path:
 def test_features_side_graphs_and_cold_start_users(csv_dir, tmp_path):
     data = _load(csv_dir, tmp_path, **CSV_FILES)[0]
     users = (csv_dir / "users.csv").read_text().splitlines()[1:]
-    assert data["user"].raw_id == [row.split(",")[0] for row in users]  # users.csv order, unrated users included
+    assert "raw_id" not in data["user"] and data["user"].ids == [
+        row.split(",")[0] for row in users
+    ]  # users.csv order, unrated users included
     assert data["user"].num_nodes == 12 and data["movie"].num_nodes == 15
     assert data["user"].feature_names == ["age", "country=br", "country=fr", "country=jp"]
     x = data["user"].x
@@ -53,7 +55,7 @@ def test_features_side_graphs_and_cold_start_users(csv_dir, tmp_path):
 def test_ratings_only_nodes_in_order_of_appearance(tmp_path):
     source = _write(tmp_path / "src", {"ratings.csv": "user,item,rating\nbob,x,3\nann,y,1\nbob,y,5\nann,z,2\n"})
     data = _load(source, tmp_path / "root", test_fraction=0.25, val_fraction=0.0)[0]
-    assert data["user"].raw_id == ["bob", "ann"] and data["movie"].raw_id == ["x", "y", "z"]
+    assert data["user"].ids == ["bob", "ann"] and data["movie"].ids == ["x", "y", "z"]
     assert data["user"].x.tolist() == [[1.0], [1.0]] and data["user"].feature_names == ["constant"]
     assert data.rating_levels.tolist() == [1, 2, 3, 5]  # inferred from the data
     assert data[RATES].train_edge_time.eq(0).all()  # no time column
@@ -63,7 +65,7 @@ def test_ratings_only_nodes_in_order_of_appearance(tmp_path):
 def test_no_header_other_separator_and_named_columns(tmp_path):
     rows = "1;10;4.5\n2;10;1\n1;11;2\n2;12;3.5\n3;11;5\n"
     plain = _load(_write(tmp_path / "a", {"r.csv": rows}), tmp_path / "ra", ratings="r.csv", sep=";", header=False)
-    assert plain[0]["user"].raw_id == ["1", "2", "3"]
+    assert plain[0]["user"].ids == ["1", "2", "3"] and plain[0]["user"].raw_id.tolist() == [1, 2, 3]
     named_rows = "stamp;score;who;what\n" + "".join(
         f"7;{r.split(';')[2]};{r.split(';')[0]};{r.split(';')[1]}\n" for r in rows.splitlines()
     )
@@ -104,3 +106,14 @@ def test_test_split_is_seeded(csv_dir, tmp_path):
     assert torch.equal(a.test.edge_label_index, b.test.edge_label_index)
     assert not torch.equal(a.test.edge_label_index, c.test.edge_label_index)
     assert len(a.test) == round(0.1 * 60)
+
+
+def test_a_model_fits_on_own_data(csv_dir, tmp_path):
+    from gnnrec.evaluation import evaluate
+    from gnnrec.models import create_model
+
+    split = _load(csv_dir, tmp_path, **CSV_FILES).rating_split()
+    model = create_model("gnn", test_config=True).fit(split)
+    prediction = model.predict(split.test.user, split.test.movie)
+    assert prediction.shape == split.test.rating.shape and torch.isfinite(prediction).all()
+    assert evaluate(model, split, part="test", metrics=["rmse"]).metrics["rmse"] > 0

@@ -153,7 +153,7 @@ def test_graph_layout(name, sources, tmp_path):
     assert data.dataset_name == name and data.split_name == cls.default_split
     for node in ("user", "movie"):
         assert data[node].x.dim() == 2 and data[node].x.size(0) == data[node].num_nodes > 0
-        assert len(data[node].raw_id) == data[node].num_nodes
+        assert len(data[node].raw_id if "raw_id" in data[node] else data[node].ids) == data[node].num_nodes
     store = data[RATES]
     assert torch.equal(store.edge_index, store.train_edge_label_index)
     assert torch.equal(store.rating, store.train_edge_label)

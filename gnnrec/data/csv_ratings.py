@@ -57,6 +57,8 @@ class CSVRatings(RatingGraphDataset):
       (as in :class:`~gnnrec.data.MontiDataset`) with ``edge_index`` (as listed, one direction a
       row) and ``edge_weight`` (default 1).
 
+    Node ids (strings, in node order) are ``ids`` on each node type; when they are all integers
+    they are also ``raw_id`` (a tensor, as for the other datasets).
     Items are the ``movie`` node type, like every other dataset. The only split, ``random``,
     sends ``test_fraction`` of the ratings (seeded with ``seed``) to test; ``val_fraction`` of
     each user's remaining ratings is then carved out for validation. Every bad row (missing
@@ -197,8 +199,11 @@ class CSVRatings(RatingGraphDataset):
                 edge_index, weight = self._read_edges(key, index, listing)
                 data[edge_type].edge_index = edge_index
                 data[edge_type].edge_weight = weight
-        data["user"].raw_id = list(user_index)
-        data["movie"].raw_id = list(item_index)
+        for node, index in (("user", user_index), ("movie", item_index)):
+            ids = list(index)
+            data[node].ids = ids
+            if all(v.lstrip("-").isdigit() for v in ids):  # integer ids also give the usual raw_id tensor
+                data[node].raw_id = torch.tensor([int(v) for v in ids])
         data["user"].feature_names = user_names
         data["movie"].feature_names = item_names
         self._save_graph(data)
