@@ -12,7 +12,7 @@ import torch
 
 from gnnrec.data.base import RatingGraphDataset
 from gnnrec.data.errors import DataFormatError
-from gnnrec.data.monti import FOLLOWS, SIMILAR
+from gnnrec.data.graph import FOLLOWS, SIMILAR
 from gnnrec.data.parsing import CSVTable, check_unique_rows, index_ids, parse_floats, read_csv_table
 from gnnrec.data.partition import random_split
 

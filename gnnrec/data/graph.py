@@ -11,6 +11,8 @@ from torch_geometric.data import HeteroData
 
 RATES = ("user", "rates", "movie")
 RATED_BY = ("movie", "rated_by", "user")
+FOLLOWS = ("user", "follows", "user")  # optional user–user side graph
+SIMILAR = ("movie", "similar", "movie")  # optional item–item side graph
 PARTS = ("train", "val", "test")
 
 

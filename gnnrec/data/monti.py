@@ -25,10 +25,9 @@ import torch
 
 from gnnrec.data.base import RatingGraphDataset
 from gnnrec.data.errors import DataFormatError
+from gnnrec.data.graph import FOLLOWS, SIMILAR
 
 MAT_FILE = "training_test_dataset.mat"
-FOLLOWS = ("user", "follows", "user")
-SIMILAR = ("movie", "similar", "movie")
 SIDE_GRAPHS = {"W_users": FOLLOWS, "W_movies": SIMILAR, "W_tracks": SIMILAR}
 RATING_KEYS = ("M", "Otraining", "Otest")
 NUMERIC_CLASSES = {
