@@ -116,6 +116,7 @@ CASES: dict[str, Case] = {
             ("users.csv", 4, "u3,,fr", "users.csv, line 4: missing value in column 'age'"),
             ("items.csv", 1, "", "items.csv: file is empty"),
             ("user_edges.csv", 2, "u1,u999,0.5", "user_edges.csv, line 2: id 'u999' is not in users.csv"),
+            ("user_edges.csv", 3, "u1,u2,0.5", "user_edges.csv, line 3: edge 'u1' -> 'u2' repeated (first on line 2)"),
             ("item_edges.csv", 3, "i1,i2,heavy", "item_edges.csv, line 3: edge weight must be a number, got 'heavy'"),
             ("item_edges.csv", 3, "i1,i2", "item_edges.csv, line 3: missing value in column 'weight'"),
         ],

@@ -214,11 +214,14 @@ class CSVRatings(RatingGraphDataset):
             raise DataFormatError(
                 table.path, f"expected 2 or 3 columns (id, id[, weight]), found {len(table.columns)}", 1
             )
-        source = index_ids(table, table.column(table.columns[0]), index, "id", listing)
-        target = index_ids(table, table.column(table.columns[1]), index, "id", listing)
+        source_raw, target_raw = table.column(table.columns[0]), table.column(table.columns[1])
+        source = index_ids(table, source_raw, index, "id", listing)
+        target = index_ids(table, target_raw, index, "id", listing)
         weight = np.ones(len(source))
         if len(table.columns) == 3:
             weight = parse_floats(table, table.column(table.columns[2]), "edge weight")
-        check_unique_rows(table, source * len(index) + target, lambda row: "edge")
+        check_unique_rows(
+            table, source * len(index) + target, lambda row: f"edge {source_raw[row]!r} -> {target_raw[row]!r}"
+        )
         edge_index = torch.from_numpy(np.stack([source, target]))
         return edge_index, torch.from_numpy(weight).float()
