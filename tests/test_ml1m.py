@@ -1,19 +1,17 @@
-"""MovieLens-1M loading on a tiny fixture in the ``.dat`` formats: graph, splits (GLocal-K's), bad input."""
+"""MovieLens-1M specifics on a tiny fixture in the ``.dat`` formats: graph, features, splits (GLocal-K's).
+
+The contract every dataset shares (caching, bad input, downloads, ...) is in test_dataset_conformance.py.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import gnnrec.data.movielens1m as ml1m_module
-from gnnrec.data import RATED_BY, RATES, DataFormatError, MovieLens1M, get_dataset, load_split
-from gnnrec.data.graph import PARTS
+from gnnrec.data import RATED_BY, RATES, MovieLens1M
 from gnnrec.testing.ml1m_monti import write_ml1m_fixture
 
 NUM_USERS, NUM_LISTED, UNRATED, PER_USER = 30, 50, 4, 20
@@ -128,115 +126,3 @@ def test_random_80_is_seeded(ml1m_dir, tmp_path):
     assert not torch.equal(a.test.edge_label_index, c.test.edge_label_index)
     assert len(a.test) == round(0.2 * NUM_USERS * PER_USER)
     assert a.name == "ml-1m/random-80" and a.settings["test_fraction"] == 0.2
-
-
-def test_validation_carve_out(ml1m_dir, tmp_path):
-    split = _load(ml1m_dir, tmp_path, val_fraction=0.1).rating_split()
-    keys = {
-        part: set(zip(split.edges(part).user.tolist(), split.edges(part).movie.tolist(), strict=True)) for part in PARTS
-    }
-    assert keys["val"] and not keys["train"] & keys["val"] and not keys["val"] & keys["test"]
-    assert torch.all(torch.bincount(split.train.user, minlength=split.num_users) >= 1)
-    assert split.rating_min == 1 and split.rating_max == 5
-
-
-def test_registry_and_default_split(ml1m_dir, monkeypatch):
-    assert get_dataset("ml-1m") is MovieLens1M and MovieLens1M.default_split == "random-90"
-    monkeypatch.setenv(MovieLens1M.env_var, str(ml1m_dir))
-    split = load_split("ml-1m", log=False)
-    assert split.name == "ml-1m/random-90" and split.num_users == NUM_USERS
-
-
-def test_bad_arguments(ml1m_dir, tmp_path):
-    with pytest.raises(ValueError, match="unknown split 'u1' for ml-1m"):
-        _load(ml1m_dir, tmp_path, split="u1")
-    with pytest.raises(DataFormatError, match="does not exist"):
-        _load(tmp_path / "nowhere", tmp_path)
-
-
-def _corrupt(tmp_path: Path, fixture: Path, file: str, line: int, new_text: str | None) -> Path:
-    source = Path(shutil.copytree(fixture, tmp_path / "src"))
-    path = source / file
-    lines = path.read_bytes().decode("latin-1").splitlines()
-    if new_text is None:
-        path.write_text("")
-    else:
-        lines[line - 1] = new_text
-        path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
-    return source
-
-
-BAD_INPUTS = [
-    ("ratings.dat", 3, "1::3::5", "ratings.dat, line 3: expected 4 '::'-separated columns, found 3"),
-    ("ratings.dat", 2, "1::x::5::978300760", "ratings.dat, line 2: movie id must be an integer, got 'x'"),
-    ("ratings.dat", 5, "1::3::6::978300760", "ratings.dat, line 5: rating 6 is outside 1..5"),
-    ("ratings.dat", 4, "999::3::4::978300760", "ratings.dat, line 4: user id 999 is not in users.dat"),
-    ("ratings.dat", 6, "1::4::4::978300760", "ratings.dat, line 6: movie id 4 is not in movies.dat"),
-    ("ratings.dat", 1, None, "ratings.dat: file is empty"),
-    ("users.dat", 2, "2::X::18::3::10002", "users.dat, line 2: gender must be 'M' or 'F', got 'X'"),
-    ("users.dat", 3, "3::F::20::3::10003", "users.dat, line 3: age must be one of the codes"),
-    ("users.dat", 4, "4::F::18::21::10004", "users.dat, line 4: occupation must lie in 0..20, got 21"),
-    ("users.dat", 5, "4::F::18::2::10005", "users.dat, line 5: duplicate user id 4 (first on line 4)"),
-    ("movies.dat", 2, "3::Movie 3 (1931)::Action|Space", "movies.dat, line 2: unknown genre 'Space'"),
-    ("movies.dat", 1, "1::Movie 1 (1930)", "movies.dat, line 1: expected 3 '::'-separated columns, found 2"),
-]
-
-
-@pytest.mark.parametrize(("file", "line", "text", "message"), BAD_INPUTS)
-def test_bad_input_names_file_and_line(ml1m_dir, tmp_path, file, line, text, message):
-    source = _corrupt(tmp_path, ml1m_dir, file, line, text)
-    root = tmp_path / "root"
-    with pytest.raises(DataFormatError) as info:
-        _load(source, root)
-    assert message in str(info.value)
-    assert info.value.path.endswith(file)
-    processed = root / "processed"
-    leftovers = [p.name for p in processed.glob("*.pt") if p.name not in ("pre_transform.pt", "pre_filter.pt")]
-    assert leftovers == [] and not list(processed.glob("*.tmp"))
-
-
-def test_duplicate_rating_names_the_repeat(ml1m_dir, tmp_path):
-    source = Path(shutil.copytree(ml1m_dir, tmp_path / "src"))
-    first = (source / "ratings.dat").read_text().splitlines()[0]
-    with (source / "ratings.dat").open("a") as handle:
-        handle.write(first + "\n")
-    n = len((source / "ratings.dat").read_text().splitlines())
-    with pytest.raises(DataFormatError, match=rf"ratings.dat, line {n}: user 1 rates movie \d+ again"):
-        _load(source, tmp_path / "root")
-
-
-def test_missing_file(ml1m_dir, tmp_path):
-    source = Path(shutil.copytree(ml1m_dir, tmp_path / "src"))
-    (source / "movies.dat").unlink()
-    with pytest.raises(DataFormatError, match="missing MovieLens-1M files: movies.dat"):
-        _load(source, tmp_path / "root")
-
-
-def test_download_verifies_md5(ml1m_dir, tmp_path, monkeypatch):
-    monkeypatch.delenv(MovieLens1M.env_var, raising=False)
-    archive = tmp_path / "ml-1m.zip"
-    with zipfile.ZipFile(archive, "w") as handle:
-        for file in sorted(ml1m_dir.iterdir()):
-            handle.write(file, f"ml-1m/{file.name}")
-    digest = hashlib.md5(archive.read_bytes()).hexdigest()
-
-    def fake_download(url, folder, log=True):
-        assert url == MovieLens1M.url
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        return shutil.copy(archive, Path(folder) / "ml-1m.zip")
-
-    monkeypatch.setattr(ml1m_module, "download_url", fake_download)
-    root = tmp_path / "root"
-    with pytest.raises(DataFormatError, match="MD5 mismatch"):
-        MovieLens1M(root, log=False)  # the class expects the official md5
-    assert not (root / "raw" / "ml-1m.zip").exists() and not (root / "raw" / "ml-1m" / "ratings.dat").exists()
-
-    monkeypatch.setattr(MovieLens1M, "md5", digest)
-    split = MovieLens1M(root, log=False).rating_split()
-    assert split.num_users == NUM_USERS and (root / "raw" / "ml-1m" / "ratings.dat").is_file()
-
-
-def test_no_download_when_disabled(tmp_path, monkeypatch):
-    monkeypatch.delenv(MovieLens1M.env_var, raising=False)
-    with pytest.raises(DataFormatError, match="MovieLens-1M not found"):
-        MovieLens1M(tmp_path / "root", download=False, log=False)

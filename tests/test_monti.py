@@ -19,8 +19,6 @@ from gnnrec.data import (
     Flixster,
     MontiDataset,
     YahooMusic,
-    get_dataset,
-    load_split,
 )
 from gnnrec.data.monti import MAT_FILE
 from gnnrec.testing.ml1m_monti import monti_fixture_arrays, write_mat_v73, write_monti_fixture
@@ -127,17 +125,6 @@ def test_validation_carve_out_is_seeded(tmp_path):
     val = set(zip(a.val.user.tolist(), a.val.movie.tolist(), strict=True))
     assert val and not train & val
     assert torch.equal(a.graph[RATES].edge_index, a.train.edge_label_index)  # message edges: train only
-
-
-def test_registry_env_var_and_cache(tmp_path, monkeypatch):
-    assert [get_dataset(n) for n in CLASSES] == list(CLASSES.values())
-    source = write_monti_fixture(tmp_path / "src", "yahoo-music", NUM_USERS, NUM_ITEMS)
-    monkeypatch.setenv(YahooMusic.env_var, str(source))
-    first = YahooMusic(tmp_path / "root", log=False)
-    assert load_split("yahoo-music", root=tmp_path / "root", log=False).name == "yahoo-music/given"
-    write_monti_fixture(source, "yahoo-music", NUM_USERS, NUM_ITEMS, seed=9)  # the file changes
-    again = YahooMusic(tmp_path / "root", log=False)
-    assert again.processed_paths != first.processed_paths
 
 
 def test_missing_file_says_where_to_put_it(tmp_path, monkeypatch):

@@ -1,15 +1,17 @@
 """Rating datasets as PyG heterogeneous graphs."""
 
 from gnnrec.data.base import RatingGraphDataset
+from gnnrec.data.csv_ratings import CSVRatings
 from gnnrec.data.errors import DataFormatError
-from gnnrec.data.graph import RATED_BY, RATES
-from gnnrec.data.monti import FOLLOWS, SIMILAR, Douban, Flixster, MontiDataset, RatingScale, YahooMusic
+from gnnrec.data.graph import FOLLOWS, RATED_BY, RATES, SIMILAR
+from gnnrec.data.monti import Douban, Flixster, MontiDataset, RatingScale, YahooMusic
 from gnnrec.data.movielens import SPLITS, MovieLens100K
 from gnnrec.data.movielens1m import ML1M_SPLITS, MovieLens1M
-from gnnrec.data.registry import DATASETS, available_datasets, get_dataset
-from gnnrec.data.split import RatingEdges, RatingSplit, load_split
+from gnnrec.data.registry import DATASETS, available_datasets, dataset_settings, get_dataset, load_split
+from gnnrec.data.split import RatingEdges, RatingSplit
 
 __all__ = [
+    "CSVRatings",
     "DATASETS",
     "DataFormatError",
     "Douban",
@@ -29,6 +31,7 @@ __all__ = [
     "SPLITS",
     "YahooMusic",
     "available_datasets",
+    "dataset_settings",
     "get_dataset",
     "load_split",
 ]

@@ -12,11 +12,12 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData, InMemoryDataset, extract_zip
+from torch_geometric.data import HeteroData, InMemoryDataset, download_url, extract_zip
 
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.graph import build_rating_graph, fingerprint_files
 from gnnrec.data.partition import carve_validation
+from gnnrec.data.split import RatingSplit
 from gnnrec.utils import atomic_path, gnnrec_home
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # user, movie, rating, time
@@ -87,8 +88,18 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
     fingerprint of the raw files and split settings, so a changed file is never served stale.
 
     Subclasses set ``name``, ``env_var``, ``raw_folder``, ``splits``, ``default_split``
-    and implement :attr:`raw_file_names`, :meth:`_settings` and :meth:`process`
-    (which ends with :meth:`_save_graph`).
+    (and ``url``/``md5``/``display_name`` when the raw files can be downloaded) and
+    implement :attr:`raw_file_names`, :meth:`_settings` and :meth:`process` (which ends
+    with :meth:`_save_graph`). A subclass's ``__init__`` takes only its own keyword-only
+    settings and passes the shared ones (``source_dir``, ``val_fraction``, ``seed``,
+    ``transform``, ``pre_transform``, ``force_reload``, ``log``) on as ``**common``.
+
+    Args:
+        root: writable dataset root (default ``$GNNREC_HOME/datasets/<name>``).
+        split: one of ``splits`` (default ``default_split``).
+        source_dir: a directory holding the raw files.
+        val_fraction: share of each user's training ratings carved out for validation.
+        seed: seed of the validation carve-out (and of any random split).
     """
 
     name: ClassVar[str]
@@ -96,20 +107,25 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
     raw_folder: ClassVar[str]
     splits: ClassVar[tuple[str, ...]]
     default_split: ClassVar[str]
+    display_name: ClassVar[str]
+    url: ClassVar[str | None] = None
+    md5: ClassVar[str | None] = None
+    allow_download: bool = False
 
     def __init__(
         self,
-        root: str | Path | None,
-        split: str,
+        root: str | Path | None = None,
+        split: str | None = None,
         *,
-        source_dir: str | Path | None,
-        val_fraction: float,
-        seed: int,
-        transform: Callable | None,
-        pre_transform: Callable | None,
-        force_reload: bool,
-        log: bool,
+        source_dir: str | Path | None = None,
+        val_fraction: float = 0.05,
+        seed: int = 0,
+        transform: Callable | None = None,
+        pre_transform: Callable | None = None,
+        force_reload: bool = False,
+        log: bool = True,
     ) -> None:
+        split = self.default_split if split is None else split
         if split not in self.splits:
             raise ValueError(f"unknown split {split!r} for {self.name}; choose one of {', '.join(self.splits)}")
         if not 0.0 <= val_fraction < 1.0:
@@ -149,6 +165,20 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
     def _missing_files(self) -> list[str]:
         return [f for f in self.raw_file_names if not (Path(self.raw_dir) / f).is_file()]
 
+    def download(self) -> None:
+        """Fetch the official zip (``url``, checked against ``md5``) when no local copy is found."""
+        if self._source_dir is not None:
+            raise DataFormatError(
+                self._source_dir, f"missing {self.display_name} files: {', '.join(self._missing_files())}"
+            )
+        if self.url is None or self.md5 is None or not self.allow_download:
+            how = ", or allow download" if self.url else ""
+            raise DataFormatError(
+                self.raw_dir, f"{self.display_name} not found; pass source_dir or set ${self.env_var}{how}"
+            )
+        raw_root = os.path.join(self.root, "raw")
+        fetch_zip(self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log)
+
     def _carve(self, train_all: Columns, test: Columns) -> dict[str, Columns]:
         """Split ``train_all`` into train and validation with :func:`carve_validation`."""
         val_mask = carve_validation(train_all[0], self.val_fraction, self.seed)
@@ -176,10 +206,8 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
         with atomic_path(self.processed_paths[0]) as tmp:
             self.save([data], str(tmp))
 
-    def rating_split(self):
+    def rating_split(self) -> RatingSplit:
         """This dataset's graph wrapped with convenient accessors for models."""
-        from gnnrec.data.split import RatingSplit
-
         return RatingSplit(self[0])
 
     def __repr__(self) -> str:

@@ -11,6 +11,8 @@ from torch_geometric.data import HeteroData
 
 RATES = ("user", "rates", "movie")
 RATED_BY = ("movie", "rated_by", "user")
+FOLLOWS = ("user", "follows", "user")  # optional user–user side graph
+SIMILAR = ("movie", "similar", "movie")  # optional item–item side graph
 PARTS = ("train", "val", "test")
 
 
@@ -58,11 +60,3 @@ def build_rating_graph(
     data[RATED_BY].time = store.time.clone()
     data.rating_levels = torch.tensor(rating_levels, dtype=torch.float32)
     return data
-
-
-def check_disjoint(parts: dict[str, tuple[np.ndarray, ...]], num_movies: int) -> None:
-    """Raise if a (user, movie) pair occurs in two parts or twice in one part."""
-    keys = [p[0].astype(np.int64) * num_movies + p[1] for p in (parts[name] for name in PARTS)]
-    allkeys = np.concatenate(keys)
-    if len(np.unique(allkeys)) != len(allkeys):
-        raise ValueError("a (user, movie) pair is rated more than once across train/val/test")

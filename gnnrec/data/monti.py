@@ -14,10 +14,9 @@ Error messages give matrix positions as 1-based MATLAB row and column numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import h5py
 import numpy as np
@@ -26,10 +25,9 @@ import torch
 
 from gnnrec.data.base import RatingGraphDataset
 from gnnrec.data.errors import DataFormatError
+from gnnrec.data.graph import FOLLOWS, SIMILAR
 
 MAT_FILE = "training_test_dataset.mat"
-FOLLOWS = ("user", "follows", "user")
-SIMILAR = ("movie", "similar", "movie")
 SIDE_GRAPHS = {"W_users": FOLLOWS, "W_movies": SIMILAR, "W_tracks": SIMILAR}
 RATING_KEYS = ("M", "Otraining", "Otest")
 NUMERIC_CLASSES = {
@@ -232,37 +230,15 @@ class MontiDataset(RatingGraphDataset):
     """
 
     raw_folder: ClassVar[str]
-    display_name: ClassVar[str]
     rating_scale: ClassVar[RatingScale]
     splits = ("given",)
     default_split = "given"
 
     def __init__(
-        self,
-        root: str | Path | None = None,
-        split: str = "given",
-        *,
-        source_dir: str | Path | None = None,
-        val_fraction: float = 0.05,
-        seed: int = 0,
-        side_graphs: bool = True,
-        transform: Callable | None = None,
-        pre_transform: Callable | None = None,
-        force_reload: bool = False,
-        log: bool = True,
+        self, root: str | Path | None = None, split: str | None = None, *, side_graphs: bool = True, **common: Any
     ) -> None:
         self.side_graphs = bool(side_graphs)
-        super().__init__(
-            root,
-            split,
-            source_dir=source_dir,
-            val_fraction=val_fraction,
-            seed=seed,
-            transform=transform,
-            pre_transform=pre_transform,
-            force_reload=force_reload,
-            log=log,
-        )
+        super().__init__(root, split, **common)
 
     @property
     def raw_file_names(self) -> list[str]:

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch_geometric.data import download_url
 
-from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year_range
-from gnnrec.data.errors import DataFormatError
-from gnnrec.data.parsing import RatingTable, map_ids, read_movies, read_names, read_ratings, read_users
+from gnnrec.data.base import RatingGraphDataset, movie_features, year_range
+from gnnrec.data.parsing import (
+    RatingTable,
+    check_no_repeated_ratings,
+    map_ids,
+    read_movies,
+    read_names,
+    read_ratings,
+    read_users,
+)
 from gnnrec.data.partition import random_split
 
 PREDEFINED_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*PREDEFINED_SPLITS, "random")
 BASE_FILES = ("u.data", "u.item", "u.user", "u.genre", "u.occupation")
-
-
-def _duplicate_check(table: RatingTable, seen: dict[int, str], num_movies: int, users, movies) -> None:
-    """Refuse a (user, movie) pair that is rated twice, naming the line of the repeat."""
-    for row, key in enumerate((users * num_movies + movies).tolist()):
-        if key in seen:
-            raise DataFormatError(
-                table.path,
-                f"user {table.user[row]} rates movie {table.movie[row]} again (already in {seen[key]})",
-                int(table.line[row]),
-            )
-        seen[key] = f"{table.path.name} line {table.line[row]}"
 
 
 class MovieLens100K(RatingGraphDataset):
@@ -64,6 +57,7 @@ class MovieLens100K(RatingGraphDataset):
     md5 = "0e33842e24a9c977be4e0107933c0723"
     env_var = "GNNREC_ML100K_DIR"
     name = "ml-100k"
+    display_name = "MovieLens-100k"
     splits = SPLITS
     default_split = "u1"
 
@@ -72,33 +66,17 @@ class MovieLens100K(RatingGraphDataset):
     def __init__(
         self,
         root: str | Path | None = None,
-        split: str = "u1",
+        split: str | None = None,
         *,
-        source_dir: str | Path | None = None,
-        val_fraction: float = 0.05,
-        seed: int = 0,
         test_fraction: float = 0.2,
         download: bool = True,
-        transform: Callable | None = None,
-        pre_transform: Callable | None = None,
-        force_reload: bool = False,
-        log: bool = True,
+        **common: Any,
     ) -> None:
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
         self.test_fraction = float(test_fraction)
         self.allow_download = download
-        super().__init__(
-            root,
-            split,
-            source_dir=source_dir,
-            val_fraction=val_fraction,
-            seed=seed,
-            transform=transform,
-            pre_transform=pre_transform,
-            force_reload=force_reload,
-            log=log,
-        )
+        super().__init__(root, split, **common)
 
     @property
     def raw_file_names(self) -> list[str]:
@@ -113,17 +91,6 @@ class MovieLens100K(RatingGraphDataset):
             "seed": self.seed,
             "test_fraction": self.test_fraction if self.split == "random" else None,
         }
-
-    def download(self) -> None:
-        if self._source_dir is not None:
-            raise DataFormatError(self._source_dir, f"missing MovieLens-100k files: {', '.join(self._missing_files())}")
-        if not self.allow_download:
-            raise DataFormatError(
-                self.raw_dir,
-                f"MovieLens-100k not found; pass source_dir, set ${self.env_var}, or allow download",
-            )
-        raw_root = os.path.join(self.root, "raw")
-        fetch_zip(self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log)
 
     def process(self) -> None:
         raw = Path(self.raw_dir)
@@ -141,12 +108,12 @@ class MovieLens100K(RatingGraphDataset):
             test_table = read_ratings(raw / f"{self.split}.test")
             train_all, test = indexed(base), indexed(test_table)
             seen: dict[int, str] = {}
-            _duplicate_check(base, seen, len(movies.raw_id), train_all[0], train_all[1])
-            _duplicate_check(test_table, seen, len(movies.raw_id), test[0], test[1])
+            check_no_repeated_ratings(base, seen, len(movies.raw_id), train_all[0], train_all[1])
+            check_no_repeated_ratings(test_table, seen, len(movies.raw_id), test[0], test[1])
         else:
             table = read_ratings(raw / "u.data")
             every = indexed(table)
-            _duplicate_check(table, {}, len(movies.raw_id), every[0], every[1])
+            check_no_repeated_ratings(table, {}, len(movies.raw_id), every[0], every[1])
             train_pos, test_pos = random_split(len(table), self.test_fraction, self.seed)
             train_all = tuple(a[train_pos] for a in every)
             test = tuple(a[test_pos] for a in every)

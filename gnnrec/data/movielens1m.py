@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch_geometric.data import download_url
 
-from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year_range
+from gnnrec.data.base import RatingGraphDataset, movie_features, year_range
 from gnnrec.data.errors import DataFormatError
-from gnnrec.data.movielens import _duplicate_check
-from gnnrec.data.parsing import RatingTable, iter_rows, parse_int, read_ratings
+from gnnrec.data.parsing import (
+    check_listed,
+    check_no_repeated_ratings,
+    check_unique,
+    iter_rows,
+    parse_int,
+    read_ratings,
+)
 from gnnrec.data.partition import random_split
 
 ML1M_SPLITS = ("random-90", "random-80")
@@ -56,14 +60,6 @@ class ML1MMovies:
     genres: np.ndarray  # [num_movies, 18] 0/1
 
 
-def _check_unique(path: Path, ids: list[int], lines: list[int], what: str) -> None:
-    first: dict[int, int] = {}
-    for value, line in zip(ids, lines, strict=True):
-        if value in first:
-            raise DataFormatError(path, f"duplicate {what} {value} (first on line {first[value]})", line)
-        first[value] = line
-
-
 def read_ml1m_users(path: str | Path) -> ML1MUsers:
     """Read users.dat: ``UserID::Gender::Age::Occupation::Zip-code``."""
     path = Path(path)
@@ -83,7 +79,7 @@ def read_ml1m_users(path: str | Path) -> ML1MUsers:
         ages.append(age_code)
         jobs.append(job_code)
         zips.append(zip_code)
-    _check_unique(path, ids, lines, "user id")
+    check_unique(path, ids, lines, "user id")
     return ML1MUsers(path, np.asarray(ids), genders, np.asarray(ages), np.asarray(jobs), zips)
 
 
@@ -103,16 +99,8 @@ def read_ml1m_movies(path: str | Path) -> ML1MMovies:
                 raise DataFormatError(path, f"unknown genre {genre!r}; valid: {', '.join(GENRES)}", number)
             row[GENRES.index(genre)] = 1
         flags.append(row)
-    _check_unique(path, ids, lines, "movie id")
+    check_unique(path, ids, lines, "movie id")
     return ML1MMovies(path, np.asarray(ids), titles, np.asarray(years), np.stack(flags))
-
-
-def _check_listed(table: RatingTable, ids: np.ndarray, listed: np.ndarray, what: str, listing: str) -> None:
-    """Raise, naming the line, for the first rating whose ``ids`` entry is not in ``listed``."""
-    bad = np.flatnonzero(~np.isin(ids, listed))
-    if len(bad):
-        row = int(bad[0])
-        raise DataFormatError(table.path, f"{what} id {int(ids[row])} is not in {listing}", int(table.line[row]))
 
 
 def glocal_k_split(num_ratings: int, test_fraction: float = 0.1, seed: int = GLOCAL_K_SEED):
@@ -170,6 +158,7 @@ class MovieLens1M(RatingGraphDataset):
     md5 = "c4d9eecfca2ab87c1945afe126590906"
     env_var = "GNNREC_ML1M_DIR"
     name = "ml-1m"
+    display_name = "MovieLens-1M"
     raw_folder = "ml-1m"
     splits = ML1M_SPLITS
     default_split = "random-90"
@@ -178,31 +167,10 @@ class MovieLens1M(RatingGraphDataset):
     age_buckets = AGE_BUCKETS
 
     def __init__(
-        self,
-        root: str | Path | None = None,
-        split: str = "random-90",
-        *,
-        source_dir: str | Path | None = None,
-        val_fraction: float = 0.05,
-        seed: int = 0,
-        download: bool = True,
-        transform: Callable | None = None,
-        pre_transform: Callable | None = None,
-        force_reload: bool = False,
-        log: bool = True,
+        self, root: str | Path | None = None, split: str | None = None, *, download: bool = True, **common: Any
     ) -> None:
         self.allow_download = download
-        super().__init__(
-            root,
-            split,
-            source_dir=source_dir,
-            val_fraction=val_fraction,
-            seed=seed,
-            transform=transform,
-            pre_transform=pre_transform,
-            force_reload=force_reload,
-            log=log,
-        )
+        super().__init__(root, split, **common)
 
     @property
     def raw_file_names(self) -> list[str]:
@@ -217,16 +185,6 @@ class MovieLens1M(RatingGraphDataset):
             "shuffle_seed": GLOCAL_K_SEED if self.split == "random-90" else self.seed,
         }
 
-    def download(self) -> None:
-        if self._source_dir is not None:
-            raise DataFormatError(self._source_dir, f"missing MovieLens-1M files: {', '.join(self._missing_files())}")
-        if not self.allow_download:
-            raise DataFormatError(
-                self.raw_dir, f"MovieLens-1M not found; pass source_dir, set ${self.env_var}, or allow download"
-            )
-        raw_root = os.path.join(self.root, "raw")
-        fetch_zip(self.url, self.md5, raw_root, "ml-1m", self.raw_dir, download_url, log=self.log)
-
     def process(self) -> None:
         raw = Path(self.raw_dir)
         users = read_ml1m_users(raw / "users.dat")
@@ -234,12 +192,12 @@ class MovieLens1M(RatingGraphDataset):
         table = read_ratings(raw / "ratings.dat", sep="::", encoding=ENCODING)
 
         # Nodes: rated users and movies in ascending id order; unknown ids name their line.
-        _check_listed(table, table.user, users.raw_id, "user", "users.dat")
-        _check_listed(table, table.movie, movies.raw_id, "movie", "movies.dat")
+        check_listed(table, table.user, users.raw_id, "user", "users.dat")
+        check_listed(table, table.movie, movies.raw_id, "movie", "movies.dat")
         user_order, movie_order = np.argsort(users.raw_id), np.argsort(movies.raw_id)
         rated_users, user = np.unique(table.user, return_inverse=True)
         rated_movies, movie = np.unique(table.movie, return_inverse=True)
-        _duplicate_check(table, {}, len(rated_movies), user, movie)
+        check_no_repeated_ratings(table, {}, len(rated_movies), user, movie)
         user_rows = user_order[np.searchsorted(users.raw_id[user_order], rated_users)]
         movie_rows = movie_order[np.searchsorted(movies.raw_id[movie_order], rated_movies)]
 

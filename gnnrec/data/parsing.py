@@ -1,4 +1,4 @@
-"""Strict readers for the MovieLens-100k text files.
+"""Strict readers of delimited rating files and the checks shared by every dataset.
 
 Every problem is reported as a :class:`DataFormatError` naming the file and line.
 Plain Python parsing is used instead of ``pandas.read_csv`` because pandas silently
@@ -7,11 +7,13 @@ pads short rows with NaN and reports no line for many of the errors we must name
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gnnrec.data.errors import DataFormatError
 
@@ -112,9 +114,10 @@ class UserTable:
 def read_users(path: str | Path, occupations: list[str]) -> UserTable:
     """Read u.user: ``id|age|gender|occupation|zip``."""
     path = Path(path)
-    ids, ages, genders, jobs, zips = [], [], [], [], []
+    ids, lines, ages, genders, jobs, zips = [], [], [], [], [], []
     for number, (uid, age, gender, job, zip_code) in iter_rows(path, "|", 5):
         ids.append(parse_int(uid, path, number, "user id"))
+        lines.append(number)
         ages.append(parse_int(age, path, number, "age"))
         if gender not in ("M", "F"):
             raise DataFormatError(path, f"gender must be 'M' or 'F', got {gender!r}", number)
@@ -123,7 +126,7 @@ def read_users(path: str | Path, occupations: list[str]) -> UserTable:
         genders.append(gender)
         jobs.append(job)
         zips.append(zip_code)
-    _check_unique(path, ids, "user id")
+    check_unique(path, ids, lines, "user id")
     return UserTable(path, np.asarray(ids), np.asarray(ages), genders, jobs, zips)
 
 
@@ -140,9 +143,10 @@ class MovieTable:
 def read_movies(path: str | Path, genres: list[str]) -> MovieTable:
     """Read u.item (latin-1): ``id|title|release|video release|url|<one flag per genre>``."""
     path = Path(path)
-    ids, titles, dates, years, flags = [], [], [], [], []
+    ids, lines, titles, dates, years, flags = [], [], [], [], [], []
     for number, fields in iter_rows(path, "|", 5 + len(genres), encoding="latin-1"):
         ids.append(parse_int(fields[0], path, number, "movie id"))
+        lines.append(number)
         titles.append(fields[1])
         date = fields[2].strip()
         dates.append(date)
@@ -158,16 +162,41 @@ def read_movies(path: str | Path, genres: list[str]) -> MovieTable:
                 raise DataFormatError(path, f"genre flag {name!r} must be 0 or 1, got {value}", number)
             row.append(value)
         flags.append(row)
-    _check_unique(path, ids, "movie id")
+    check_unique(path, ids, lines, "movie id")
     return MovieTable(path, np.asarray(ids), titles, dates, np.asarray(years), np.asarray(flags, dtype=np.int64))
 
 
-def _check_unique(path: Path, ids: list[int], what: str) -> None:
-    seen: dict[int, int] = {}
-    for position, value in enumerate(ids):
-        if value in seen:
-            raise DataFormatError(path, f"duplicate {what} {value} (first seen in row {seen[value] + 1})")
-        seen[value] = position
+def check_unique(path: Path, ids: list[int], lines: list[int], what: str) -> None:
+    """Refuse an id listed twice, naming the line of the repeat and of the first listing."""
+    first: dict[int, int] = {}
+    for value, line in zip(ids, lines, strict=True):
+        if value in first:
+            raise DataFormatError(path, f"duplicate {what} {value} (first on line {first[value]})", line)
+        first[value] = line
+
+
+def check_no_repeated_ratings(table: RatingTable, seen: dict[int, str], num_movies: int, users, movies) -> None:
+    """Refuse a (user, movie) pair that is rated twice, naming the line of the repeat.
+
+    ``seen`` maps pair keys to where they were first rated; pass the same dict for
+    several files (e.g. a base and a test file) to refuse pairs repeated across them.
+    """
+    for row, key in enumerate((users * num_movies + movies).tolist()):
+        if key in seen:
+            raise DataFormatError(
+                table.path,
+                f"user {table.user[row]} rates movie {table.movie[row]} again (already in {seen[key]})",
+                int(table.line[row]),
+            )
+        seen[key] = f"{table.path.name} line {table.line[row]}"
+
+
+def check_listed(table: RatingTable, ids: np.ndarray, listed: np.ndarray, what: str, listing: str) -> None:
+    """Raise, naming the line, for the first rating whose ``ids`` entry is not in ``listed``."""
+    bad = np.flatnonzero(~np.isin(ids, listed))
+    if len(bad):
+        row = int(bad[0])
+        raise DataFormatError(table.path, f"{what} id {int(ids[row])} is not in {listing}", int(table.line[row]))
 
 
 def map_ids(table: RatingTable, user_ids: np.ndarray, movie_ids: np.ndarray, users_file: str, movies_file: str):
@@ -186,3 +215,88 @@ def map_ids(table: RatingTable, user_ids: np.ndarray, movie_ids: np.ndarray, use
         except KeyError:
             raise DataFormatError(table.path, f"movie id {m} is not in {movies_file}", int(table.line[row])) from None
     return users, movies
+
+
+@dataclass
+class CSVTable:
+    """A delimited file read as strings: ``columns`` (header names or ``"0"``, ``"1"``, ...) and ``line`` per row."""
+
+    path: Path
+    columns: list[str]
+    rows: np.ndarray  # [num_rows, num_columns] object array of str
+    line: np.ndarray  # 1-based file line of each row
+
+    def column(self, name: str, what: str = "column") -> np.ndarray:
+        """The values of column ``name``; a missing column or an empty value is an error naming file (and line)."""
+        if name not in self.columns:
+            raise DataFormatError(self.path, f"no {what} {name!r}; columns found: {', '.join(self.columns)}", 1)
+        values = self.rows[:, self.columns.index(name)]
+        empty = np.flatnonzero(values == "")
+        if len(empty):
+            raise DataFormatError(self.path, f"missing value in {what} {name!r}", int(self.line[empty[0]]))
+        return values
+
+
+def read_csv_table(path: str | Path, sep: str = ",", header: bool = True) -> CSVTable:
+    """Read a delimited file with pandas' C reader, keeping every row's line number for errors.
+
+    Values are kept as stripped strings; blank lines are skipped. Quoted fields that span
+    lines are not supported (line numbers would drift).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file not found")
+    try:
+        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, na_filter=False, skip_blank_lines=False, engine="c")
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(path, "file is empty") from None
+    except pd.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found is None:
+            raise DataFormatError(path, f"malformed file: {error}") from None
+        expected, line, saw = (int(g) for g in found.groups())
+        raise DataFormatError(path, f"expected {expected} {sep!r}-separated columns, found {saw}", line) from None
+    rows = np.char.strip(frame.to_numpy(dtype=str)).astype(object)
+    line = np.arange(1, len(rows) + 1)
+    keep = (rows != "").any(axis=1)
+    rows, line = rows[keep], line[keep]
+    if header:
+        if not len(rows):
+            raise DataFormatError(path, "file is empty")
+        columns = [str(name) for name in rows[0]]
+        rows, line = rows[1:], line[1:]
+    else:
+        columns = [str(i) for i in range(rows.shape[1])]
+    if not len(rows):
+        raise DataFormatError(path, "file has no data rows")
+    return CSVTable(path, columns, rows, line)
+
+
+def parse_floats(table: CSVTable, values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` as float64; the first non-numeric or non-finite one is an error naming its line."""
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if len(bad):
+        row = int(bad[0])
+        raise DataFormatError(table.path, f"{what} must be a number, got {values[row]!r}", int(table.line[row]))
+    return numbers
+
+
+def index_ids(table: CSVTable, values: np.ndarray, index: dict[str, int], what: str, listing: str) -> np.ndarray:
+    """Map string ids to node indices; the first id absent from ``index`` is an error naming its line."""
+    out = pd.Series(values).map(index)
+    missing = np.flatnonzero(out.isna().to_numpy())
+    if len(missing):
+        row = int(missing[0])
+        raise DataFormatError(table.path, f"{what} {values[row]!r} is not in {listing}", int(table.line[row]))
+    return out.to_numpy(dtype=np.int64)
+
+
+def check_unique_rows(table: CSVTable, keys: np.ndarray, describe) -> None:
+    """Refuse a repeated key, naming the line of the repeat and of the first occurrence."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    repeat = np.flatnonzero(first[inverse.reshape(-1)] != np.arange(len(keys)))
+    if len(repeat):
+        row = int(repeat[0])
+        original = int(table.line[first[inverse.reshape(-1)[row]]])
+        raise DataFormatError(table.path, f"{describe(row)} repeated (first on line {original})", int(table.line[row]))

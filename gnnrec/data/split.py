@@ -151,11 +151,3 @@ class RatingSplit:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{p}={len(self.edges(p))}" for p in PARTS)
         return f"RatingSplit({self.name}, users={self.num_users}, movies={self.num_movies}, {sizes})"
-
-
-def load_split(dataset: str = "ml-100k", split: str | None = None, **kwargs) -> RatingSplit:
-    """Resolve a dataset by name and return one of its splits (default: the dataset's ``default_split``)."""
-    from gnnrec.data.registry import get_dataset
-
-    cls = get_dataset(dataset)
-    return cls(split=split if split is not None else cls.default_split, **kwargs).rating_split()
