@@ -149,12 +149,12 @@ def read_ratings_dat(path: str | Path) -> Ratings:
     except (ValueError, TypeError) as error:
         if isinstance(error, DataFormatError):
             raise
-        text = _read_table(path, pd.read_csv, dtype=str, **kwargs)
-        _first_bad(text, list(fast), path, 1)
-        frame = text  # only reached if the numbers parse, so a gap is filled
+        frame = _read_table(path, pd.read_csv, dtype=str, **kwargs)
     filled = np.flatnonzero(frame[gaps].notna().to_numpy().any(axis=1))
     if len(filled):
         raise DataFormatError(path, "expected 4 '::'-separated columns", int(filled[0]) + 1)
+    if frame["user"].dtype != np.int64:  # read as text: the fast read failed on a field
+        _first_bad(frame, list(fast), path, 1)
     table = Ratings(path, *(frame[n].to_numpy() for n in fast), first_line=1)  # type: ignore[index]
     return _check_ratings(table, ("user id", "movie id", "rating", "timestamp"))
 
