@@ -70,7 +70,8 @@ def main() -> None:
         del dataset, graph, edges
 
         clock = Clock()
-        graph = MovieLens25M(f"{work}/root", args.split, source_dir=f"{work}/src", log=False)[0]
+        cached = MovieLens25M(f"{work}/root", args.split, source_dir=f"{work}/src", log=False)[0]
+        assert cached["user"].num_nodes == args.num_users
         print(f"processed-cache load: {clock} (target <= 10 s)")
         print(f"peak RSS of the whole run: {peak_rss_gib():.2f} GiB")
     finally:

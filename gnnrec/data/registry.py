@@ -10,8 +10,11 @@ from __future__ import annotations
 from gnnrec.data.monti import Douban, Flixster, YahooMusic
 from gnnrec.data.movielens import MovieLens100K
 from gnnrec.data.movielens1m import MovieLens1M
+from gnnrec.data.movielens_large import MovieLens10M, MovieLens20M, MovieLens25M
+from gnnrec.data.synthetic import SyntheticDataset
 
 DATASETS: dict[str, type] = {cls.name: cls for cls in (MovieLens100K, MovieLens1M, Douban, Flixster, YahooMusic)}
+DATASETS.update({cls.name: cls for cls in (MovieLens10M, MovieLens20M, MovieLens25M, SyntheticDataset)})
 
 
 def available_datasets() -> list[str]:
