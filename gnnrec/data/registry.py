@@ -17,10 +17,24 @@ from gnnrec.data.csv_ratings import CSVRatings
 from gnnrec.data.monti import Douban, Flixster, YahooMusic
 from gnnrec.data.movielens import MovieLens100K
 from gnnrec.data.movielens1m import MovieLens1M
+from gnnrec.data.movielens_large import MovieLens10M, MovieLens20M, MovieLens25M
 from gnnrec.data.split import RatingSplit
+from gnnrec.data.synthetic import SyntheticDataset
 
 DATASETS: dict[str, type[RatingGraphDataset]] = {
-    cls.name: cls for cls in (MovieLens100K, MovieLens1M, Douban, Flixster, YahooMusic, CSVRatings)
+    cls.name: cls
+    for cls in (
+        MovieLens100K,
+        MovieLens1M,
+        MovieLens10M,
+        MovieLens20M,
+        MovieLens25M,
+        Douban,
+        Flixster,
+        YahooMusic,
+        CSVRatings,
+        SyntheticDataset,
+    )
 }
 
 
