@@ -14,6 +14,7 @@ from gnnrec.data.base import RatingGraphDataset, fetch_zip, movie_features, year
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.parsing import RatingTable, map_ids, read_movies, read_names, read_ratings, read_users
 from gnnrec.data.partition import random_split
+from gnnrec.data.user_features import ML100KUserFeatures
 
 PREDEFINED_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*PREDEFINED_SPLITS, "random")
@@ -171,6 +172,7 @@ class MovieLens100K(RatingGraphDataset):
         data.genre_names = genres
         data.occupation_names = occupations
         data.age_range = torch.tensor([float(users.age.min()), float(users.age.max())])
+        data.user_layout = ML100KUserFeatures(float(users.age.min()), float(users.age.max()), occupations).spec()
         data.year_range = year_range(movies.year)
         self._save_graph(data)
 
