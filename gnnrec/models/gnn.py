@@ -527,4 +527,3 @@ class GNNModel(RatingModel):
             member.load_state_dict(member_state)
             self.members.append(member.eval())
         self._embeddings = None
-
