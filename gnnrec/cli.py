@@ -399,7 +399,7 @@ def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from gnnrec.coldstart import movie_indices_from_raw_ids, new_user_feature_row
+    from gnnrec.coldstart import movie_indices_from_raw_ids
     from gnnrec.data.display import user_columns
 
     person = [args.age, args.gender, args.occupation]
@@ -443,8 +443,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             missing = [n for n, v in zip(("--age", "--gender", "--occupation"), person, strict=True) if v is None]
             if missing:
                 raise ValueError(f"a new person needs {', '.join(missing)} (and optionally --liked)")
-            if "age_range" in graph:  # the ML-100k feature layout: check before spending time on training
-                new_user_feature_row(*person, occupation_names=list(occupations), age_range=graph.age_range)
+            # the dataset's feature layout checks the person before any time is spent on training
+            split.user_layout.encode(age=args.age, gender=args.gender, occupation=args.occupation)
         liked = _parse_liked(args.liked or [], split.rating_max)
         indices = movie_indices_from_raw_ids([movie for movie, _ in liked], graph["movie"].raw_id)
         ratings = [(index, rating) for index, (_, rating) in zip(indices, liked, strict=True)]

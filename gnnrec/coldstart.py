@@ -1,19 +1,17 @@
-"""Checks and helpers for recommending to a person who is not in the data (cold start)."""
+"""Checks for recommending to a person who is not in the data (cold start).
+
+A person's demographics are encoded by the dataset's layout: ``split.user_layout.encode(...)``
+(:mod:`gnnrec.data.user_features`).
+"""
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-
-from gnnrec.data.movielens import MovieLens100K
-from gnnrec.data.movielens1m import MovieLens1M
-
-GENDERS = ("M", "F")
 
 
 def _describe_ids(valid: list[int]) -> str:
@@ -50,39 +48,6 @@ def movie_indices_from_raw_ids(raw_ids: Iterable[Any], movie_raw_ids: Sequence[i
             f"unknown movie id(s) {', '.join(map(str, unknown))}; valid movie ids are {_describe_ids(sorted(known))}"
         )
     return indices
-
-
-def new_user_feature_row(
-    age: float,
-    gender: str,
-    occupation: str,
-    *,
-    occupation_names: Sequence[str],
-    age_range: Sequence[float] | Tensor | None,
-    age_buckets: Sequence[int] | None = None,
-) -> Tensor:
-    """Feature row of a new person in the dataset's user-feature layout, with clear errors for bad input.
-
-    ML-100k layouts give ``age_range`` (min–max scaled age); ML-1M layouts give ``age_buckets``
-    (the bucket codes 1, 18, 25, ...: the person falls in the last bucket starting at or below ``age``).
-    """
-    try:
-        age_value = float(age)
-    except (TypeError, ValueError):
-        raise ValueError(f"age must be a number, got {age!r}") from None
-    if not math.isfinite(age_value) or not 0 < age_value < 130:
-        raise ValueError(f"age must be a number of years in (0, 130), got {age!r}")
-    if not isinstance(gender, str) or gender.upper() not in GENDERS:
-        raise ValueError(f"gender must be one of {', '.join(GENDERS)}, got {gender!r}")
-    names = list(occupation_names)
-    if occupation not in names:
-        raise ValueError(f"unknown occupation {occupation!r}; valid occupations: {', '.join(names)}")
-    if age_buckets is not None:
-        bucket = max((b for b in age_buckets if b <= age_value), default=min(age_buckets))
-        return MovieLens1M.user_feature_vector(gender.upper(), int(bucket), names.index(occupation))
-    if age_range is None:
-        raise ValueError("this model's users have no age feature layout (no age_range or age_buckets)")
-    return MovieLens100K.user_feature_vector(age_value, gender.upper(), occupation, names, age_range)
 
 
 def check_new_ratings(

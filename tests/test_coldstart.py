@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids, new_user_feature_row
+from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids
 from gnnrec.data import MovieLens100K
+from gnnrec.data.user_features import ML1MUserFeatures, ML100KUserFeatures, NoUserFeatures, layout_from_spec
 from gnnrec.models.gnn import GNNModel
 
 
@@ -92,24 +93,43 @@ def test_bad_people_and_ratings_raise_clear_errors(model, split):
         model.recommend_new_user(age=30, gender="X", occupation="writer")
     with pytest.raises(ValueError, match="age must be"):
         model.recommend_new_user(age=-3, gender="M", occupation="writer")
-    with pytest.raises(ValueError, match="needs age, occupation"):
+    with pytest.raises(ValueError, match=r"missing user field\(s\): age .*; occupation \(one of administrator"):
         model.recommend_new_user(gender="M")
+    with pytest.raises(ValueError, match=r"unknown user field\(s\) zip; valid fields: age, gender, occupation"):
+        model.recommend_new_user(**PERSON, zip="12345")
     with pytest.raises(ValueError, match=r"k must lie in 1\.\.59"):
         model.recommend_new_user(**PERSON, ratings=[(0, 3.0)], k=60)
     with pytest.raises(ValueError, match="movie index must be an integer"):
         model.recommend_new_user(**PERSON, ratings=[(2.0, 3.0)])
 
 
-def test_new_user_features_follow_the_dataset_layout(split):
+def test_ml100k_layout_encodes_the_dataset_rows(split):
     graph = split.graph
-    row = new_user_feature_row(
-        int(graph["user"].age[0]),
-        graph["user"].gender[0],
-        graph["user"].occupation[0],
-        occupation_names=graph.occupation_names,
-        age_range=graph.age_range,
-    )
-    torch.testing.assert_close(row, graph["user"].x[0])
+    layout = split.user_layout
+    assert isinstance(layout, ML100KUserFeatures) and layout.num_features == graph["user"].x.size(1)
+    assert set(layout.fields()) == {"age", "gender", "occupation"} and "writer" in layout.fields()["occupation"]
+    for user in range(graph["user"].num_nodes):
+        person = {"age": int(graph["user"].age[user]), "gender": graph["user"].gender[user]}
+        row = layout.encode(**person, occupation=graph["user"].occupation[user])
+        torch.testing.assert_close(row, graph["user"].x[user])
+    assert layout_from_spec(layout.spec()) == layout
+
+
+def test_layout_errors_name_the_field_and_valid_values(split):
+    layout = split.user_layout
+    with pytest.raises(ValueError, match=r"unknown occupation 'pilot'; valid occupations: administrator"):
+        layout.encode(age=30, gender="M", occupation="pilot")
+    with pytest.raises(ValueError, match="gender must be one of M, F, got 'x'"):
+        layout.encode(age=30, gender="x", occupation="writer")
+    with pytest.raises(ValueError, match=r"age must be a number of years in \(0, 130\), got 200"):
+        layout.encode(age=200, gender="F", occupation="writer")
+    with pytest.raises(ValueError, match=r"missing user field\(s\): gender \(M or F\)"):
+        layout.encode(age=30, occupation="writer")
+    with pytest.raises(ValueError, match="unknown user field"):
+        NoUserFeatures().encode(age=30)
+    assert NoUserFeatures().encode().numel() == 0 and layout_from_spec(None) == NoUserFeatures()
+    with pytest.raises(ValueError, match="unknown user-feature layout kind 'zip'"):
+        layout_from_spec({"kind": "zip"})
 
 
 def test_check_new_ratings_returns_tensors():
@@ -142,11 +162,20 @@ def test_cold_start_on_ml1m_layout(tmp_path):
     source = write_ml1m_fixture(tmp_path / "ml1m")
     ml1m = MovieLens1M(tmp_path / "root", source_dir=source, log=False).rating_split()
     model = GNNModel(GNNModel.test_config()).fit(ml1m)
-    row = new_user_feature_row(
-        30, "F", ml1m.graph.occupation_names[2], occupation_names=ml1m.graph.occupation_names, age_range=None,
-        age_buckets=[1, 18, 25, 35, 45, 50, 56],
-    )  # fmt: skip
+    layout = ml1m.user_layout
+    assert isinstance(layout, ML1MUserFeatures) and layout.num_features == ml1m.graph["user"].x.size(1)
+    occupations = ml1m.graph.occupation_names
+    row = layout.encode(age=30, gender="F", occupation=occupations[2])
     assert row[0] == 1 and row[1 + 2] == 1 and row[1 + 7 + 2] == 1  # female, bucket 25, third occupation
+    assert row.sum() == 3 and layout.encode(age=12, gender="m", occupation=occupations[0])[1] == 1  # bucket 1
+    users = ml1m.graph["user"]
+    bucket_age = int(users.age[0]) + 0.5  # any age inside the user's bucket encodes like the data
+    torch.testing.assert_close(
+        layout.encode(age=bucket_age, gender=users.gender[0], occupation=occupations[int(users.occupation[0])]),
+        users.x[0],
+    )
+    with pytest.raises(ValueError, match="unknown occupation 'pilot'; valid occupations: other, academic"):
+        layout.encode(age=30, gender="F", occupation="pilot")
     movies, scores = model.recommend_new_user(
         age=30, gender="M", occupation=ml1m.graph.occupation_names[0], ratings=[(0, 5.0)], k=5
     )

@@ -75,12 +75,28 @@ def test_same_seed_same_model_other_seed_other_model(tiny_split):
 
 
 def test_early_stopping_keeps_the_best_validation_weights(tiny_split):
-    model = GNNModel(fast(epochs=40, patience=5, lr=0.05)).fit(tiny_split)
-    best = min(r["val_rmse"] for r in model.history)
+    patience = 5
+    model = GNNModel(fast(epochs=60, patience=patience, lr=0.05)).fit(tiny_split)
+    rows = model.history
+    best_row = min(rows, key=lambda r: r["val_rmse"])
+    # training stops exactly `patience` epochs after the best one (or at the last epoch) ...
+    assert rows[-1]["epoch"] == min(60, best_row["epoch"] + patience)
+    # ... and keeps that epoch's weights: the kept model reproduces the best validation RMSE, not the last one
     val = tiny_split.val
-    pred = model.predict(val.user, val.movie)
-    assert float((pred - val.rating).pow(2).mean().sqrt()) == pytest.approx(best, abs=1e-5)
-    assert len(model.history) < 40 or model.history[-1]["val_rmse"] == best
+    kept = float((model.predict(val.user, val.movie) - val.rating).pow(2).mean().sqrt())
+    assert kept == pytest.approx(best_row["val_rmse"], abs=1e-5)
+    if rows[-1]["val_rmse"] != best_row["val_rmse"]:
+        assert kept != pytest.approx(rows[-1]["val_rmse"], abs=1e-6)
+
+
+def test_selection_metric_is_validated_and_used(tiny_split):
+    with pytest.raises(ValueError, match="ndcg"):
+        GNNModel(selection_metric="ndcg")
+    model = GNNModel(fast(epochs=8, selection_metric="mae")).fit(tiny_split)
+    assert {"epoch", "train_loss", "val_rmse", "val_mae", "seconds", "lr"} <= set(model.history[0])
+    val = tiny_split.val
+    kept = float((model.predict(val.user, val.movie) - val.rating).abs().mean())
+    assert kept == pytest.approx(min(r["val_mae"] for r in model.history), abs=1e-5)
 
 
 def half_star_split(split: RatingSplit) -> RatingSplit:

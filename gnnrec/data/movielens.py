@@ -19,6 +19,7 @@ from gnnrec.data.parsing import (
     read_users,
 )
 from gnnrec.data.partition import random_split
+from gnnrec.data.user_features import ML100KUserFeatures
 
 PREDEFINED_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = (*PREDEFINED_SPLITS, "random")
@@ -138,6 +139,7 @@ class MovieLens100K(RatingGraphDataset):
         data.genre_names = genres
         data.occupation_names = occupations
         data.age_range = torch.tensor([float(users.age.min()), float(users.age.max())])
+        data.user_layout = ML100KUserFeatures(float(users.age.min()), float(users.age.max()), occupations).spec()
         data.year_range = year_range(movies.year)
         self._save_graph(data)
 

@@ -21,6 +21,7 @@ from gnnrec.data.parsing import (
     read_ratings,
 )
 from gnnrec.data.partition import random_split
+from gnnrec.data.user_features import ML1MUserFeatures
 
 ML1M_SPLITS = ("random-90", "random-80")
 ML1M_FILES = ("ratings.dat", "users.dat", "movies.dat")
@@ -229,6 +230,7 @@ class MovieLens1M(RatingGraphDataset):
         data.genre_names = list(GENRES)
         data.occupation_names = list(OCCUPATIONS)
         data.age_buckets = torch.tensor(AGE_BUCKETS)
+        data.user_layout = ML1MUserFeatures(AGE_BUCKETS, OCCUPATIONS).spec()
         data.year_range = year_range(year)
         data.num_unrated_movies = len(movies.raw_id) - len(rated_movies)
         data.num_unrated_users = len(users.raw_id) - len(rated_users)

@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from gnnrec.data.graph import PARTS, RATES
+from gnnrec.data.user_features import UserFeatureLayout, graph_user_layout
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class RatingSplit:
     @property
     def settings(self) -> dict:
         return dict(self.graph.split_settings)
+
+    @property
+    def user_layout(self) -> UserFeatureLayout:
+        """How this dataset encodes a person's demographics into a row of ``graph["user"].x``."""
+        return graph_user_layout(self.graph)
 
     @property
     def rating_levels(self) -> Tensor:

@@ -52,13 +52,14 @@ def validation_metrics(
     metrics: Sequence[str] = ("rmse",),
     *,
     part: str = "val",
-    relevance_threshold: float | None = 4.0,
+    relevance_threshold: float | None = None,
 ) -> dict[str, float]:
     """``{name: value}`` of ``metrics`` on the validation part, through :func:`~gnnrec.evaluation.evaluate`.
 
     The model must predict with its current weights (``fit`` sets ``model.info`` before training, so a
     model may call this from inside its training loop). The cutoff of ranking metrics comes from their
-    names; all ranking metrics asked for must share one cutoff.
+    names; all ranking metrics asked for must share one cutoff. ``relevance_threshold=None`` is 3/4 of
+    the way up the split's rating scale (4 on 1–5), as in :func:`~gnnrec.evaluation.evaluate`.
     """
     cutoffs = {int(name.split("@")[1]) for name in metrics if "@" in name}
     if len(cutoffs) > 1:

@@ -13,16 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids, new_user_feature_row
+from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids
 from gnnrec.data.graph import RATES
 from gnnrec.data.split import RatingSplit
+from gnnrec.data.user_features import layout_from_spec
+from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
-from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES, NORMALIZATIONS, BipartiteRatingConv
+from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES, NORMALIZATIONS
+from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
+from gnnrec.nn.encoder import LAYER_AGGREGATIONS, RatingGraphEncoder
 from gnnrec.utils import seed_everything
 
 DECODERS = ("bilinear", "dot", "mlp")
-LAYER_AGGREGATIONS = ("concat", "mean", "last")
 SUPERVISION = ("all", "dropped")
 
 
@@ -61,7 +64,8 @@ class GNNConfig:
     lr_schedule: str = "constant"  # constant | cosine (from lr down to lr / 10 at the last epoch)
     weight_decay: float = 0.0
     epochs: int = 1000
-    patience: int = 60  # stop after this many epochs without a better validation RMSE
+    patience: int = 60  # stop after this many epochs without a better validation selection_metric
+    selection_metric: str = "rmse"  # validation metric for early stopping and the kept weights
     ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights
     ensemble: int = 1  # independently initialised members whose predictions are averaged
     histogram_every: int = 50  # epochs between TensorBoard histograms (0: never)
@@ -69,7 +73,8 @@ class GNNConfig:
     device: str = "auto"
     threads: int = 0  # torch intra-op CPU threads while fitting (0: leave torch's setting)
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
+        check_selection_metric(self.selection_metric)
         choices = {
             "message": MESSAGE_MODES,
             "normalize": NORMALIZATIONS,
@@ -107,21 +112,8 @@ class GNNConfig:
 
 
 class RatingGNN(nn.Module):
-    r"""Encoder–decoder network behind :class:`GNNModel`.
-
-    Layer 0 (skip path): :math:`\mathbf{h}^0_u = \mathbf{E}_u[\mathrm{id}_u] + \mathbf{F}_u \mathbf{x}_u`
-    with each term present when ``use_ids`` / ``use_features`` (row :math:`U` of :math:`\mathbf{E}_u` is the
-    "unknown user"); likewise for movies. Layers :math:`1..L`: :class:`~gnnrec.nn.BipartiteRatingConv`; with
-    ``input="onehot"`` the first one reads node IDs, so every (node, level) pair has its own message weights.
-    Node representation: :math:`\mathbf{z} = \mathbf{W}_d\,\mathrm{agg}(\mathbf{h}^0, \dots, \mathbf{h}^L)
-    + \mathbf{b}_d` (concat, mean or last). Decoder ``bilinear``: logits
-    :math:`\ell_r = \sum_b a_{rb}\, \mathbf{z}_u^\top \mathbf{P}_b \mathbf{z}_m + \beta_r(\mathbf{z}_u)
-    + \beta'_r(\mathbf{z}_m)` with affine per-level biases :math:`\beta, \beta'`, and the expected rating
-    :math:`\hat r = \sum_r \mathrm{softmax}(\ell)_r\, v_r` over the split's rating values :math:`v_r`;
-    ``mlp``: logits from an MLP of :math:`[\mathbf{z}_u, \mathbf{z}_m, \mathbf{z}_u \odot \mathbf{z}_m]` plus
-    the same biases; ``dot``: :math:`\hat r = \mathbf{z}_u^\top\mathbf{z}_m + b(\mathbf{z}_u) + b'(\mathbf{z}_m)
-    + \mu`.
-    """
+    """One network of :class:`GNNModel`: a :class:`~gnnrec.nn.RatingGraphEncoder` and a decoder from
+    :mod:`gnnrec.nn.decoders` (``bilinear``, ``dot`` or ``mlp``), built from a :class:`GNNConfig`."""
 
     def __init__(
         self,
@@ -134,193 +126,56 @@ class RatingGNN(nn.Module):
         config: GNNConfig,
     ) -> None:
         super().__init__()
-        self.config = config
-        self.num_users = num_users
-        self.num_levels = len(rating_values)
         self.register_buffer("rating_values", rating_values.float().clone())
-        self.global_mean = float(global_mean)
-        d = config.embedding_dim
-        onehot = config.input == "onehot" and config.num_layers > 0
-        use_user_features = config.use_features and user_features > 0
-        use_movie_features = config.use_features and movie_features > 0
-        for kind, has_features in (("users", use_user_features), ("movies", use_movie_features)):
-            if not (config.use_ids or has_features or onehot):
-                raise ValueError(f"{kind} would have no input: enable use_ids, give features or use input='onehot'")
-        # layer 0 (skip path and, unless one-hot, the first convolution's input); the extra last
-        # user row is the "unknown user" used for ID dropout and cold start
-        self.user_id = nn.Embedding(num_users + 1, d) if config.use_ids else None
-        self.movie_id = nn.Embedding(num_movies, d) if config.use_ids else None
-        self.user_features = nn.Linear(user_features, d) if use_user_features else None
-        self.movie_features = nn.Linear(movie_features, d) if use_movie_features else None
-        self.onehot = onehot
-
-        hidden = config.hidden_dim
-        if config.accumulate == "stack":
-            hidden = max(self.num_levels, hidden - hidden % self.num_levels)
-        self.convs = nn.ModuleList()
-        user_channels, movie_channels = (num_users + 1, num_movies) if onehot else (d, d)
-        for _ in range(config.num_layers):
-            self.convs.append(
-                BipartiteRatingConv(
-                    user_channels,
-                    movie_channels,
-                    hidden,
-                    self.num_levels,
-                    act=config.activation,
-                    message=config.message,
-                    ordinal=config.ordinal,
-                    normalize=config.normalize,
-                    accumulate=config.accumulate,
-                    root_weight=config.root_weight,
-                    node_dropout=config.node_dropout,
-                )
-            )
-            user_channels = movie_channels = hidden
-        user_layer0 = self.user_id is not None or self.user_features is not None
-        movie_layer0 = self.movie_id is not None or self.movie_features is not None
-        if config.layer_aggregation == "concat":
-            user_in = d * user_layer0 + config.num_layers * hidden
-            movie_in = d * movie_layer0 + config.num_layers * hidden
-        else:
-            user_in = movie_in = hidden if config.num_layers else d
+        self.encoder = RatingGraphEncoder(
+            num_users,
+            num_movies,
+            user_features,
+            movie_features,
+            len(rating_values),
+            embedding_dim=config.embedding_dim,
+            hidden_dim=config.hidden_dim,
+            output_dim=config.output_dim,
+            num_layers=config.num_layers,
+            onehot=config.input == "onehot",
+            use_ids=config.use_ids,
+            use_features=config.use_features,
+            layer_aggregation=config.layer_aggregation,
+            dropout=config.dropout,
+            act=config.activation,
+            message=config.message,
+            ordinal=config.ordinal,
+            normalize=config.normalize,
+            accumulate=config.accumulate,
+            root_weight=config.root_weight,
+            node_dropout=config.node_dropout,
+        )
         out = config.output_dim
-        self.user_dense = nn.Linear(user_in, out)
-        self.movie_dense = nn.Linear(movie_in, out)
-
         if config.decoder == "bilinear":
-            self.bases = nn.Parameter(torch.empty(config.num_bases, out, out))
-            self.mixture = nn.Parameter(torch.empty(self.num_levels, config.num_bases))
-        if config.decoder == "mlp":
-            self.mlp = nn.Sequential(
-                nn.Linear(3 * out, out), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(out, self.num_levels)
-            )
-        outputs = 1 if config.decoder == "dot" else self.num_levels
-        self.user_bias = nn.Linear(out, outputs)
-        self.movie_bias = nn.Linear(out, outputs)
-        self.reset_parameters()
+            self.decoder = BilinearDecoder(out, rating_values, config.num_bases)
+        elif config.decoder == "mlp":
+            self.decoder = MLPDecoder(out, rating_values, config.dropout)
+        else:
+            self.decoder = DotDecoder(out, global_mean)
 
     def reset_parameters(self) -> None:
-        for embedding in (self.user_id, self.movie_id):
-            if embedding is not None:
-                nn.init.normal_(embedding.weight, std=0.1)
-        for linear in (self.user_features, self.movie_features, self.user_dense, self.movie_dense):
-            if linear is not None:
-                linear.reset_parameters()
-        for conv in self.convs:
-            conv.reset_parameters()
-        for linear in (self.user_bias, self.movie_bias):
-            nn.init.zeros_(linear.weight)
-            nn.init.zeros_(linear.bias)
-        if self.config.decoder == "bilinear":
-            nn.init.orthogonal_(self.bases.view(-1, self.bases.size(-1)))
-            nn.init.xavier_uniform_(self.mixture)
-        if self.config.decoder == "mlp":
-            for layer in self.mlp:
-                if isinstance(layer, nn.Linear):
-                    layer.reset_parameters()
+        self.encoder.reset_parameters()
+        self.decoder.reset_parameters()
 
-    # ------------------------------------------------------------------ encoder
     def adjacency(self, edge_index: Tensor, rating_index: Tensor, num_users: int, num_movies: int):
-        """The sparse matrices every convolution of this network multiplies (``None`` without convolutions)."""
-        if not self.convs:
-            return None
-        return self.convs[0].adjacency(edge_index, rating_index, num_users, num_movies)
+        return self.encoder.adjacency(edge_index, rating_index, num_users, num_movies)
 
-    def encode(
-        self,
-        user_x: Tensor,
-        movie_x: Tensor,
-        edge_index: Tensor,
-        rating_index: Tensor,
-        user_ids: Tensor,
-        adjacency: tuple[Tensor, Tensor] | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Final ``(user, movie)`` representations.
+    def encode(self, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+        """:meth:`RatingGraphEncoder.forward <gnnrec.nn.RatingGraphEncoder.forward>`."""
+        return self.encoder(*args, **kwargs)
 
-        ``user_ids`` holds each user's row of the ID table (``num_users`` = the unknown user);
-        ``adjacency`` (from :meth:`adjacency` on the same edges) saves rebuilding it.
-        """
-        if adjacency is None and self.convs:
-            adjacency = self.adjacency(edge_index, rating_index, user_x.size(0), movie_x.size(0))
-        user = movie = None
-        if self.user_id is not None:
-            user = self.user_id(user_ids)
-            movie = self.movie_id.weight
-        if self.user_features is not None:
-            projected = self.user_features(user_x)
-            user = projected if user is None else user + projected
-        if self.movie_features is not None:
-            projected = self.movie_features(movie_x)
-            movie = projected if movie is None else movie + projected
-        users = [user] if user is not None else []
-        movies = [movie] if movie is not None else []
-        for index, conv in enumerate(self.convs):
-            if index == 0 and self.onehot:
-                # featureless first layer: every (node, level) pair has its own message weights
-                user, movie = conv(user_ids, torch.arange(movie_x.size(0), device=user_ids.device), adjacency)
-            else:
-                user, movie = conv(self._dropout(user), self._dropout(movie), adjacency)
-            users.append(user)
-            movies.append(movie)
-        mode = self.config.layer_aggregation
-        if mode == "concat":
-            user, movie = torch.cat(users, dim=-1), torch.cat(movies, dim=-1)
-        elif mode == "mean":
-            user, movie = torch.stack(users).mean(0), torch.stack(movies).mean(0)
-        return self.user_dense(self._dropout(user)), self.movie_dense(self._dropout(movie))
-
-    def _dropout(self, x: Tensor) -> Tensor:
-        """Inverted dropout from a uniform mask: same as ``F.dropout``, about 3x faster on CPU than ``bernoulli_``."""
-        p = self.config.dropout
-        if not self.training or p == 0.0:
-            return x
-        return x * (torch.rand_like(x) >= p).to(x.dtype) * (1.0 / (1.0 - p))
-
-    # ------------------------------------------------------------------ decoder
     def decode(self, z_user: Tensor, z_movie: Tensor, user: Tensor, movie: Tensor) -> tuple[Tensor | None, Tensor]:
-        """Decode the pairs ``(user[e], movie[e])`` of node rows: ``(level logits [E, R] or None, rating [E])``."""
-        # index_select rather than indexing: its backward (index_add) is much faster on CPU
-        decoder = self.config.decoder
-        user_bias = self.user_bias(z_user).index_select(0, user)
-        movie_bias = self.movie_bias(z_movie).index_select(0, movie)
-        zm = z_movie.index_select(0, movie)
-        if decoder == "dot":
-            dot = (z_user.index_select(0, user) * zm).sum(-1)
-            return None, dot + user_bias[:, 0] + movie_bias[:, 0] + self.global_mean
-        if decoder == "bilinear":
-            # project the (few) user rows by every basis before gathering the (many) pairs
-            # one basis at a time: a broadcast [E, B, d] product is several times slower to differentiate
-            scores = [((z_user @ basis).index_select(0, user) * zm).sum(-1) for basis in self.bases]
-            logits = torch.stack(scores, dim=-1) @ self.mixture.t()
-        else:
-            zu = z_user.index_select(0, user)
-            logits = self.mlp(torch.cat([zu, zm, zu * zm], dim=-1))
-        logits = logits + user_bias + movie_bias
-        return logits, logits.softmax(-1) @ self.rating_values
+        """``(level logits [E, R] or None, rating [E])`` of the pairs ``(user[e], movie[e])``."""
+        return self.decoder(z_user, z_movie, user, movie)
 
-    def decode_all(self, z_user: Tensor, z_movie: Tensor, chunk_pairs: int = 2**22) -> Tensor:
-        """Expected ratings of every (user row, movie row) pair: ``[U, M]``, in user chunks."""
-        num_movies = z_movie.size(0)
-        decoder = self.config.decoder
-        rows = []
-        if decoder == "dot":
-            movie_bias = self.movie_bias(z_movie)[:, 0] + self.global_mean
-            for part in z_user.split(max(1, chunk_pairs // max(num_movies, 1))):
-                rows.append(part @ z_movie.t() + self.user_bias(part) + movie_bias)
-            return torch.cat(rows) if rows else z_user.new_empty(0, num_movies)
-        movie_bias = self.movie_bias(z_movie)
-        per_pair = self.num_levels + (self.bases.size(0) if decoder == "bilinear" else 3 * z_movie.size(1))
-        for part in z_user.split(max(1, chunk_pairs // max(num_movies * per_pair, 1))):
-            if decoder == "bilinear":
-                projected = torch.einsum("ud,bdk->ubk", part, self.bases)
-                logits = torch.einsum("ubk,mk->umb", projected, z_movie) @ self.mixture.t()
-            else:
-                u = part.unsqueeze(1).expand(-1, num_movies, -1)
-                m = z_movie.unsqueeze(0).expand(part.size(0), -1, -1)
-                logits = self.mlp(torch.cat([u, m, u * m], dim=-1))
-            logits = logits + self.user_bias(part).unsqueeze(1) + movie_bias.unsqueeze(0)
-            rows.append(logits.softmax(-1) @ self.rating_values)
-        return torch.cat(rows) if rows else z_user.new_empty(0, num_movies)
+    def decode_all(self, z_user: Tensor, z_movie: Tensor) -> Tensor:
+        """Expected ratings of every (user row, movie row) pair: ``[U, M]``."""
+        return self.decoder.score_all(z_user, z_movie)
 
 
 @dataclasses.dataclass
@@ -378,11 +233,11 @@ class GNNModel(RatingModel):
 
     def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
-        self.config.check()
         self.members: list[RatingGNN] = []
         self.graph: _Graph | None = None
         self.metadata: dict[str, Any] = {}
         self._embeddings: list[tuple[Tensor, Tensor]] | None = None
+        self._eval_graph: tuple[_Graph, Any] | None = None
 
     @classmethod
     def test_config(cls) -> GNNConfig:
@@ -442,30 +297,31 @@ class GNNModel(RatingModel):
         self.metadata = {
             "rating_values": rating_values,
             "global_mean": float(split.train.rating.float().mean()),
-            "occupation_names": list(getattr(data, "occupation_names", None) or []) or None,
-            "age_range": [float(v) for v in data.age_range] if "age_range" in data else None,
-            "age_buckets": [int(v) for v in data.age_buckets] if "age_buckets" in data else None,
+            "user_layout": split.user_layout.spec(),
             "movie_raw_ids": data["movie"].raw_id.cpu() if "raw_id" in data["movie"] else None,
         }
         self._embeddings = None
         graph = self.graph.to(device)
         train = split.train.to(device)
         train_level = rating_level_index(train.rating, rating_values)
-        val = split.val.to(device)
         self.members = []
         for member_index in range(config.ensemble):
             member = self._build_member().to(device)
-            self._train_member(member, member_index, graph, train, train_level, val, logger)
+            try:
+                self._train_member(member, member_index, split, graph, train, train_level, logger)
+            finally:
+                self._eval_graph, self._embeddings = None, None
             self.members.append(member.cpu().eval())
+        self._embeddings = None
 
     def _train_member(
         self,
         member: RatingGNN,
         member_index: int,
+        split: RatingSplit,
         graph: _Graph,
         train,
         train_level: Tensor,
-        val,
         logger: Any | None,
     ) -> None:
         config = self.config
@@ -476,8 +332,13 @@ class GNNModel(RatingModel):
         suffix = f"/member{member_index}" if config.ensemble > 1 else ""
         # with ema_decay, validation and the kept weights use the moving average of the weights
         averaged = copy.deepcopy(member) if config.ema_decay > 0 else member
-        best_rmse, best_state, best_epoch = math.inf, None, 0
+        selection = config.selection_metric
+        metrics = list(dict.fromkeys(["rmse", "mae", selection]))
+        has_val = len(split.val) > 0
+        best, best_state, best_epoch = None, None, 0
+        done = list(self.members)
         full_adjacency = member.adjacency(graph.edge_index, graph.rating_index, num_users, graph.movie_x.size(0))
+        self._eval_graph = (graph, full_adjacency)
         started = time.perf_counter()
         for epoch in range(1, config.epochs + 1):
             if config.lr_schedule == "cosine":
@@ -516,7 +377,13 @@ class GNNModel(RatingModel):
                     for average, parameter in zip(averaged.parameters(), member.parameters(), strict=True):
                         average.lerp_(parameter, 1.0 - decay)
 
-            val_metrics = self._validate(averaged, graph, val, all_ids, full_adjacency)
+            val_metrics = {}
+            if has_val:
+                # validate the averaged weights alone through the shared evaluator
+                self.members, self._embeddings = [averaged], None
+                values = validation_metrics(self, split, metrics, relevance_threshold=None)
+                self.members, self._embeddings = done, None
+                val_metrics = {f"val_{name}": value for name, value in values.items()}
             row = {"epoch": epoch, "train_loss": loss.item(), "train_rmse": math.sqrt(mse.item()), **val_metrics}
             row["lr"] = optimizer.param_groups[0]["lr"]
             row["seconds"] = time.perf_counter() - started
@@ -525,35 +392,14 @@ class GNNModel(RatingModel):
             self.history.append(row)
             if logger is not None:
                 self._log(logger, averaged, row, suffix, graph, full_adjacency)
-            if "val_rmse" not in val_metrics:  # no validation ratings: train for all epochs
+            if not has_val:  # no validation ratings: train for all epochs
                 continue
-            if val_metrics["val_rmse"] < best_rmse:
-                best_rmse, best_epoch = val_metrics["val_rmse"], epoch
+            if improved(selection, values[selection], best):
+                best, best_epoch = values[selection], epoch
                 best_state = copy.deepcopy(averaged.state_dict())
             elif epoch - best_epoch >= config.patience:
                 break
         member.load_state_dict(best_state if best_state is not None else averaged.state_dict())
-
-    @torch.no_grad()
-    def _validate(
-        self, member: RatingGNN, graph: _Graph, val, all_ids: Tensor, adjacency: tuple[Tensor, Tensor] | None
-    ) -> dict[str, float]:
-        if len(val) == 0:
-            return {}
-        member.eval()
-        z_user, z_movie = member.encode(
-            graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, all_ids, adjacency
-        )
-        pred = member.decode(z_user, z_movie, val.user, val.movie)[1]
-        low, high = float(member.rating_values.min()), float(member.rating_values.max())
-        error = pred.clamp(low, high) - val.rating
-        out = {"val_rmse": float(error.pow(2).mean().sqrt()), "val_mae": float(error.abs().mean())}
-        ndcg = _ndcg_function()
-        if ndcg is not None:
-            value = float(ndcg(val.user.cpu(), pred.clamp(low, high).cpu(), val.rating.cpu()))
-            if math.isfinite(value):  # NaN when no validation user has two ratings to order
-                out["val_ndcg"] = value
-        return out
 
     def _log(
         self, logger: Any, member: RatingGNN, row: dict[str, float], suffix: str, graph: _Graph, adjacency
@@ -563,9 +409,9 @@ class GNNModel(RatingModel):
         logger.add_scalar(f"loss/train{suffix}", row["train_loss"], epoch)
         logger.add_scalar(f"rmse/train{suffix}", row["train_rmse"], epoch)
         logger.add_scalar(f"lr{suffix}", row["lr"], epoch)
-        for key in ("rmse", "mae", "ndcg"):
-            if f"val_{key}" in row:
-                logger.add_scalar(f"{key}/val{suffix}", row[f"val_{key}"], epoch)
+        for key, value in row.items():
+            if key.startswith("val_"):
+                logger.add_scalar(f"{key[4:]}/val{suffix}", value, epoch)
         every = self.config.histogram_every
         if every and epoch % every == 0:
             for name, parameter in member.named_parameters():
@@ -582,11 +428,12 @@ class GNNModel(RatingModel):
     # ------------------------------------------------------------------ inference
     def _member_embeddings(self) -> list[tuple[Tensor, Tensor]]:
         if self._embeddings is None:
-            graph = self.graph
-            ids = torch.arange(graph.user_x.size(0))
+            # while training: the graph on the training device and its prebuilt adjacency
+            graph, adjacency = self._eval_graph or (self.graph, None)
+            ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
             with torch.no_grad():
                 self._embeddings = [
-                    m.eval().encode(graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids)
+                    m.eval().encode(graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency)
                     for m in self.members
                 ]
         return self._embeddings
@@ -599,58 +446,40 @@ class GNNModel(RatingModel):
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         preds = [
-            member.decode(zu, zm, user, movie)[1]
+            member.decode(zu, zm, user.to(zu.device), movie.to(zu.device))[1]
             for member, (zu, zm) in zip(self.members, self._member_embeddings(), strict=True)
         ]
         return torch.stack(preds).mean(0)
 
     def _score_matrix(self, users: Tensor) -> Tensor:
         scores = [
-            member.decode_all(zu[users], zm)
+            member.decode_all(zu[users.to(zu.device)], zm)
             for member, (zu, zm) in zip(self.members, self._member_embeddings(), strict=True)
         ]
         return torch.stack(scores).mean(0)
 
     # ------------------------------------------------------------------ cold start
     def recommend_new_user(
-        self,
-        *,
-        age: float | None = None,
-        gender: str | None = None,
-        occupation: str | None = None,
-        ratings: list[tuple[int, float]] | tuple = (),
-        k: int = 10,
+        self, *, ratings: list[tuple[int, float]] | tuple = (), k: int = 10, **person: Any
     ) -> tuple[Tensor, Tensor]:
         """Top-``k`` movies for a person who is not in the data, without retraining.
 
-        The person becomes a new user node with the "unknown user" ID embedding, the
-        side features of ``age``/``gender``/``occupation`` and one edge per
-        ``(movie index, rating)`` pair; message passing then runs on the enlarged graph.
-        Returns ``(movie indices [k], predicted ratings [k])``; rated movies are never
-        recommended. With no ratings the ranking comes from the demographics alone.
+        ``person`` holds the fields of the dataset's user-feature layout (``split.user_layout.fields()``;
+        for MovieLens ``age``, ``gender``, ``occupation``; none for datasets without demographics). The
+        person becomes a new user node with the "unknown user" ID embedding, that feature row and one edge
+        per ``(movie index, rating)`` pair; message passing then runs on the enlarged graph.
+        Returns ``(movie indices [k], predicted ratings [k])``; rated movies are never recommended.
+        With no ratings the ranking comes from the demographics alone.
         """
         info = self._require_fitted()
         graph = self.graph
         meta = self.metadata
-        demographics = (age, gender, occupation)
-        if meta.get("occupation_names") is not None and graph.user_x.size(1) > 0:
-            missing = [n for n, v in zip(("age", "gender", "occupation"), demographics, strict=True) if v is None]
-            if missing:
-                raise ValueError(f"recommend_new_user needs {', '.join(missing)} for this model's user features")
-            row = new_user_feature_row(
-                age,
-                gender,
-                occupation,
-                occupation_names=meta["occupation_names"],
-                age_range=meta["age_range"],
-                age_buckets=meta.get("age_buckets"),
-            )
-            if row.numel() != graph.user_x.size(1):
-                raise ValueError(f"new user has {row.numel()} features, the model's users have {graph.user_x.size(1)}")
-        else:
-            if any(v is not None for v in demographics):
-                raise ValueError("this model's dataset has no demographic user features; pass only ratings")
+        layout = layout_from_spec(meta.get("user_layout"))
+        row = layout.encode(**person)
+        if layout.num_features == 0:  # no demographics: the average user's features (if any)
             row = graph.user_x.mean(0) if len(graph.user_x) else graph.user_x.new_zeros(graph.user_x.size(1))
+        elif row.numel() != graph.user_x.size(1):
+            raise ValueError(f"new user has {row.numel()} features, the model's users have {graph.user_x.size(1)}")
         movies, values = check_new_ratings(ratings, info.num_movies, meta["rating_values"])
         unrated = info.num_movies - len(movies)
         if not 1 <= k <= unrated:
@@ -698,12 +527,3 @@ class GNNModel(RatingModel):
             member.load_state_dict(member_state)
             self.members.append(member.eval())
         self._embeddings = None
-
-
-def _ndcg_function():
-    """The evaluator's GLocal-K NDCG when the evaluation package is installed, else ``None``."""
-    try:
-        from gnnrec.evaluation.metrics import glocal_ndcg
-    except ImportError:
-        return None
-    return glocal_ndcg

@@ -1,6 +1,18 @@
 """Graph neural network layers of gnnrec."""
 
 from gnnrec.nn.conv import BipartiteRatingConv, RatingConv
+from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
+from gnnrec.nn.encoder import RatingGraphEncoder
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, local_kernel
 
-__all__ = ["BipartiteRatingConv", "GlobalKernel", "KernelLayer", "RatingConv", "local_kernel"]
+__all__ = [
+    "BilinearDecoder",
+    "BipartiteRatingConv",
+    "DotDecoder",
+    "GlobalKernel",
+    "KernelLayer",
+    "MLPDecoder",
+    "RatingConv",
+    "RatingGraphEncoder",
+    "local_kernel",
+]

@@ -1,0 +1,168 @@
+"""The rating-graph encoder of the ``gnn`` model: skip path, rating-aware convolutions, dense layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gnnrec.nn.conv import BipartiteRatingConv
+
+LAYER_AGGREGATIONS = ("concat", "mean", "last")
+
+
+class RatingGraphEncoder(nn.Module):
+    r"""User and movie representations from IDs, side features and rating-aware message passing.
+
+    .. math::
+        \mathbf{h}^0_u = \mathbf{E}_u[\mathrm{id}_u] + \mathbf{F}_u \mathbf{x}_u, \qquad
+        (\mathbf{h}^\ell_u, \mathbf{h}^\ell_m) = \mathrm{conv}_\ell(\mathbf{h}^{\ell-1}_u, \mathbf{h}^{\ell-1}_m),
+        \qquad \mathbf{z}_u = \mathbf{W}_d\,\mathrm{agg}(\mathbf{h}^0_u, \dots, \mathbf{h}^L_u) + \mathbf{b}_d
+
+    and likewise for movies with their own parameters. Each term of layer 0 is present when ``use_ids`` /
+    the features are on (row :math:`U` of :math:`\mathbf{E}_u` is the "unknown user" for ID dropout and
+    cold start); :math:`\mathrm{conv}_\ell` is :class:`~gnnrec.nn.BipartiteRatingConv`. With ``onehot`` the
+    first convolution reads node IDs, so every (node, level) pair has its own message weights (GC-MC).
+    :math:`\mathrm{agg}` concatenates, averages or keeps the last layer; dropout acts on every
+    convolution's and the dense layer's input.
+
+    Args:
+        num_users: number of users :math:`U` (the ID table has :math:`U + 1` rows).
+        num_movies: number of movies.
+        user_features: width of ``user_x`` (0: none).
+        movie_features: width of ``movie_x`` (0: none).
+        num_levels: number of rating levels :math:`R`.
+        embedding_dim: size of layer 0 (ID embeddings and feature projections).
+        hidden_dim: output size of each convolution (``accumulate="stack"``: rounded down to a multiple of R).
+        output_dim: size of :math:`\mathbf{z}`.
+        num_layers: number of convolutions :math:`L`.
+        onehot: the first convolution reads node IDs instead of layer 0.
+        use_ids: layer 0 holds an ID embedding.
+        use_features: layer 0 holds a projection of the side features.
+        layer_aggregation: ``"concat"``, ``"mean"`` or ``"last"``.
+        dropout: feature dropout probability.
+        **conv_kwargs: passed to every :class:`~gnnrec.nn.BipartiteRatingConv` (``act``, ``accumulate``, ...).
+
+    Shapes:
+        - **input:** ``user_x`` :math:`(U', F_u)`, ``movie_x`` :math:`(M, F_m)`, ``edge_index`` :math:`(2, E)`,
+          ``rating_index`` :math:`(E)`, ``user_ids`` :math:`(U')` (rows of the ID table)
+        - **output:** :math:`(U', d_{out})` and :math:`(M, d_{out})`
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_movies: int,
+        user_features: int,
+        movie_features: int,
+        num_levels: int,
+        *,
+        embedding_dim: int = 32,
+        hidden_dim: int = 250,
+        output_dim: int = 75,
+        num_layers: int = 1,
+        onehot: bool = True,
+        use_ids: bool = False,
+        use_features: bool = True,
+        layer_aggregation: str = "concat",
+        dropout: float = 0.0,
+        **conv_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if layer_aggregation not in LAYER_AGGREGATIONS:
+            raise ValueError(f"unknown layer_aggregation {layer_aggregation!r}; choose one of {LAYER_AGGREGATIONS}")
+        d = embedding_dim
+        onehot = onehot and num_layers > 0
+        use_user_features = use_features and user_features > 0
+        use_movie_features = use_features and movie_features > 0
+        for kind, has_features in (("users", use_user_features), ("movies", use_movie_features)):
+            if not (use_ids or has_features or onehot):
+                raise ValueError(f"{kind} would have no input: enable use_ids, give features or use input='onehot'")
+        self.onehot = onehot
+        self.dropout = dropout
+        self.layer_aggregation = layer_aggregation
+        # layer 0; the extra last user row is the "unknown user"
+        self.user_id = nn.Embedding(num_users + 1, d) if use_ids else None
+        self.movie_id = nn.Embedding(num_movies, d) if use_ids else None
+        self.user_features = nn.Linear(user_features, d) if use_user_features else None
+        self.movie_features = nn.Linear(movie_features, d) if use_movie_features else None
+
+        hidden = hidden_dim
+        if conv_kwargs.get("accumulate", "sum") == "stack":
+            hidden = max(num_levels, hidden - hidden % num_levels)
+        self.convs = nn.ModuleList()
+        user_channels, movie_channels = (num_users + 1, num_movies) if onehot else (d, d)
+        for _ in range(num_layers):
+            self.convs.append(BipartiteRatingConv(user_channels, movie_channels, hidden, num_levels, **conv_kwargs))
+            user_channels = movie_channels = hidden
+        if layer_aggregation == "concat":
+            user_in = d * (self.user_id is not None or self.user_features is not None) + num_layers * hidden
+            movie_in = d * (self.movie_id is not None or self.movie_features is not None) + num_layers * hidden
+        else:
+            user_in = movie_in = hidden if num_layers else d
+        self.user_dense = nn.Linear(user_in, output_dim)
+        self.movie_dense = nn.Linear(movie_in, output_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for embedding in (self.user_id, self.movie_id):
+            if embedding is not None:
+                nn.init.normal_(embedding.weight, std=0.1)
+        for linear in (self.user_features, self.movie_features, self.user_dense, self.movie_dense):
+            if linear is not None:
+                linear.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def adjacency(
+        self, edge_index: Tensor, rating_index: Tensor, num_users: int, num_movies: int
+    ) -> tuple[Tensor, Tensor] | None:
+        """The sparse matrices every convolution multiplies (``None`` without convolutions)."""
+        if not self.convs:
+            return None
+        return self.convs[0].adjacency(edge_index, rating_index, num_users, num_movies)
+
+    def forward(
+        self,
+        user_x: Tensor,
+        movie_x: Tensor,
+        edge_index: Tensor,
+        rating_index: Tensor,
+        user_ids: Tensor,
+        adjacency: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Final ``(user, movie)`` representations; ``adjacency`` (from :meth:`adjacency`) saves rebuilding it."""
+        if adjacency is None and self.convs:
+            adjacency = self.adjacency(edge_index, rating_index, user_x.size(0), movie_x.size(0))
+        user = movie = None
+        if self.user_id is not None:
+            user = self.user_id(user_ids)
+            movie = self.movie_id.weight
+        if self.user_features is not None:
+            projected = self.user_features(user_x)
+            user = projected if user is None else user + projected
+        if self.movie_features is not None:
+            projected = self.movie_features(movie_x)
+            movie = projected if movie is None else movie + projected
+        users = [user] if user is not None else []
+        movies = [movie] if movie is not None else []
+        for index, conv in enumerate(self.convs):
+            if index == 0 and self.onehot:
+                user, movie = conv(user_ids, torch.arange(movie_x.size(0), device=user_ids.device), adjacency)
+            else:
+                user, movie = conv(self._dropout(user), self._dropout(movie), adjacency)
+            users.append(user)
+            movies.append(movie)
+        if self.layer_aggregation == "concat":
+            user, movie = torch.cat(users, dim=-1), torch.cat(movies, dim=-1)
+        elif self.layer_aggregation == "mean":
+            user, movie = torch.stack(users).mean(0), torch.stack(movies).mean(0)
+        return self.user_dense(self._dropout(user)), self.movie_dense(self._dropout(movie))
+
+    def _dropout(self, x: Tensor) -> Tensor:
+        """Inverted dropout from a uniform mask: same as ``F.dropout``, about 3x faster on CPU than ``bernoulli_``."""
+        p = self.dropout
+        if not self.training or p == 0.0:
+            return x
+        return x * (torch.rand_like(x) >= p).to(x.dtype) * (1.0 / (1.0 - p))
