@@ -90,8 +90,10 @@ def test_early_stopping_keeps_the_best_validation_weights(tiny_split):
 
 
 def test_selection_metric_is_validated_and_used(tiny_split):
-    with pytest.raises(ValueError, match="ndcg"):
-        GNNModel(selection_metric="ndcg")
+    with pytest.raises(ValueError, match="unknown selection metric"):
+        GNNModel(selection_metric="accuracy")
+    with pytest.raises(ValueError, match="cutoff"):
+        GNNModel(selection_metric="ndcg@k")
     model = GNNModel(fast(epochs=8, selection_metric="mae")).fit(tiny_split)
     assert {"epoch", "train_loss", "val_rmse", "val_mae", "seconds", "lr"} <= set(model.history[0])
     val = tiny_split.val
