@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
+from torch_geometric.utils import to_torch_csr_tensor
 
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
@@ -38,7 +40,7 @@ class LightGCNConfig:
     num_layers: int = 3
     lr: float = 0.005
     reg: float = 1e-4
-    batch_size: int = 2048
+    batch_size: int = 8192
     max_epochs: int = 150
     patience: int = 5
     eval_every: int = 5
@@ -60,10 +62,18 @@ class LightGCN(RatingModel):
     def test_config(cls) -> LightGCNConfig:
         return LightGCNConfig(dim=8, num_layers=2, max_epochs=4, eval_every=1, patience=2, batch_size=256)
 
-    def _graph(self, user: Tensor, movie: Tensor, num_users: int) -> Tensor:
+    @staticmethod
+    def _graph(user: Tensor, movie: Tensor, num_users: int) -> Tensor:
         """Undirected ``[2, 2E]`` edge index with movies numbered after the users."""
         src, dst = user, movie + num_users
         return torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
+
+    @staticmethod
+    def _adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
+        """Sparse CSR adjacency: PyG then propagates by sparse matmul, ~8x faster than scatter on CPU."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+            return to_torch_csr_tensor(edge_index, size=(num_nodes, num_nodes))
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         cfg = self.config
@@ -78,10 +88,11 @@ class LightGCN(RatingModel):
         user, movie = train.user[keep], train.movie[keep]
         if len(user) == 0:
             raise ValueError(f"lightgcn: no training rating ≥ min_rating={cfg.min_rating}")
-        edge_index = self._graph(user, movie, num_users).to(device)
+        edge_index = self._graph(user, movie, num_users)
+        adjacency = self._adjacency(edge_index, num_users + num_movies).to(device)
         self.module = PyGLightGCN(num_users + num_movies, cfg.dim, cfg.num_layers).to(device)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr)
-        self._edge_index = edge_index
+        self._edge_index, self._adj = edge_index, adjacency
         metric_key = f"val_{cfg.selection_metric}"
         best, best_state, stale = None, None, 0
         for epoch in range(1, cfg.max_epochs + 1):
@@ -94,7 +105,7 @@ class LightGCN(RatingModel):
                 u = user[batch].to(device)
                 pos = movie[batch].to(device) + num_users
                 neg = negatives[batch].to(device) + num_users
-                emb = self.module.get_embedding(edge_index)
+                emb = self.module.get_embedding(adjacency)
                 pos_rank = (emb[u] * emb[pos]).sum(-1)
                 neg_rank = (emb[u] * emb[neg]).sum(-1)
                 nodes = torch.cat([u, pos, neg]).unique()
@@ -128,14 +139,14 @@ class LightGCN(RatingModel):
         else:
             self.module.load_state_dict(best_state)
         self.module = self.module.cpu()
-        self._edge_index = edge_index.cpu()
+        self._adj = self._adjacency(edge_index, num_users + num_movies)
         self._cache_embedding()
 
     def _cache_embedding(self) -> None:
         """Final node embeddings with the current weights, on the CPU (for scoring)."""
         self.module.eval()
         with torch.no_grad():
-            self._embedding = self.module.get_embedding(self._edge_index.to(self.module.embedding.weight.device)).cpu()
+            self._embedding = self.module.get_embedding(self._adj).cpu()
 
     def _split_embedding(self) -> tuple[Tensor, Tensor]:
         num_users = self.info.num_users
@@ -159,5 +170,6 @@ class LightGCN(RatingModel):
         self.module = PyGLightGCN(num_nodes, dim, cfg.num_layers)
         self.module.load_state_dict(weights)
         self._edge_index = state["edge_index"]
+        self._adj = self._adjacency(self._edge_index, num_nodes)
         self.best_epoch = int(state["best_epoch"])
         self._cache_embedding()
