@@ -62,6 +62,7 @@ def test_result_has_the_documented_keys_and_is_json_safe(tiny_split):
         assert isinstance(result, EvaluationResult)
         assert list(result.metrics) == [key.format(k=k) for key in EXPECTED_KEYS]
         assert all(math.isfinite(v) for v in result.metrics.values())
+        assert result.to_dict()["tie_seed"] == 0
         assert (result.model, result.split, result.part, result.k) == ("bias", tiny_split.name, "test", k)
         assert result.num_ratings == len(tiny_split.test)
         assert result.num_users == len(torch.unique(tiny_split.test.user))
@@ -96,18 +97,41 @@ def test_oracle_gets_perfect_scores_once_seen_movies_are_excluded(tiny_split):
         assert result.metrics[f"{name}@{k}"] == pytest.approx(1.0), name
 
 
-def test_ties_go_to_the_lower_movie_index_and_seen_movies_are_skipped(tiny_split):
+def test_ties_are_broken_by_a_seeded_random_order(tiny_split):
     model = create_model("global-mean").fit(tiny_split)
     k = 4
-    result = evaluate(model, tiny_split, k=k)
+    result = evaluate(model, tiny_split, k=k, tie_seed=3)
+    assert result.tie_seed == 3
+    assert evaluate(model, tiny_split, k=k, tie_seed=3).metrics == pytest.approx(result.metrics)
+    # Monte-Carlo: the mean over tie seeds is the random-ranking expectation, not one index order
     seen = tiny_split.seen_mask()
-    ranked_users = torch.unique(tiny_split.test.user[tiny_split.test.rating >= 4.0])
-    recommended = set()
-    for user in ranked_users.tolist():  # the reference: first k unseen movies of each user
-        recommended.update([m for m in range(tiny_split.num_movies) if not seen[user, m]][:k])
-    assert result.metrics[f"coverage@{k}"] == pytest.approx(len(recommended) / tiny_split.num_movies)
-    # deterministic despite every score being tied
-    assert evaluate(model, tiny_split, k=k).metrics == pytest.approx(result.metrics)
+    test = tiny_split.test
+    relevant = test.rating >= 4.0
+    expected = []
+    for user in torch.unique(test.user[relevant]).tolist():
+        unseen = int((~seen[user]).sum())
+        expected.append(min(k, unseen) / unseen)  # expected recall@k: chance a relevant movie is in the top k
+    mean = sum(evaluate(model, tiny_split, k=k, tie_seed=s).metrics[f"recall@{k}"] for s in range(200)) / 200
+    assert mean == pytest.approx(sum(expected) / len(expected), abs=0.03)
+
+
+def test_ranking_only_models_report_no_rating_metrics(tiny_split):
+    model = create_model("popularity").fit(tiny_split)
+    result = evaluate(model, tiny_split)
+    assert result.metrics["rmse"] is None and result.metrics["mae"] is None and result.metrics["ndcg"] is None
+    assert 0.0 <= result.metrics["ndcg@10"] <= 1.0
+    assert json.loads(json.dumps(result.to_dict()))["metrics"]["rmse"] is None
+    with pytest.raises(TypeError, match="ranking-only"):
+        model.predict([0], [0])
+    top, scores = model.recommend([0, 1], k=3)
+    assert top.shape == scores.shape == (2, 3)
+
+
+def test_ranking_uses_unclipped_scores(tiny_split):
+    # every table score is above the scale; clipping would tie them all
+    model = TableModel(lambda split: oracle_table(split) + 10.0).fit(tiny_split)
+    result = evaluate(model, tiny_split, k=3)
+    assert result.metrics["hit_rate@3"] == pytest.approx(1.0)
 
 
 def test_users_without_relevant_ratings_are_left_out_of_top_k(tiny_split):
@@ -173,8 +197,8 @@ class WrongShape(TableModel):
 
 
 class WrongScoreShape(TableModel):
-    def score_matrix(self, user_index=None):
-        return super().score_matrix(user_index)[:, :-1]
+    def score_matrix(self, user_index=None, *, clip=True):
+        return super().score_matrix(user_index, clip=clip)[:, :-1]
 
 
 @pytest.mark.parametrize(

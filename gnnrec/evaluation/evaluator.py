@@ -22,13 +22,15 @@ class EvaluationResult:
 
     ``num_users`` counts the users with a rating in the part; ``num_ranked_users`` those with at
     least one relevant rating (the users the top-K metrics average over). A metric no user
-    qualifies for is ``nan`` (``None`` in :meth:`to_dict`). ``seconds`` is the evaluation wall time.
+    qualifies for is ``nan`` (``None`` in :meth:`to_dict`); a rating metric of a ranking-only model
+    is ``None`` (not applicable). ``tie_seed`` seeded the random order of tied scores.
+    ``seconds`` is the evaluation wall time.
     """
 
     model: str
     split: str
     part: str
-    metrics: dict[str, float]
+    metrics: dict[str, float | None]
     num_ratings: int
     num_users: int
     seconds: float
@@ -36,11 +38,15 @@ class EvaluationResult:
     relevance_threshold: float = 4.0
     num_ranked_users: int = 0
     fingerprint: str = ""
+    tie_seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe types (non-finite floats become ``None``)."""
         out = asdict(self)
-        out["metrics"] = {name: (value if math.isfinite(value) else None) for name, value in self.metrics.items()}
+        out["metrics"] = {
+            name: (value if value is not None and math.isfinite(value) else None)
+            for name, value in self.metrics.items()
+        }
         return out
 
 
@@ -68,6 +74,16 @@ def select_metrics(names: Sequence[str] | None, k: int) -> list[Metric]:
     return [by_key[name] for name in dict.fromkeys(names)]
 
 
+def _raw_scores(model: Any, users: Tensor) -> Tensor:
+    """Unclipped scores; a duck-typed model without a ``clip`` keyword is asked plainly."""
+    try:
+        return model.score_matrix(users, clip=False)
+    except TypeError as error:
+        if "clip" not in str(error):
+            raise
+        return model.score_matrix(users)
+
+
 def _excluded_parts(part: str) -> tuple[str, ...]:
     """Known ratings hidden from recommendation: train and validation, except the evaluated part itself."""
     return tuple(p for p in ("train", "val") if p != part)
@@ -86,6 +102,19 @@ def _seen_rows(split: RatingSplit, users: Tensor, parts: tuple[str, ...]) -> Ten
     return mask
 
 
+def rank_top_k(scores: Tensor, k: int, seed: int = 0) -> Tensor:
+    """``[rows, k]`` column indices of the ``k`` largest scores per row, best first.
+
+    Tied scores are ordered by one seeded random permutation of the columns (the same for every
+    row), so that a tie carries no information: ordering ties by movie index would hand models with
+    tied scores the dataset's index order, which correlates with popularity.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    permutation = torch.randperm(scores.size(1), generator=generator)
+    order = torch.sort(scores[:, permutation], dim=1, descending=True, stable=True).indices[:, :k]
+    return permutation[order]
+
+
 def evaluate(
     model: Any,
     split: RatingSplit,
@@ -94,16 +123,20 @@ def evaluate(
     k: int = 10,
     relevance_threshold: float | None = 4.0,
     metrics: Sequence[str] | None = None,
+    tie_seed: int = 0,
 ) -> EvaluationResult:
     """Evaluate a fitted model on ``part`` of ``split`` with every metric in :data:`METRICS`.
 
     * Rating metrics (``rmse``, ``mae``, GLocal-K ``ndcg``) use ``model.predict`` on the part's
-      ratings, clipped to the split's rating range, in (user, movie) order.
-    * Top-K metrics (``…@k``) rank the whole catalogue with ``model.score_matrix`` for every user
-      with a rating ≥ ``relevance_threshold`` in the part; the user's other known ratings (train
-      and validation, minus the evaluated part) are excluded. Tied scores rank the lower movie
-      index first, so a model without preferences gets a deterministic list. (A user with fewer
-      than ``k`` unseen movies gets seen ones at the end of the list; they never count as hits.)
+      ratings, clipped to the split's rating range, in (user, movie) order. A ranking-only model
+      (``predicts_ratings = False``) gets ``None`` for them: not applicable.
+    * Top-K metrics (``…@k``) rank the whole catalogue by the model's raw, unclipped scores
+      (``model.score_matrix(users, clip=False)``) for every user with a rating ≥
+      ``relevance_threshold`` in the part; the user's other known ratings (train and validation,
+      minus the evaluated part) are excluded. Tied scores are ordered by a random permutation
+      seeded with ``tie_seed`` (:func:`rank_top_k`), so a model without preferences scores the
+      random-ranking expectation, reproducibly. (A user with fewer than ``k`` unseen movies gets
+      seen ones at the end of the list; they never count as hits.)
 
     ``metrics`` restricts the evaluation to these result names (e.g. ``["rmse", "ndcg@10"]``);
     without a ranking metric no score matrix is computed. ``None`` means every registered metric.
@@ -138,25 +171,26 @@ def evaluate(
     order = torch.argsort(edges.user * split.num_movies + edges.movie)
     user, movie, target = edges.user[order], edges.movie[order], edges.rating[order]
 
-    pred = model.predict(user, movie)
-    pred = _check_output(pred, tuple(user.shape), model_name, "predict").float().clamp(low, high)
-    ratings = RatingPredictions(user, movie, pred, target)
+    ratings = None
+    if getattr(model, "predicts_ratings", True) and any(metric.kind == RATING for metric in selected):
+        pred = model.predict(user, movie)
+        pred = _check_output(pred, tuple(user.shape), model_name, "predict").float().clamp(low, high)
+        ratings = RatingPredictions(user, movie, pred, target)
 
     relevant = target >= relevance_threshold
     ranked_users, relevant_row = torch.unique(user[relevant], return_inverse=True)
     rankings = None
     if any(metric.kind == RANKING for metric in selected):
-        scores = model.score_matrix(ranked_users)
+        scores = _raw_scores(model, ranked_users)
         scores = _check_output(scores, (len(ranked_users), split.num_movies), model_name, "score_matrix").float()
         scores = scores.masked_fill(_seen_rows(split, ranked_users, _excluded_parts(part)), float("-inf"))
-        # a stable descending sort (not topk) so that ties go to the lower movie index
-        top_movies = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        top_movies = rank_top_k(scores, k, tie_seed)
         rankings = TopKRecommendations(top_movies, torch.stack([relevant_row, movie[relevant]]), split.num_movies)
 
-    values: dict[str, float] = {}
+    values: dict[str, float | None] = {}
     for metric in selected:
         data = ratings if metric.kind == RATING else rankings
-        values[metric.key(k)] = float(metric.function(data))
+        values[metric.key(k)] = None if data is None else float(metric.function(data))
 
     return EvaluationResult(
         model=model_name,
@@ -170,4 +204,5 @@ def evaluate(
         relevance_threshold=float(relevance_threshold),
         num_ranked_users=len(ranked_users),
         fingerprint=split.fingerprint,
+        tie_seed=int(tie_seed),
     )

@@ -2,8 +2,11 @@
 
 from gnnrec.models import (
     baselines,  # noqa: F401  (registers global-mean, bias, mf)
+    ease,  # noqa: F401  (registers ease)
     glocal_k,  # noqa: F401  (registers glocal-k)
     gnn,  # noqa: F401  (registers gnn)
+    lightgcn,  # noqa: F401  (registers lightgcn)
+    popularity,  # noqa: F401  (registers popularity)
 )
 from gnnrec.models.base import NotFittedError, RatingModel, SplitInfo
 from gnnrec.models.registry import available_models, create_model, get_model_class, register_model

@@ -61,6 +61,9 @@ class RatingModel(abc.ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type]
+    # False for ranking-only models (popularity, EASE, LightGCN): their scores order movies but are
+    # not ratings, so predict() refuses and the evaluator reports RMSE/MAE/full-list NDCG as None.
+    predicts_ratings: ClassVar[bool] = True
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         config = config if config is not None else self.config_class()
@@ -84,7 +87,7 @@ class RatingModel(abc.ABC):
 
     @abc.abstractmethod
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
-        """Unclipped predicted ratings for 1-D index tensors of equal length."""
+        """Unclipped predicted ratings (ranking-only models: scores) for 1-D index tensors of equal length."""
 
     @abc.abstractmethod
     def _state(self) -> dict[str, Any]:
@@ -128,6 +131,11 @@ class RatingModel(abc.ABC):
     def predict(self, user_index: Any, movie_index: Any) -> Tensor:
         """Predicted ratings (clipped to the rating scale) for paired user and movie indices."""
         info = self._require_fitted()
+        if not self.predicts_ratings:
+            raise TypeError(
+                f"{self.name} is a ranking-only model: it scores movies for recommend()/score_matrix() "
+                "but does not predict ratings"
+            )
         user = self._as_index(user_index, info.num_users, "user")
         movie = self._as_index(movie_index, info.num_movies, "movie")
         if user.shape != movie.shape:
@@ -136,15 +144,20 @@ class RatingModel(abc.ABC):
             out = self._predict(user.reshape(-1), movie.reshape(-1)).detach().float().cpu()
         return out.clamp(info.rating_min, info.rating_max).view(user.shape)
 
-    def score_matrix(self, user_index: Any | None = None) -> Tensor:
-        """Clipped predicted ratings of the given users (default: all) for every movie."""
+    def score_matrix(self, user_index: Any | None = None, *, clip: bool = True) -> Tensor:
+        """Scores of the given users (default: all) for every movie.
+
+        ``clip=True`` clips predicted ratings to the rating scale (for display); ranking uses
+        ``clip=False``, the raw scores, so that predictions above the scale keep their order.
+        Ranking-only models never clip: their scores are not ratings.
+        """
         info = self._require_fitted()
         users = (
             torch.arange(info.num_users) if user_index is None else self._as_index(user_index, info.num_users, "user")
         )
         with torch.no_grad():
             scores = self._score_matrix(users.reshape(-1)).detach().float().cpu()
-        return scores.clamp(info.rating_min, info.rating_max)
+        return scores.clamp(info.rating_min, info.rating_max) if clip and self.predicts_ratings else scores
 
     def seen_mask(self, users: Tensor) -> Tensor:
         """``[len(users), num_movies]`` bool: movies each user rated in train or validation."""
@@ -155,17 +168,22 @@ class RatingModel(abc.ABC):
         return self._seen_dense[users]
 
     def recommend(self, user_index: Any, k: int = 10, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
-        """Top-``k`` movie indices and predicted ratings per user, ``[len(users), k]`` each."""
+        """Top-``k`` movie indices and their scores per user, ``[len(users), k]`` each.
+
+        Movies are ranked by the raw (unclipped) scores; the scores returned are predicted ratings
+        clipped to the scale (ranking-only models: raw scores). Ties keep the lower movie index.
+        """
         info = self._require_fitted()
         users = self._as_index(user_index, info.num_users, "user").reshape(-1)
         if not 1 <= k <= info.num_movies:
             raise ValueError(f"k must lie in 1..{info.num_movies}, got {k}")
-        scores = self.score_matrix(users)
-        ranked = scores.clone()
-        if exclude_seen:
-            ranked[self.seen_mask(users)] = float("-inf")
-        top = torch.topk(ranked, k, dim=1)
-        return top.indices, scores.gather(1, top.indices)
+        raw = self.score_matrix(users, clip=False)
+        ranked = raw.masked_fill(self.seen_mask(users), float("-inf")) if exclude_seen else raw
+        top = torch.sort(ranked, dim=1, descending=True, stable=True).indices[:, :k]
+        scores = raw.gather(1, top)
+        if self.predicts_ratings:
+            scores = scores.clamp(info.rating_min, info.rating_max)
+        return top, scores
 
     def save(self, path: str | Path) -> Path:
         """Write weights, config, split fingerprint and history atomically to ``path``."""

@@ -1,0 +1,56 @@
+"""Most-popular recommender: every user gets the movies rated most often in training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gnnrec.data.split import RatingSplit
+from gnnrec.models.base import RatingModel
+from gnnrec.models.registry import register_model
+
+
+@dataclass
+class PopularityConfig:
+    """``min_rating``: count only training ratings ≥ this (0 counts every rating); ``seed`` orders equal counts."""
+
+    min_rating: float = 0.0
+    seed: int = 0
+
+
+@register_model
+class Popularity(RatingModel):
+    """score(u, i) = number of training ratings of movie i, the same list for every user.
+
+    Ranking-only: the score is a count, not a rating. Movies with equal counts are ordered by a
+    seeded random permutation (a fraction below 1 added to the count), never by movie index.
+    """
+
+    name = "popularity"
+    config_class = PopularityConfig
+    predicts_ratings = False
+
+    def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        cfg = self.config
+        train = split.train
+        keep = train.rating >= cfg.min_rating
+        count = torch.bincount(train.movie[keep], minlength=split.num_movies).float()
+        generator = torch.Generator().manual_seed(cfg.seed)
+        tie_break = torch.randperm(split.num_movies, generator=generator).float() / split.num_movies
+        self.scores = count + tie_break
+        self.history.append({"epoch": 1, "seconds": 0.0})
+
+    def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
+        return self.scores[movie]
+
+    def _score_matrix(self, users: Tensor) -> Tensor:
+        return self.scores.expand(len(users), -1).clone()
+
+    def _state(self) -> dict[str, Any]:
+        return {"scores": self.scores}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.scores = state["scores"].float()

@@ -1,0 +1,47 @@
+"""Ranking-only peers (popularity, EASE, LightGCN): recommend, save/load, reproducibility, EASE's closed form."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gnnrec.evaluation import evaluate
+from gnnrec.models import RatingModel, create_model
+from gnnrec.models.ease import ease_weights
+
+PEERS = ["popularity", "ease", "lightgcn"]
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_recommends_saves_loads_and_is_reproducible(name, tiny_split, tmp_path):
+    model = create_model(name, test_config=True).fit(tiny_split)
+    assert model.predicts_ratings is False
+    top, scores = model.recommend([0, 1, 2], k=5)
+    assert top.shape == (3, 5)
+    assert torch.all(scores[:, :-1] >= scores[:, 1:])
+    assert not model.seen_mask(torch.tensor([0, 1, 2])).gather(1, top).any()
+    loaded = RatingModel.load(model.save(tmp_path / "m.pt"), tiny_split)
+    torch.testing.assert_close(loaded.score_matrix(clip=False), model.score_matrix(clip=False))
+    again = create_model(name, test_config=True).fit(tiny_split)
+    torch.testing.assert_close(again.score_matrix(clip=False), model.score_matrix(clip=False))
+    result = evaluate(model, tiny_split)
+    assert result.metrics["rmse"] is None and 0.0 <= result.metrics["ndcg@10"] <= 1.0
+
+
+def test_ease_weights_solve_the_constrained_least_squares():
+    x = (torch.rand(30, 8, generator=torch.Generator().manual_seed(0)) < 0.4).double()
+    reg = 2.0
+    weights = ease_weights(x.T @ x, reg)
+    assert torch.all(torch.diagonal(weights) == 0)
+    # stationarity of ‖X − XB‖² + λ‖B‖² with diag(B) = 0: off-diagonal gradient entries vanish
+    gradient = -x.T @ (x - x @ weights) + reg * weights
+    off = ~torch.eye(8, dtype=torch.bool)
+    assert gradient[off].abs().max() < 1e-8
+    with pytest.raises(ValueError, match="positive"):
+        ease_weights(x.T @ x, 0.0)
+
+
+def test_popularity_ranks_by_training_count(tiny_split):
+    model = create_model("popularity").fit(tiny_split)
+    count = torch.bincount(tiny_split.train.movie, minlength=tiny_split.num_movies)
+    assert torch.equal(model.score_matrix([0], clip=False)[0].floor().long(), count)
