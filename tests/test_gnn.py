@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from gnnrec.data import RATED_BY, RATES, RatingSplit
+from gnnrec.data import RATED_BY, RATES, MovieLens100K, RatingSplit
+from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model, get_model_class
 from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
 
@@ -45,11 +46,11 @@ def test_trained_model_beats_the_global_mean(fitted, tiny_split):
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"decoder": "dot", "message": "film"},
+        {"decoder": "dot", "rank_loss": "bpr"},
         {"decoder": "mlp", "message": "plain", "accumulate": "sum", "num_layers": 2},
-        {"use_features": False, "supervision": "all", "edge_dropout": 0.0, "ensemble": 2},
+        {"use_features": False, "supervision": "all", "edge_dropout": 0.0, "ensemble": 2, "rank_weight": 0.0},
         {"input": "embedding", "use_ids": True, "embedding_dim": 20, "layer_aggregation": "mean", "root_weight": True},
-        {"use_features": False, "layer_aggregation": "last", "accumulate": "sum", "normalize": "mean"},
+        {"use_features": False, "layer_aggregation": "last", "accumulate": "sum", "supervision": "all"},
     ],
 )
 def test_variants_learn(tiny_split, overrides):
@@ -132,11 +133,11 @@ def test_gradients_reach_every_parameter(tiny_split):
     store = graph[RATES]
     variants = (
         {},
-        {"decoder": "mlp", "message": "film", "input": "embedding", "use_ids": True, "root_weight": True},
+        {"decoder": "mlp", "input": "embedding", "use_ids": True, "root_weight": True},
         {"decoder": "dot", "num_layers": 2, "use_ids": True, "accumulate": "sum"},
     )
     for overrides in variants:
-        config = fast(dropout=0.0, node_dropout=0.0, edge_dropout=0.0, supervision="all", **overrides)
+        config = fast(dropout=0.0, node_dropout=0.0, edge_dropout=0.0, supervision="all", rank_weight=0, **overrides)
         net = RatingGNN(
             40, 60, graph["user"].x.size(1), graph["movie"].x.size(1), tiny_split.rating_levels, 3.5, config
         )
@@ -220,3 +221,63 @@ def test_bad_config_is_refused():
         GNNModel(input="embedding", use_ids=False, use_features=False)
     with pytest.raises(ValueError, match="use accumulate='sum'"):
         GNNModel(message="plain")
+
+
+def test_ranking_head_serves_ranking_and_rating_head_serves_ratings(tiny_split):
+    model = GNNModel(fast(epochs=40)).fit(tiny_split)
+    assert len(model.rank_members) == len(model.members) == 1
+    assert {"val_rmse", "val_ndcg@10", "train_rank_loss"} <= set(model.history[0])
+    users = torch.tensor([0, 3, 7])
+    ratings = model.score_matrix(users)  # clip=True: predicted ratings
+    raw = model.score_matrix(users, clip=False)  # ranking scores of the ranking snapshot
+    net = model.rank_members[0]
+    z_user, z_movie = net.encode(*(t for t in (model.graph.user_x, model.graph.movie_x)), model.graph.edge_index,
+                                 model.graph.rating_index, torch.arange(40))  # fmt: skip
+    torch.testing.assert_close(raw, net.ranker(z_user[users], z_movie), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(raw, ratings)
+    top, scores = model.recommend(users, k=5)
+    expected = raw.masked_fill(model.seen_mask(users), float("-inf")).topk(5).indices
+    assert torch.equal(top, expected)
+    torch.testing.assert_close(scores, model.predict(users.view(-1, 1).expand_as(top), top))
+
+
+def test_two_snapshots_follow_validation_rmse_and_ndcg(tiny_split):
+    model = GNNModel(fast(epochs=60, patience=10, lr=0.05)).fit(tiny_split)
+    rows = model.history
+    best_rmse = min(rows, key=lambda r: r["val_rmse"])
+    best_ndcg = max(rows, key=lambda r: r["val_ndcg@10"])  # the first epoch with the maximum
+    assert model.selected_epochs == [{"rating": best_rmse["epoch"], "ranking": best_ndcg["epoch"]}]
+    # stops when neither improved for `patience` epochs
+    assert rows[-1]["epoch"] == min(60, max(best_rmse["epoch"], best_ndcg["epoch"]) + 10)
+    val = evaluate(model, tiny_split, part="val", metrics=["rmse", "ndcg@10"]).metrics
+    assert val["rmse"] == pytest.approx(best_rmse["val_rmse"], abs=1e-5)
+    assert val["ndcg@10"] == pytest.approx(best_ndcg["val_ndcg@10"], abs=1e-5)
+
+
+def test_validation_every_few_epochs(tiny_split):
+    model = GNNModel(fast(epochs=12, val_every=5)).fit(tiny_split)
+    assert [r["epoch"] for r in model.history if "val_rmse" in r] == [5, 10, 12]
+
+
+def test_refit_without_validation_keeps_the_selected_epochs(tiny_split, ml100k_fixture_dir, tmp_path):
+    model = GNNModel(fast(epochs=30, patience=6)).fit(tiny_split)
+    chosen = model.selected_epochs[0]
+    assert model.refit_overrides() == {
+        "epochs": max(chosen.values()),
+        "keep_rating_epoch": chosen["rating"],
+        "keep_ranking_epoch": chosen["ranking"],
+    }
+    # an empty validation part (a refit on train + validation): all epochs run, the asked-for snapshots are kept
+    whole = MovieLens100K(tmp_path / "whole", split="u1", source_dir=ml100k_fixture_dir, val_fraction=0.0, log=False)
+    split = whole.rating_split()
+    assert len(split.val) == 0
+    refit = GNNModel(fast(epochs=7, keep_rating_epoch=3, keep_ranking_epoch=5)).fit(split)
+    assert len(refit.history) == 7 and refit.selected_epochs == [{"rating": 3, "ranking": 5}]
+    assert not any(key.startswith("val_") for row in refit.history for key in row)
+    at3 = GNNModel(fast(epochs=3)).fit(split)
+    at5 = GNNModel(fast(epochs=5)).fit(split)
+    torch.testing.assert_close(refit.score_matrix(), at3.score_matrix())
+    torch.testing.assert_close(refit.score_matrix(clip=False), at5.score_matrix(clip=False))
+    assert not torch.allclose(at3.score_matrix(clip=False), at5.score_matrix(clip=False))
+    with pytest.raises(ValueError, match="refit_overrides"):
+        GNNModel(fast()).refit_overrides()

@@ -20,12 +20,14 @@ from gnnrec.data.user_features import layout_from_spec
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
-from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES, NORMALIZATIONS
-from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
-from gnnrec.nn.encoder import LAYER_AGGREGATIONS, RatingGraphEncoder
+from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES
+from gnnrec.nn.encoder import LAYER_AGGREGATIONS
+from gnnrec.nn.network import DECODERS, RatingGNN
+from gnnrec.nn.ranking import RANK_LOSSES, ranking_loss, scale_gradient
 from gnnrec.utils import seed_everything
 
-DECODERS = ("bilinear", "dot", "mlp")
+__all__ = ["GNNConfig", "GNNModel", "RatingGNN", "rating_level_index"]
+
 SUPERVISION = ("all", "dropped")
 
 
@@ -40,12 +42,10 @@ class GNNConfig:
     use_features: bool = True  # layer 0 holds a projection of the side features
     num_layers: int = 1
     hidden_dim: int = 250  # output size of each convolution (stacking: rounded down to a multiple of the levels)
-    message: str = "levels"  # levels (per-rating matrices) | film (rating scale/shift) | plain (rating-blind)
+    message: str = "levels"  # levels (per-rating matrices) | plain (rating-blind)
     ordinal: bool = True  # GC-MC ordinal weight sharing between rating levels
     accumulate: str = "stack"  # per-level messages stacked side by side (GC-MC; R times cheaper) | sum
-    normalize: str = "symmetric"
     root_weight: bool = False  # convolutions add a transform of the node's own previous features
-    activation: str = "leaky_relu"
     layer_aggregation: str = "concat"  # concat | mean | last (of layer 0..L outputs, before the dense layer)
     output_dim: int = 75  # size of the final node representations the decoder reads
     # decoder
@@ -61,13 +61,23 @@ class GNNConfig:
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)
     mse_weight: float = 1.0  # squared error of the expected rating
     lr: float = 0.01
-    lr_schedule: str = "constant"  # constant | cosine (from lr down to lr / 10 at the last epoch)
     weight_decay: float = 0.0
     epochs: int = 1000
     patience: int = 60  # stop after this many epochs without a better validation selection_metric
     selection_metric: str = "rmse"  # validation metric for early stopping and the kept weights
     ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights
     ensemble: int = 1  # independently initialised members whose predictions are averaged
+    val_every: int = 5  # epochs between validations (patience counts epochs)
+    # ranking head: "will this user rate this movie, and like it", trained jointly (0: rank by the rating head)
+    rank_weight: float = 0.5  # weight of the ranking loss beside the rating loss
+    rank_dim: int = 75  # size of the ranking head's user and movie projections
+    rank_loss: str = "multinomial"  # multinomial (softmax over the catalogue) | bpr (one sampled negative)
+    rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
+    rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches the encoder
+    rank_selection_metric: str = "ndcg@10"  # validation metric that picks the ranking snapshot
+    # without validation ratings (a refit on train + validation): the epochs whose weights are kept (0: the last)
+    keep_rating_epoch: int = 0
+    keep_ranking_epoch: int = 0
     histogram_every: int = 50  # epochs between TensorBoard histograms (0: never)
     seed: int = 0
     device: str = "auto"
@@ -75,21 +85,20 @@ class GNNConfig:
 
     def __post_init__(self) -> None:
         check_selection_metric(self.selection_metric)
+        check_selection_metric(self.rank_selection_metric)
         choices = {
             "message": MESSAGE_MODES,
-            "normalize": NORMALIZATIONS,
             "layer_aggregation": LAYER_AGGREGATIONS,
             "decoder": DECODERS,
             "supervision": SUPERVISION,
             "input": ("embedding", "onehot"),
-            "lr_schedule": ("constant", "cosine"),
             "accumulate": ACCUMULATIONS,
-            "activation": ("relu", "tanh", "sigmoid", "identity", "leaky_relu"),
+            "rank_loss": RANK_LOSSES,
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise ValueError(f"config {key}={getattr(self, key)!r}; choose one of {', '.join(valid)}")
-        for key in ("embedding_dim", "hidden_dim", "output_dim", "num_bases", "epochs", "ensemble"):
+        for key in ("embedding_dim", "hidden_dim", "output_dim", "num_bases", "epochs", "ensemble", "rank_dim", "val_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"config {key} must be at least 1, got {getattr(self, key)}")
         if self.num_layers < 0:
@@ -105,77 +114,16 @@ class GNNConfig:
             raise ValueError("layer_aggregation='mean' needs hidden_dim == embedding_dim")
         if not (self.use_ids or self.use_features or (self.input == "onehot" and self.num_layers)):
             raise ValueError("use_ids and use_features are both off: nodes would have no input")
+        if self.rank_weight < 0 or self.rank_like_weight < 0 or not 0.0 <= self.rank_grad_scale <= 1.0:
+            raise ValueError("config rank_weight and rank_like_weight must be >= 0 and rank_grad_scale in [0, 1]")
+        if self.rank_weight > 0 and self.edge_dropout == 0.0:
+            raise ValueError("rank_weight > 0 needs edge_dropout > 0 (the ranking targets are the dropped edges)")
+        if self.keep_rating_epoch < 0 or self.keep_ranking_epoch < 0:
+            raise ValueError("config keep_rating_epoch and keep_ranking_epoch must be >= 0")
         if self.threads < 0:
             raise ValueError(f"config threads must be >= 0, got {self.threads}")
         if self.lr <= 0:
             raise ValueError(f"config lr must be positive, got {self.lr}")
-
-
-class RatingGNN(nn.Module):
-    """One network of :class:`GNNModel`: a :class:`~gnnrec.nn.RatingGraphEncoder` and a decoder from
-    :mod:`gnnrec.nn.decoders` (``bilinear``, ``dot`` or ``mlp``), built from a :class:`GNNConfig`."""
-
-    def __init__(
-        self,
-        num_users: int,
-        num_movies: int,
-        user_features: int,
-        movie_features: int,
-        rating_values: Tensor,
-        global_mean: float,
-        config: GNNConfig,
-    ) -> None:
-        super().__init__()
-        self.register_buffer("rating_values", rating_values.float().clone())
-        self.encoder = RatingGraphEncoder(
-            num_users,
-            num_movies,
-            user_features,
-            movie_features,
-            len(rating_values),
-            embedding_dim=config.embedding_dim,
-            hidden_dim=config.hidden_dim,
-            output_dim=config.output_dim,
-            num_layers=config.num_layers,
-            onehot=config.input == "onehot",
-            use_ids=config.use_ids,
-            use_features=config.use_features,
-            layer_aggregation=config.layer_aggregation,
-            dropout=config.dropout,
-            act=config.activation,
-            message=config.message,
-            ordinal=config.ordinal,
-            normalize=config.normalize,
-            accumulate=config.accumulate,
-            root_weight=config.root_weight,
-            node_dropout=config.node_dropout,
-        )
-        out = config.output_dim
-        if config.decoder == "bilinear":
-            self.decoder = BilinearDecoder(out, rating_values, config.num_bases)
-        elif config.decoder == "mlp":
-            self.decoder = MLPDecoder(out, rating_values, config.dropout)
-        else:
-            self.decoder = DotDecoder(out, global_mean)
-
-    def reset_parameters(self) -> None:
-        self.encoder.reset_parameters()
-        self.decoder.reset_parameters()
-
-    def adjacency(self, edge_index: Tensor, rating_index: Tensor, num_users: int, num_movies: int):
-        return self.encoder.adjacency(edge_index, rating_index, num_users, num_movies)
-
-    def encode(self, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
-        """:meth:`RatingGraphEncoder.forward <gnnrec.nn.RatingGraphEncoder.forward>`."""
-        return self.encoder(*args, **kwargs)
-
-    def decode(self, z_user: Tensor, z_movie: Tensor, user: Tensor, movie: Tensor) -> tuple[Tensor | None, Tensor]:
-        """``(level logits [E, R] or None, rating [E])`` of the pairs ``(user[e], movie[e])``."""
-        return self.decoder(z_user, z_movie, user, movie)
-
-    def decode_all(self, z_user: Tensor, z_movie: Tensor) -> Tensor:
-        """Expected ratings of every (user row, movie row) pair: ``[U, M]``."""
-        return self.decoder.score_all(z_user, z_movie)
 
 
 @dataclasses.dataclass
@@ -233,7 +181,11 @@ class GNNModel(RatingModel):
 
     def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
-        self.members: list[RatingGNN] = []
+        self.members: list[RatingGNN] = []  # rating snapshots (predict)
+        self.rank_members: list[RatingGNN] = []  # ranking snapshots (ranking scores); empty without a head
+        self.selected_epochs: list[dict[str, int]] = []  # per member: epoch of each kept snapshot
+        self._rank_embeddings: list[tuple[Tensor, Tensor]] | None = None
+        self._serve_ratings = False
         self.graph: _Graph | None = None
         self.metadata: dict[str, Any] = {}
         self._embeddings: list[tuple[Tensor, Tensor]] | None = None
@@ -251,6 +203,8 @@ class GNNModel(RatingModel):
             lr=0.03,
             epochs=150,
             patience=75,
+            val_every=1,
+            rank_dim=16,
             device="cpu",
             threads=1,
         )
@@ -302,28 +256,40 @@ class GNNModel(RatingModel):
         }
         self._embeddings = None
         graph = self.graph.to(device)
-        train = split.train.to(device)
-        train_level = rating_level_index(train.rating, rating_values)
-        self.members = []
+        self.members, self.rank_members, self.selected_epochs = [], [], []
         for member_index in range(config.ensemble):
             member = self._build_member().to(device)
             try:
-                self._train_member(member, member_index, split, graph, train, train_level, logger)
+                ranking = self._train_member(member, member_index, split, graph, logger)
             finally:
                 self._eval_graph, self._embeddings = None, None
             self.members.append(member.cpu().eval())
+            if ranking is not None:
+                self.rank_members.append(ranking.cpu().eval())
         self._embeddings = None
 
+    def _ranking_loss(self, member: RatingGNN, z_user: Tensor, z_movie: Tensor, keep: Tensor, graph: _Graph) -> Tensor:
+        """The ranking head's loss: targets are the edges dropped from this step's messages, liked ones weigh more."""
+        config = self.config
+        values = member.rating_values
+        low, high = float(values.min()), float(values.max())
+        level_weight = 1.0 + config.rank_like_weight * (values >= low + 0.75 * (high - low)).float()
+        g = config.rank_grad_scale
+        scores = member.ranker(scale_gradient(z_user, g), scale_gradient(z_movie, g))
+        users = torch.arange(z_user.size(0), device=scores.device)
+        dropped, kept = graph.edge_index[:, ~keep], graph.edge_index[:, keep]
+        weight = level_weight[graph.rating_index[~keep]]
+        return ranking_loss(scores, users, len(users), *dropped, weight, *kept, loss=config.rank_loss)
+
     def _train_member(
-        self,
-        member: RatingGNN,
-        member_index: int,
-        split: RatingSplit,
-        graph: _Graph,
-        train,
-        train_level: Tensor,
-        logger: Any | None,
-    ) -> None:
+        self, member: RatingGNN, member_index: int, split: RatingSplit, graph: _Graph, logger: Any | None
+    ) -> RatingGNN | None:
+        """Train one member; load its rating snapshot into it and return the ranking snapshot (None: no head).
+
+        With validation ratings the rating snapshot has the best ``selection_metric`` and the ranking
+        snapshot the best ``rank_selection_metric``; training stops when neither improved for ``patience``
+        epochs. Without them it runs all epochs and keeps ``keep_rating_epoch`` / ``keep_ranking_epoch``.
+        """
         config = self.config
         optimizer = torch.optim.Adam(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         num_users = graph.user_x.size(0)
@@ -332,41 +298,40 @@ class GNNModel(RatingModel):
         suffix = f"/member{member_index}" if config.ensemble > 1 else ""
         # with ema_decay, validation and the kept weights use the moving average of the weights
         averaged = copy.deepcopy(member) if config.ema_decay > 0 else member
-        selection = config.selection_metric
-        metrics = list(dict.fromkeys(["rmse", "mae", selection]))
+        watch = {"rating": config.selection_metric}
+        if member.ranker is not None:
+            watch["ranking"] = config.rank_selection_metric
+        metrics = list(dict.fromkeys(["rmse", "mae", *watch.values()]))
         has_val = len(split.val) > 0
-        best, best_state, best_epoch = None, None, 0
-        done = list(self.members)
+        keep_at = {"rating": config.keep_rating_epoch, "ranking": config.keep_ranking_epoch}
+        best: dict[str, tuple[float | None, int, dict | None]] = {role: (None, 0, None) for role in watch}
+        done, done_rank = list(self.members), list(self.rank_members)
         full_adjacency = member.adjacency(graph.edge_index, graph.rating_index, num_users, graph.movie_x.size(0))
         self._eval_graph = (graph, full_adjacency)
         started = time.perf_counter()
         for epoch in range(1, config.epochs + 1):
-            if config.lr_schedule == "cosine":
-                progress = (epoch - 1) / max(config.epochs - 1, 1)
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
             member.train()
+            keep = torch.rand(num_edges, device=all_ids.device) >= config.edge_dropout
             if config.edge_dropout > 0:
-                keep = torch.rand(num_edges, device=all_ids.device) >= config.edge_dropout
                 edge_index, rating_index, adjacency = graph.edge_index[:, keep], graph.rating_index[keep], None
             else:
                 edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, full_adjacency
             user_ids = torch.where(torch.rand(num_users, device=all_ids.device) < config.id_dropout, num_users, all_ids)
             z_user, z_movie = member.encode(graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency)
             if config.supervision == "dropped":
-                user, movie, target, level = (
-                    graph.edge_index[0, ~keep],
-                    graph.edge_index[1, ~keep],
-                    member.rating_values[graph.rating_index[~keep]],
-                    graph.rating_index[~keep],
-                )
+                targets, level = graph.edge_index[:, ~keep], graph.rating_index[~keep]
             else:
-                user, movie, target, level = train.user, train.movie, train.rating, train_level
-            logits, pred = member.decode(z_user, z_movie, user, movie)
-            mse = F.mse_loss(pred, target)
+                targets, level = graph.edge_index, graph.rating_index
+            logits, pred = member.decode(z_user, z_movie, targets[0], targets[1])
+            mse = F.mse_loss(pred, member.rating_values[level])
             loss = config.mse_weight * mse
             if logits is not None and config.ce_weight > 0:
                 loss = loss + config.ce_weight * F.cross_entropy(logits, level)
+            row = {"epoch": epoch}
+            if member.ranker is not None:
+                rank_loss = self._ranking_loss(member, z_user, z_movie, keep, graph)
+                loss = loss + config.rank_weight * rank_loss
+                row["train_rank_loss"] = rank_loss.item()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -377,29 +342,51 @@ class GNNModel(RatingModel):
                     for average, parameter in zip(averaged.parameters(), member.parameters(), strict=True):
                         average.lerp_(parameter, 1.0 - decay)
 
-            val_metrics = {}
-            if has_val:
+            validate = has_val and (epoch % config.val_every == 0 or epoch == config.epochs)
+            if validate:
                 # validate the averaged weights alone through the shared evaluator
-                self.members, self._embeddings = [averaged], None
+                self.members, self.rank_members, self._embeddings = [averaged], [averaged], None
                 values = validation_metrics(self, split, metrics, relevance_threshold=None)
-                self.members, self._embeddings = done, None
-                val_metrics = {f"val_{name}": value for name, value in values.items()}
-            row = {"epoch": epoch, "train_loss": loss.item(), "train_rmse": math.sqrt(mse.item()), **val_metrics}
-            row["lr"] = optimizer.param_groups[0]["lr"]
+                self.members, self.rank_members, self._embeddings = done, done_rank, None
+                row.update({f"val_{name}": value for name, value in values.items()})
+            row.update(train_loss=loss.item(), train_rmse=math.sqrt(mse.item()), lr=config.lr)
             row["seconds"] = time.perf_counter() - started
             if config.ensemble > 1:
                 row["member"] = member_index
             self.history.append(row)
             if logger is not None:
                 self._log(logger, averaged, row, suffix, graph, full_adjacency)
-            if not has_val:  # no validation ratings: train for all epochs
+            if not has_val:  # no validation ratings: train for all epochs, keep the asked-for snapshots
+                for role in watch:
+                    if epoch == keep_at[role]:
+                        best[role] = (None, epoch, copy.deepcopy(averaged.state_dict()))
                 continue
-            if improved(selection, values[selection], best):
-                best, best_epoch = values[selection], epoch
-                best_state = copy.deepcopy(averaged.state_dict())
-            elif epoch - best_epoch >= config.patience:
+            if not validate:
+                continue
+            for role, metric in watch.items():
+                if improved(metric, values[metric], best[role][0]):
+                    best[role] = (values[metric], epoch, copy.deepcopy(averaged.state_dict()))
+            if epoch - max(epoch_ for _, epoch_, _ in best.values()) >= config.patience:
                 break
-        member.load_state_dict(best_state if best_state is not None else averaged.state_dict())
+        final = averaged.state_dict()
+        self.selected_epochs.append({role: best[role][1] or epoch for role in watch})
+        ranking = None
+        if member.ranker is not None:
+            ranking = copy.deepcopy(member)
+            ranking.load_state_dict(best["ranking"][2] or final)
+        member.load_state_dict(best["rating"][2] or final)
+        return ranking
+
+    def refit_overrides(self) -> dict[str, int]:
+        """Config overrides that repeat what validation selected when fitting again without validation
+        (on train + validation): the epoch count and the epochs of the rating and ranking snapshots."""
+        if not self.selected_epochs:
+            raise ValueError("gnn: refit_overrides needs a model fitted with validation ratings")
+        chosen = {
+            f"keep_{role}_epoch": round(sum(s[role] for s in self.selected_epochs) / len(self.selected_epochs))
+            for role in self.selected_epochs[0]
+        }
+        return {"epochs": max(chosen.values()), **chosen}
 
     def _log(
         self, logger: Any, member: RatingGNN, row: dict[str, float], suffix: str, graph: _Graph, adjacency
@@ -426,17 +413,30 @@ class GNNModel(RatingModel):
             logger.add_histogram(f"embedding{suffix}/movie", z_movie.cpu(), epoch)
 
     # ------------------------------------------------------------------ inference
+    def _encode_members(self, members: list[RatingGNN]) -> list[tuple[Tensor, Tensor]]:
+        # while training: the graph on the training device and its prebuilt adjacency
+        graph, adjacency = self._eval_graph or (self.graph, None)
+        ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
+        with torch.no_grad():
+            return [
+                m.eval().encode(graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency)
+                for m in members
+            ]
+
     def _member_embeddings(self) -> list[tuple[Tensor, Tensor]]:
         if self._embeddings is None:
-            # while training: the graph on the training device and its prebuilt adjacency
-            graph, adjacency = self._eval_graph or (self.graph, None)
-            ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
-            with torch.no_grad():
-                self._embeddings = [
-                    m.eval().encode(graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency)
-                    for m in self.members
-                ]
+            self._embeddings = self._encode_members(self.members)
+            self._rank_embeddings = None
         return self._embeddings
+
+    def _ranking_embeddings(self) -> list[tuple[Tensor, Tensor]]:
+        rating = self._member_embeddings()
+        if self._rank_embeddings is None:
+            same = len(self.rank_members) == len(self.members) and all(
+                r is m for r, m in zip(self.rank_members, self.members, strict=True)
+            )
+            self._rank_embeddings = rating if same else self._encode_members(self.rank_members)
+        return self._rank_embeddings
 
     def embeddings(self) -> dict[str, Tensor]:
         """Final node representations ``{"user": [U, d], "movie": [M, d]}`` (ensemble members concatenated)."""
@@ -452,11 +452,29 @@ class GNNModel(RatingModel):
         return torch.stack(preds).mean(0)
 
     def _score_matrix(self, users: Tensor) -> Tensor:
-        scores = [
-            member.decode_all(zu[users.to(zu.device)], zm)
-            for member, (zu, zm) in zip(self.members, self._member_embeddings(), strict=True)
-        ]
+        if self._serve_ratings or not self.rank_members:
+            members, pairs = self.members, self._member_embeddings()
+            return torch.stack([m.decode_all(zu[users.to(zu.device)], zm) for m, (zu, zm) in zip(members, pairs)]).mean(0)
+        pairs = self._ranking_embeddings()
+        scores = [m.rank_all(zu[users.to(zu.device)], zm) for m, (zu, zm) in zip(self.rank_members, pairs)]
         return torch.stack(scores).mean(0)
+
+    def score_matrix(self, user_index: Any | None = None, *, clip: bool = True) -> Tensor:
+        """``clip=True``: predicted ratings clipped to the scale; ``clip=False`` (ranking, :meth:`recommend`):
+        the raw ranking scores of the ranking head (of the rating head without one)."""
+        self._serve_ratings = clip
+        try:
+            return super().score_matrix(user_index, clip=clip)
+        finally:
+            self._serve_ratings = False
+
+    def recommend(self, user_index: Any, k: int = 10, exclude_seen: bool = True) -> tuple[Tensor, Tensor]:
+        """Top-``k`` movies per user by the ranking score, with their predicted ratings (clipped)."""
+        top, scores = super().recommend(user_index, k, exclude_seen)
+        if self.rank_members:
+            users = self._as_index(user_index, self.info.num_users, "user").reshape(-1, 1).expand_as(top)
+            scores = self.predict(users, top)
+        return top, scores
 
     # ------------------------------------------------------------------ cold start
     def recommend_new_user(
@@ -514,6 +532,8 @@ class GNNModel(RatingModel):
     def _state(self) -> dict[str, Any]:
         return {
             "members": [member.state_dict() for member in self.members],
+            "rank_members": [member.state_dict() for member in self.rank_members],
+            "selected_epochs": self.selected_epochs,
             "graph": dataclasses.asdict(self.graph),
             "metadata": self.metadata,
         }
@@ -521,9 +541,11 @@ class GNNModel(RatingModel):
     def _load_state(self, state: dict[str, Any]) -> None:
         self.graph = _Graph(**state["graph"])
         self.metadata = dict(state["metadata"])
-        self.members = []
-        for member_state in state["members"]:
-            member = self._build_member()
-            member.load_state_dict(member_state)
-            self.members.append(member.eval())
-        self._embeddings = None
+        self.members, self.rank_members = [], []
+        for key, members in (("members", self.members), ("rank_members", self.rank_members)):
+            for member_state in state.get(key, []):
+                member = self._build_member()
+                member.load_state_dict(member_state)
+                members.append(member.eval())
+        self.selected_epochs = list(state.get("selected_epochs", []))
+        self._embeddings = self._rank_embeddings = None

@@ -8,25 +8,21 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
+from gnnrec.nn.activation import activation
 from gnnrec.nn.sparse import coo_to_csr
 
-MESSAGE_MODES = ("levels", "film", "plain")
-NORMALIZATIONS = ("symmetric", "mean", "none")
+MESSAGE_MODES = ("levels", "plain")
 ACCUMULATIONS = ("sum", "stack")
 
 
-def edge_norm(edge_index: Tensor, size: tuple[int, int], normalize: str) -> Tensor | None:
-    r"""Per-edge weight :math:`1/\sqrt{|N(j)|\,|N(i)|}` (``symmetric``), :math:`1/|N(i)|` (``mean``) or ``None``.
+def edge_norm(edge_index: Tensor, size: tuple[int, int]) -> Tensor:
+    r"""Per-edge weight :math:`1/\sqrt{|N(j)|\,|N(i)|}` (symmetric normalisation).
 
     Degrees are counted on ``edge_index`` itself, so a graph thinned by edge
     dropout is normalised by the degrees it actually has.
     """
-    if normalize == "none":
-        return None
     src, dst = edge_index
     deg_dst = torch.bincount(dst, minlength=size[1]).clamp_(min=1).to(torch.get_default_dtype())
-    if normalize == "mean":
-        return deg_dst.reciprocal()[dst]
     deg_src = torch.bincount(src, minlength=size[0]).clamp_(min=1).to(torch.get_default_dtype())
     return (deg_src[src] * deg_dst[dst]).rsqrt()
 
@@ -45,11 +41,8 @@ class RatingConv(MessagePassing):
 
     * ``levels``: :math:`\mathbf{m}_r(\mathbf{h}) = \mathbf{W}_{r}\mathbf{h}` with one matrix per level;
       with ``ordinal=True`` they share weights as in GC-MC, :math:`\mathbf{W}_r = \sum_{s \le r} \mathbf{T}_s`;
-    * ``film``: :math:`\mathbf{m}_r(\mathbf{h}) = \boldsymbol\gamma_r \odot \mathbf{W}\mathbf{h} + \boldsymbol\beta_r`,
-      a learned per-level scale and shift of one shared transform;
     * ``plain``: :math:`\mathbf{m}_r(\mathbf{h}) = \mathbf{W}\mathbf{h}` (ignores the rating; for ablations).
 
-    ``normalize="mean"`` uses :math:`c_{ij} = 1/|\mathcal{N}(i)|`, ``"none"`` :math:`c_{ij} = 1`.
     Messages are computed once per (source node, level) pair, :math:`O(N_{src} R\, d)`, then
     either gathered and scattered per edge (``edge_index`` input, :math:`O(E\,d)`) or multiplied
     by the sparse matrix from :meth:`adjacency` (fused, faster on CPU); no dense adjacency is built.
@@ -62,15 +55,20 @@ class RatingConv(MessagePassing):
         in_channels: size of source features, or ``(source, target)`` sizes.
         out_channels: size of the output features.
         num_levels: number of rating levels :math:`R`.
-        message: ``"levels"``, ``"film"`` or ``"plain"``.
+        message: ``"levels"`` or ``"plain"``.
         ordinal: cumulative (ordinal) weight sharing across levels (``levels`` only).
-        normalize: ``"symmetric"``, ``"mean"`` or ``"none"``.
         accumulate: ``"sum"`` or ``"stack"`` (needs ``out_channels`` divisible by :math:`R`; each
             edge then carries only ``out_channels / R`` numbers, :math:`R` times less work).
         root_weight: add the transformed target features :math:`\mathbf{W}_0 \mathbf{h}_i`.
         bias: learn the additive bias :math:`\mathbf{b}`.
         node_dropout: in training, the share of source nodes whose messages are all
             dropped (the rest are scaled by :math:`1/(1-p)`), as GC-MC's node dropout.
+
+    Shapes:
+        - **input:** source features :math:`(N_{src}, F_{src})` (or IDs :math:`(N_{src})`), optional target
+          features :math:`(N_{dst}, F_{dst})`, ``edge_index`` :math:`(2, E)` and ``rating_index`` :math:`(E)`,
+          or the CSR matrix :math:`(N_{dst} T, N_{src} K)` from :meth:`adjacency`
+        - **output:** :math:`(N_{dst}, F_{out})`
     """
 
     def __init__(
@@ -81,7 +79,6 @@ class RatingConv(MessagePassing):
         *,
         message: str = "levels",
         ordinal: bool = True,
-        normalize: str = "symmetric",
         accumulate: str = "sum",
         root_weight: bool = True,
         bias: bool = True,
@@ -90,8 +87,6 @@ class RatingConv(MessagePassing):
         super().__init__(aggr="add", node_dim=0)
         if message not in MESSAGE_MODES:
             raise ValueError(f"unknown message mode {message!r}; choose one of {', '.join(MESSAGE_MODES)}")
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
         if accumulate not in ACCUMULATIONS:
             raise ValueError(f"unknown accumulation {accumulate!r}; choose one of {', '.join(ACCUMULATIONS)}")
         if num_levels < 1:
@@ -109,19 +104,12 @@ class RatingConv(MessagePassing):
         self.num_levels = num_levels
         self.message_mode = message
         self.ordinal = ordinal
-        self.normalize = normalize
         self.accumulate = accumulate
         self.node_dropout = node_dropout
         # every (source, level) pair has a message of message_channels numbers
         self.message_channels = out_channels // num_levels if accumulate == "stack" else out_channels
         weights = num_levels if message == "levels" else 1
         self.weight = nn.Parameter(torch.empty(weights, src_channels, self.message_channels))
-        if message == "film":
-            self.level_scale = nn.Parameter(torch.empty(num_levels, self.message_channels))
-            self.level_shift = nn.Parameter(torch.empty(num_levels, self.message_channels))
-        else:
-            self.register_parameter("level_scale", None)
-            self.register_parameter("level_shift", None)
         self.root = nn.Linear(dst_channels, out_channels, bias=False) if root_weight else None
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -136,9 +124,6 @@ class RatingConv(MessagePassing):
                 self.weight[0].uniform_(-bound, bound)
         else:
             nn.init.uniform_(self.weight, -bound, bound)
-        if self.level_scale is not None:
-            nn.init.ones_(self.level_scale)
-            nn.init.zeros_(self.level_shift)
         if self.root is not None:
             self.root.reset_parameters()
         if self.bias is not None:
@@ -179,9 +164,7 @@ class RatingConv(MessagePassing):
         is several times faster on CPU than gathering and scattering messages.
         """
         virtual = self._virtual_edges(edge_index, rating_index)
-        norm = edge_norm(edge_index, size, self.normalize)
-        if norm is None:
-            norm = torch.ones(edge_index.size(1), device=edge_index.device)
+        norm = edge_norm(edge_index, size)
         rows = size[1] * self.targets_per_node
         return coo_to_csr(virtual[1], virtual[0], norm, (rows, size[0] * self.sources_per_node))
 
@@ -217,7 +200,7 @@ class RatingConv(MessagePassing):
                 if x_dst is None:
                     raise ValueError("pass size=(num_src, num_dst) when the target features are None")
                 size = (x_src.size(0), x_dst.size(0))
-            norm = edge_norm(edge_index, size, self.normalize)
+            norm = edge_norm(edge_index, size)
             virtual = self._virtual_edges(edge_index, rating_index)
             virtual_size = (table.size(0), size[1] * self.targets_per_node)
             out = self.propagate(virtual, x=(table, None), norm=norm, size=virtual_size)
@@ -247,8 +230,6 @@ class RatingConv(MessagePassing):
                 table = x_src @ weight.permute(1, 0, 2).reshape(weight.size(1), -1)  # [N_src, R * c]
         else:
             table = self.weight[0].index_select(0, x_src) if featureless else x_src @ self.weight[0]
-            if self.message_mode == "film":
-                table = table.unsqueeze(1) * self.level_scale + self.level_shift  # [N_src, R, c]
         table = table.reshape(x_src.size(0), self.sources_per_node, self.message_channels)
         if self.training and self.node_dropout > 0:
             # drop every message of a random share of source nodes, keeping the expected sum
@@ -266,7 +247,7 @@ class RatingConv(MessagePassing):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.in_channels}, {self.out_channels}, levels={self.num_levels}, "
-            f"message={self.message_mode}, ordinal={self.ordinal}, normalize={self.normalize}, "
+            f"message={self.message_mode}, ordinal={self.ordinal}, "
             f"accumulate={self.accumulate})"
         )
 
@@ -282,8 +263,22 @@ class BipartiteRatingConv(nn.Module):
 
     with :math:`\mathbf{u}` user and :math:`\mathbf{v}` movie features (or long tensors of IDs for
     featureless nodes), both updated from the previous layer's features (a synchronous update);
-    :math:`\sigma` is ``act``; messages, normalisation and accumulation as in :class:`RatingConv`,
-    whose keyword arguments go to both directions.
+    :math:`\sigma` is ``act``; messages, normalisation and accumulation as in :class:`RatingConv`.
+
+    Args:
+        user_channels: size of user features (or number of user IDs for featureless users).
+        movie_channels: size of movie features (or number of movie IDs).
+        out_channels: size of the new user and movie features.
+        num_levels: number of rating levels :math:`R`.
+        act: activation :math:`\sigma`, a name from :data:`gnnrec.nn.activation.ACTIVATIONS`.
+        **kwargs: passed to both :class:`RatingConv` directions (``message``, ``ordinal``, ``accumulate``,
+            ``root_weight``, ``bias``, ``node_dropout``).
+
+    Shapes:
+        - **input:** ``x_user`` :math:`(U, F_u)`, ``x_movie`` :math:`(M, F_m)` (or ID tensors),
+          ``edge_index`` :math:`(2, E)` (user, movie) with ``rating_index`` :math:`(E)`, or the pair from
+          :meth:`adjacency`
+        - **output:** :math:`(U, F_{out})` and :math:`(M, F_{out})`
     """
 
     def __init__(
@@ -293,22 +288,13 @@ class BipartiteRatingConv(nn.Module):
         out_channels: int,
         num_levels: int,
         *,
-        act: str = "relu",
+        act: str = "leaky_relu",
         **kwargs,
     ) -> None:
         super().__init__()
         self.user_to_movie = RatingConv((user_channels, movie_channels), out_channels, num_levels, **kwargs)
         self.movie_to_user = RatingConv((movie_channels, user_channels), out_channels, num_levels, **kwargs)
-        acts = {
-            "relu": nn.ReLU(),
-            "tanh": nn.Tanh(),
-            "sigmoid": nn.Sigmoid(),
-            "identity": nn.Identity(),
-            "leaky_relu": nn.LeakyReLU(0.1),
-        }
-        if act not in acts:
-            raise ValueError(f"unknown activation {act!r}; choose one of {', '.join(acts)}")
-        self.act = acts[act]
+        self.act = activation(act)
 
     def reset_parameters(self) -> None:
         self.user_to_movie.reset_parameters()
