@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids
 from gnnrec.data.graph import RATES
@@ -98,7 +98,9 @@ class GNNConfig:
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise ValueError(f"config {key}={getattr(self, key)!r}; choose one of {', '.join(valid)}")
-        for key in ("embedding_dim", "hidden_dim", "output_dim", "num_bases", "epochs", "ensemble", "rank_dim", "val_every"):
+        positive = ("embedding_dim", "hidden_dim", "output_dim", "num_bases", "epochs", "ensemble", "rank_dim")
+        positive += ("val_every",)
+        for key in positive:
             if getattr(self, key) < 1:
                 raise ValueError(f"config {key} must be at least 1, got {getattr(self, key)}")
         if self.num_layers < 0:
@@ -452,11 +454,13 @@ class GNNModel(RatingModel):
         return torch.stack(preds).mean(0)
 
     def _score_matrix(self, users: Tensor) -> Tensor:
-        if self._serve_ratings or not self.rank_members:
-            members, pairs = self.members, self._member_embeddings()
-            return torch.stack([m.decode_all(zu[users.to(zu.device)], zm) for m, (zu, zm) in zip(members, pairs)]).mean(0)
-        pairs = self._ranking_embeddings()
-        scores = [m.rank_all(zu[users.to(zu.device)], zm) for m, (zu, zm) in zip(self.rank_members, pairs)]
+        ratings = self._serve_ratings or not self.rank_members
+        members = self.members if ratings else self.rank_members
+        pairs = self._member_embeddings() if ratings else self._ranking_embeddings()
+        scores = [
+            member.decode_all(zu[users.to(zu.device)], zm) if ratings else member.rank_all(zu[users.to(zu.device)], zm)
+            for member, (zu, zm) in zip(members, pairs, strict=True)
+        ]
         return torch.stack(scores).mean(0)
 
     def score_matrix(self, user_index: Any | None = None, *, clip: bool = True) -> Tensor:
