@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -53,3 +55,42 @@ def test_dot_decoder_starts_at_the_global_mean():
     decoder = DotDecoder(4, global_mean=3.5)
     _, rating = decoder(torch.zeros(2, 4), torch.zeros(3, 4), torch.tensor([0, 1]), torch.tensor([2, 0]))
     torch.testing.assert_close(rating, torch.full((2,), 3.5))
+
+
+def test_multinomial_ranking_loss_masks_message_edges_and_batches_by_user():
+    from gnnrec.nn.ranking import RankingHead, ranking_loss
+
+    torch.manual_seed(0)
+    head = RankingHead(4, 6, rank_dim=3)
+    with torch.no_grad():
+        head.bias.normal_()
+    z_user, z_movie = torch.randn(3, 4), torch.randn(6, 4)
+    scores = head(z_user, z_movie)
+    assert scores.shape == (3, 6)
+    targets = torch.tensor([[0, 0, 2], [1, 4, 5]])
+    weight = torch.tensor([1.0, 2.0, 1.0])
+    masked = torch.tensor([[0, 1], [3, 2]])  # user 0 read movie 3, user 1 read movie 2
+    loss = ranking_loss(scores, torch.arange(3), 3, *targets, weight, *masked)
+    by_hand = 0.0
+    for (u, m), w in zip(targets.t().tolist(), weight.tolist(), strict=True):
+        allowed = [j for j in range(6) if (u, j) not in {(0, 3), (1, 2)}]
+        by_hand -= w * (scores[u, m] - scores[u, allowed].logsumexp(0))
+    torch.testing.assert_close(loss, by_hand / 3)
+    # a block of users (a mini-batch) sees only its own targets and masks
+    block = ranking_loss(scores[[2]], torch.tensor([2]), 3, *targets, weight, *masked)
+    torch.testing.assert_close(block, -(scores[2, 5] - scores[2].logsumexp(0)))
+
+
+def test_bpr_ranking_loss_and_gradient_scaling():
+    from gnnrec.nn.ranking import ranking_loss, scale_gradient
+
+    scores = torch.zeros(2, 4, requires_grad=True)
+    loss = ranking_loss(scores, torch.arange(2), 2, torch.tensor([0]), torch.tensor([1]), torch.ones(1),
+                        torch.tensor([1]), torch.tensor([0]), loss="bpr")  # fmt: skip
+    assert float(loss) == pytest.approx(math.log(2.0) / 2)  # equal scores: -log sigmoid(0), over 2 rows
+    with pytest.raises(ValueError, match="ranking loss"):
+        ranking_loss(scores, torch.arange(2), 2, *torch.zeros(2, 1).long(), torch.ones(1), *torch.zeros(2, 0).long(),
+                     loss="listnet")  # fmt: skip
+    x = torch.ones(3, requires_grad=True)
+    (scale_gradient(x, 0.1) * 2).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), 0.2))

@@ -77,6 +77,7 @@ class Suite:
     val_fraction: float = 0.05
     data_seed: int = 0
     test_config: bool = False
+    select_on: str = "test"  # "validation": show validation metrics, and test metrics only of the chosen entry
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Suite:

@@ -4,6 +4,7 @@ from gnnrec.nn.conv import BipartiteRatingConv, RatingConv
 from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
 from gnnrec.nn.encoder import RatingGraphEncoder
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, local_kernel
+from gnnrec.nn.ranking import RankingHead
 
 __all__ = [
     "BilinearDecoder",
@@ -12,6 +13,7 @@ __all__ = [
     "GlobalKernel",
     "KernelLayer",
     "MLPDecoder",
+    "RankingHead",
     "RatingConv",
     "RatingGraphEncoder",
     "local_kernel",
