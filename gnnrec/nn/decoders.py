@@ -68,7 +68,12 @@ class BilinearDecoder(_LevelBiases):
         logits = logits + self.user_bias(z_user).index_select(0, user) + self.movie_bias(z_movie).index_select(0, movie)
         return logits, logits.softmax(-1) @ self.rating_values
 
-    def score_all(self, z_user: Tensor, z_movie: Tensor, chunk_pairs: int = 2**22) -> Tensor:
+    def score_all(
+        self, z_user: Tensor, z_movie: Tensor, chunk_pairs: int = 2**22, values: Tensor | None = None
+    ) -> Tensor:
+        """Expected ratings of every pair, ``[U, M]`` (``values``: the expectation of these per-level values
+        instead, e.g. ``(rating_values >= 4).float()`` for the probability of a rating of 4 or more)."""
+        values = self.rating_values if values is None else values.to(self.rating_values)
         num_movies = z_movie.size(0)
         movie_bias = self.movie_bias(z_movie)
         per_pair = len(self.rating_values) + self.bases.size(0)
@@ -77,7 +82,7 @@ class BilinearDecoder(_LevelBiases):
             projected = torch.einsum("ud,bdk->ubk", part, self.bases)
             logits = torch.einsum("ubk,mk->umb", projected, z_movie) @ self.mixture.t()
             logits = logits + self.user_bias(part).unsqueeze(1) + movie_bias.unsqueeze(0)
-            rows.append(logits.softmax(-1) @ self.rating_values)
+            rows.append(logits.softmax(-1) @ values)
         return torch.cat(rows) if rows else z_user.new_empty(0, num_movies)
 
 
