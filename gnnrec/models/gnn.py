@@ -181,7 +181,7 @@ class GNNModel(GNNTraining, RatingModel):
             lr=0.03,
             epochs=150,
             patience=75,
-            val_every=1,
+            val_every=5,
             rank_dim=16,
             device="cpu",
             threads=1,
