@@ -27,6 +27,16 @@ import torch.distributed as dist
 from torch import Tensor
 
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+DATA_PARALLEL_MODELS = ("mf",)  # models whose training loop shards batches across ranks
+
+
+def check_data_parallel(model_name: str) -> None:
+    """Refuse to train a model without a data-parallel loop in several processes (each would train it alone)."""
+    if is_distributed() and model_name not in DATA_PARALLEL_MODELS:
+        raise ValueError(
+            f"model {model_name!r} has no data-parallel training yet; under torchrun use one of "
+            f"{', '.join(DATA_PARALLEL_MODELS)} (or run a single process)"
+        )
 
 
 def launched_by_torchrun() -> bool:
