@@ -197,14 +197,21 @@ def fit_with_progress(model: Any, split: Any, log_dir: Path, description: str) -
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from gnnrec import distributed
     from gnnrec.config import config_to_dict
     from gnnrec.evaluation import evaluate
     from gnnrec.tensorboard import log_embeddings, log_hparams, tensorboard_command
     from gnnrec.utils import atomic_write_text, gnnrec_home, seed_everything
 
+    distributed.init_distributed()  # under torchrun: data-parallel; rank 0 alone writes the outputs
+    distributed.check_data_parallel(args.model)
     overrides = _set_overrides(args.set)
     model = _model_with_seed(args.model, overrides, args.seed, test_config=args.test_config)
-    split = _split_from_args(args)
+    with distributed.main_first():
+        split = _split_from_args(args)
+    if not distributed.is_main():
+        model.fit(split)
+        return 0
     out = (
         Path(args.out)
         if args.out
