@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 import gnnrec
 from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
+from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import Cell, Suite, build_cells
 from gnnrec.config import config_to_dict, epochs_hint
 from gnnrec.data import load_split
@@ -375,6 +376,14 @@ def _run(
         }
         if selecting:
             results["selection"] = ablation_choice(suite, ordered)
+        else:
+            labels = [e.label for e in suite.entries()]
+            tests = {"rating": "rmse", "ranking": f"ndcg@{suite.k}"}
+            results["significance"] = {
+                name: test
+                for name, metric in tests.items()
+                if (test := leader_comparisons(run_dir, ordered, labels, metric)) is not None
+            }
         markdown = write_results(run_dir, results, plots=plots)
     return BenchmarkRun(run_dir, results, markdown)
 

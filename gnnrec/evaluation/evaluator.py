@@ -5,11 +5,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch_geometric.metrics import (
+    LinkPredHitRatio,
+    LinkPredMAP,
+    LinkPredMRR,
+    LinkPredNDCG,
+    LinkPredPrecision,
+    LinkPredRecall,
+)
+from torch_geometric.metrics.link_pred import LinkPredMetricData
 
 from gnnrec.data.graph import PARTS
 from gnnrec.data.split import RatingSplit
@@ -39,10 +48,12 @@ class EvaluationResult:
     num_ranked_users: int = 0
     fingerprint: str = ""
     tie_seed: int = 0
+    per_user: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe types (non-finite floats become ``None``)."""
         out = asdict(self)
+        out.pop("per_user", None)
         out["metrics"] = {
             name: (value if value is not None and math.isfinite(value) else None)
             for name, value in self.metrics.items()
@@ -124,6 +135,7 @@ def evaluate(
     relevance_threshold: float | None = 4.0,
     metrics: Sequence[str] | None = None,
     tie_seed: int = 0,
+    per_user: bool = False,
 ) -> EvaluationResult:
     """Evaluate a fitted model on ``part`` of ``split`` with every metric in :data:`METRICS`.
 
@@ -192,7 +204,9 @@ def evaluate(
         data = ratings if metric.kind == RATING else rankings
         values[metric.key(k)] = None if data is None else float(metric.function(data))
 
+    arrays = _per_user_arrays(ratings, rankings, ranked_users, selected, k) if per_user else None
     return EvaluationResult(
+        per_user=arrays,
         model=model_name,
         split=split.name,
         part=part,
@@ -206,3 +220,36 @@ def evaluate(
         fingerprint=split.fingerprint,
         tie_seed=int(tie_seed),
     )
+
+
+PER_USER_RANKING = {
+    "ndcg@k": LinkPredNDCG,
+    "recall@k": LinkPredRecall,
+    "precision@k": LinkPredPrecision,
+    "map@k": LinkPredMAP,
+    "mrr@k": LinkPredMRR,
+    "hit_rate@k": LinkPredHitRatio,
+}
+
+
+def _per_user_arrays(
+    ratings: RatingPredictions | None, rankings: TopKRecommendations | None, ranked_users: Tensor, selected, k: int
+) -> dict[str, Tensor]:
+    """Per-user values for a paired bootstrap: rating error sums per rated user, one value per ranked user and
+    per-user ranking metric (PyG's per-row ``_compute``; coverage is a catalogue metric and has none)."""
+    out: dict[str, Tensor] = {}
+    if ratings is not None:
+        users, row = torch.unique(ratings.user, return_inverse=True)
+        error = ratings.pred.double() - ratings.target.double()
+        out["rating_user"] = users
+        out["sse"] = torch.zeros(len(users), dtype=torch.float64).index_add_(0, row, error.pow(2))
+        out["abs_error_sum"] = torch.zeros(len(users), dtype=torch.float64).index_add_(0, row, error.abs())
+        out["count"] = torch.bincount(row, minlength=len(users))
+    if rankings is not None and rankings.top_movies.size(0):
+        out["ranked_user"] = ranked_users
+        data = LinkPredMetricData(rankings.top_movies, rankings.relevant)
+        for metric in selected:
+            cls = PER_USER_RANKING.get(metric.name)
+            if cls is not None:
+                out[metric.key(k)] = cls(k)._compute(data).float()
+    return out
