@@ -43,7 +43,7 @@ def json_safe(value: Any) -> Any:
 def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
     """``{"mean", "std", "n", "ci_low", "ci_high"}`` of ``values``: sample std and 95% Student-t interval of the
     mean (:func:`gnnrec.stats.mean_std_ci`); std and interval are None for fewer than two values."""
-    values = list(values)
+    values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return {"mean": None, "std": None, "n": 0, "ci_low": None, "ci_high": None}
     if len(values) > 1 and len(set(values)) == 1:  # no spread: the interval is the point
@@ -140,7 +140,7 @@ STALE_MARK = " †"
 def format_estimate(stat: Mapping[str, Any], digits: int = 4) -> str:
     """``"0.9123 ± 0.0040 [0.9024, 0.9222]"``: mean ± sample std and the 95% interval of the mean."""
     text = format_mean_std(stat, digits)
-    if stat.get("ci_low") is not None and stat.get("std"):
+    if stat.get("ci_low") is not None:
         text += f" [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
     return text
 
