@@ -224,3 +224,20 @@ def test_paired_bootstrap_of_the_leader_from_stored_per_user_arrays(tmp_path):
     assert rows[({"good", "twin"} - {ranking["leader"]}).pop()]["p_value"] == 1.0
     again = leader_comparisons(tmp_path, records, ["good", "bad", "twin"], "rmse", num_samples=500)
     assert again == leader_comparisons(tmp_path, records, ["good", "bad", "twin"], "rmse", num_samples=500)
+
+
+def test_glocal_k_records_its_resolved_config_and_paper_epochs(ml100k_fixture_dir, tmp_path):
+    suite = _suite(
+        models=["glocal-k", {"model": "glocal-k", "label": "gk-paper", "overrides": {"protocol": "paper"}}],
+        overrides={"glocal-k": {"device": "cpu"}},
+    )
+    run = _run(suite, tmp_path / "run", ml100k_fixture_dir)
+    cells = {c["label"]: c for c in run.cells}
+    honest, paper = cells["glocal-k"], cells["gk-paper"]
+    assert honest["status"] == paper["status"] == OK
+    assert honest["preset_name"] == "ml-100k" and None not in honest["fit_config"].values()
+    assert honest["refit_fit"]["config"]["selection"] == "last"
+    assert honest["refit_fit"]["config"]["finetune_epochs"] == honest["selection"]["selected"]["finetune_epochs"]
+    assert paper["paper_metrics"] and all("epoch" in v for v in paper["paper_metrics"].values())
+    table = extract_table(run.markdown, "paper-protocol", "results.md")
+    assert "gk-paper" in table and "@ epoch" in table

@@ -98,7 +98,8 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                 "fit_seconds": mean_std([r["fit_seconds"] for r in ok]),
                 "eval_seconds": mean_std([r["eval_seconds"] for r in ok]),
                 "peak_rss_mb": max((r["peak_rss_mb"] for r in ok), default=None),
-                "config": mine[0]["config"],
+                "config": (ok or mine)[0].get("fit_config") or mine[0]["config"],  # GLocal-K: preset filled in
+                "preset_name": (ok or mine)[0].get("preset_name"),
             }
         )
     return rows
@@ -276,7 +277,8 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     for row in results["summary"]:
         config = ", ".join(f"{k}={json.dumps(v)}" for k, v in row["config"].items() if k != "seed")
         notes = sorted({r["note"] for r in results["cells"] if r["label"] == row["label"] and r.get("note")})
-        lines.append(f"- `{row['label']}` ({row['model']}): {config or 'no hyperparameters'}")
+        preset = f" (preset {row['preset_name']})" if row.get("preset_name") else ""
+        lines.append(f"- `{row['label']}` ({row['model']}){preset}: {config or 'no hyperparameters'}")
         lines += [f"  - note: {note}" for note in notes]
         chosen = sorted({json.dumps(s, sort_keys=True) for s in row.get("selected") or [] if s})
         lines += [f"  - selected on validation (refit with): {s}" for s in chosen]

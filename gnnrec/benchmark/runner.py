@@ -496,7 +496,6 @@ def _run_cell(
         out["fit_seconds"] = time.perf_counter() - start
         out["history"] = json_safe(model.history)
         out["note"] = getattr(model, "protocol_note", None)
-        out.update(_glocal_k_extras(model))
         selection: dict[str, Any] = {
             "fit_seconds": out["fit_seconds"],
             "selected": json_safe(model.refit_overrides()),
@@ -530,6 +529,7 @@ def _run_cell(
                 "history": json_safe(final.history),
             }
             out["fit_seconds"] += out["refit_fit"]["fit_seconds"]
+        out.update(_glocal_k_extras(final))  # of the model that is tested
         if suite.select_on is None:
             start = time.perf_counter()
             result = _evaluate(final, final_split, "test", suite, per_user)
