@@ -241,3 +241,20 @@ def test_glocal_k_records_its_resolved_config_and_paper_epochs(ml100k_fixture_di
     assert paper["paper_metrics"] and all("epoch" in v for v in paper["paper_metrics"].values())
     table = extract_table(run.markdown, "paper-protocol", "results.md")
     assert "gk-paper" in table and "@ epoch" in table
+
+
+def test_cli_benchmark_threads_and_no_refit(ml100k_fixture_dir, tmp_path, capsys):
+    from gnnrec.cli import main
+
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(_suite(models=["bias"])))
+    out = tmp_path / "run"
+    argv = ["benchmark", str(path), "--out", str(out), "--data-dir", str(ml100k_fixture_dir), "--test-config"]
+    argv += ["--no-tensorboard", "--no-plots", "--threads", "1", "--no-refit"]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["threads"] == {"requested": "1", "torch_threads": 1}
+    assert results["cells"][0]["refit"] is False and results["cells"][0]["refit_fit"] is None
+    assert "--no-refit" in results["provenance"]["command"]
+    assert main(["benchmark", "--threads", "zero", str(path)]) == 2
+    assert "threads must be 'auto' or a positive integer" in capsys.readouterr().err
