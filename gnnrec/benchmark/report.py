@@ -281,7 +281,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         lines.append(f"- `{row['label']}` ({row['model']}){preset}: {config or 'no hyperparameters'}")
         lines += [f"  - note: {note}" for note in notes]
         chosen = sorted({json.dumps(s, sort_keys=True) for s in row.get("selected") or [] if s})
-        lines += [f"  - selected on validation (refit with): {s}" for s in chosen]
+        lines += [f"  - selected on validation: {s}" for s in chosen]
     return "\n".join(lines) + "\n"
 
 
