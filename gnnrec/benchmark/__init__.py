@@ -2,12 +2,14 @@
 
 * :mod:`gnnrec.benchmark.suite`: suites as data and the cells they expand to;
 * :mod:`gnnrec.benchmark.runner`: :func:`run_benchmark` runs (or resumes) a suite into a run directory;
+* :mod:`gnnrec.benchmark.cell`: one cell (fit with selection, refit on train ∪ validation, test once);
 * :mod:`gnnrec.benchmark.report`: summaries, markdown/CSV/JSON and the one mean ± std formatter;
 * :mod:`gnnrec.benchmark.plots`: metric bars and learning curves;
 * :mod:`gnnrec.benchmark.significance`: paired user bootstrap of the leading model against the others;
 * :mod:`gnnrec.benchmark.markers`: named tables in results files and the README blocks that copy them.
 """
 
+from gnnrec.benchmark.cell import supports_refit
 from gnnrec.benchmark.markers import extract_table, wrap_table
 from gnnrec.benchmark.plots import plot_learning_curves, plot_metric_bars
 from gnnrec.benchmark.report import (
@@ -33,7 +35,6 @@ from gnnrec.benchmark.runner import (
     default_run_dir,
     environment,
     run_benchmark,
-    supports_refit,
 )
 from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import (
