@@ -109,6 +109,17 @@ class RatingModel(abc.ABC):
             rows.append(self._predict(user, movie).view(len(chunk), num_movies))
         return torch.cat(rows) if rows else torch.empty(0, num_movies)
 
+    def refit_overrides(self) -> dict[str, Any]:
+        """Config overrides that repeat this fit's validation-based choices without validation data.
+
+        After a fit that selected something on validation (a regularisation, an epoch count), refitting with
+        these overrides on :meth:`RatingSplit.merge_validation` trains on train ∪ val with that choice fixed.
+        The benchmark runner refits only models whose class overrides this method (a model that selects on
+        validation but does not say how to repeat it keeps its selection fit); return ``{}`` to be refitted
+        as configured.
+        """
+        return {}
+
     # ------------------------------------------------------------------ public API
     @property
     def device(self) -> torch.device:

@@ -53,6 +53,9 @@ class GlobalMean(RatingModel):
         entry = {"epoch": 1, **_rmse_on(self, split, "train"), **_rmse_on(self, split, "val")}
         self.history.append({**entry, "seconds": time.perf_counter() - started})
 
+    def refit_overrides(self) -> dict[str, Any]:
+        return {}  # nothing selected, but a refit on train ∪ val sees more ratings
+
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         return torch.full(user.shape, self.mean)
 
@@ -200,6 +203,9 @@ class Bias(RatingModel):
                     logger.add_scalar(f"{name}/{part}", value, 1)
             logger.add_histogram("bias/user", self.user_bias, 1)
             logger.add_histogram("bias/movie", self.movie_bias, 1)
+
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"reg_user": self.reg_user, "reg_item": self.reg_item}
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         return self.mean + self.user_bias[user] + self.movie_bias[movie]
@@ -376,6 +382,9 @@ class MF(RatingModel):
         logger.add_scalar("lr", entry["lr"], epoch)
         for name, weight in self.module.named_parameters():
             logger.add_histogram(f"weights/{name}", weight.detach().cpu(), epoch)
+
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"max_epochs": max(1, self.best_epoch)}
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         device = self.module.mean.device  # the module may sit on the GPU while validation predicts during fit

@@ -402,6 +402,16 @@ class GLocalK(RatingModel):
         self._completed = best_completed
         self.paper_metrics = paper_best
 
+    def refit_overrides(self) -> dict[str, Any]:
+        """The fitted schedule up to the selected epoch, with selection off (``{}`` under the paper protocol)."""
+        if self.fit_config is None or not self.selected or self.fit_config.protocol == "paper":
+            return {}
+        resolved = {name: getattr(self.fit_config, name) for name in PRESETS[FALLBACK_PRESET]}
+        epochs = {"pretrain_epochs": self.selected["epoch"], "finetune_epochs": 0}
+        if self.selected["phase"] == "finetune":
+            epochs = {"pretrain_epochs": self.fit_config.pretrain_epochs, "finetune_epochs": self.selected["epoch"]}
+        return {**resolved, **epochs, "selection": "last"}
+
     @staticmethod
     def _log(logger: Any | None, record: dict[str, Any], step: int) -> None:
         if logger is None:
