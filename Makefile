@@ -8,7 +8,7 @@ SHARED_ML100K := $(abspath ../shared/data/ml-100k)
 export GNNREC_ML100K_DIR ?= $(if $(wildcard $(SHARED_ML100K)/u.data),$(SHARED_ML100K),)
 export GNNREC_HOME ?= $(abspath .gnnrec)
 
-.PHONY: venv main test lint scatter clean
+.PHONY: venv main test lint readme-check readme-tables scatter clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,13 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# README result tables are copied from the committed benchmarks/results/*/results.md (see benchmarks/readme_tables.py).
+readme-check: venv
+	$(PY) benchmarks/readme_tables.py --check
+
+readme-tables: venv
+	$(PY) benchmarks/readme_tables.py
 
 # Optional: torch-scatter has no wheel here and builds from source (~10 minutes).
 scatter: venv

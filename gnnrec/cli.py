@@ -197,14 +197,21 @@ def fit_with_progress(model: Any, split: Any, log_dir: Path, description: str) -
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from gnnrec import distributed
     from gnnrec.config import config_to_dict
     from gnnrec.evaluation import evaluate
     from gnnrec.tensorboard import log_embeddings, log_hparams, tensorboard_command
     from gnnrec.utils import atomic_write_text, gnnrec_home, seed_everything
 
+    distributed.init_distributed()  # under torchrun: data-parallel; rank 0 alone writes the outputs
+    distributed.check_data_parallel(args.model)
     overrides = _set_overrides(args.set)
     model = _model_with_seed(args.model, overrides, args.seed, test_config=args.test_config)
-    split = _split_from_args(args)
+    with distributed.main_first():
+        split = _split_from_args(args)
+    if not distributed.is_main():
+        model.fit(split)
+        return 0
     out = (
         Path(args.out)
         if args.out
@@ -241,6 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fit_seconds": fit_seconds,
         "epochs_run": len(model.history),
         "command": _command_line(args.argv),
+        "threads": {"requested": args.threads, "torch_threads": args.torch_threads},
     }
     atomic_write_text(out / "config.json", json.dumps(config_record, indent=2, default=str) + "\n")
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
@@ -305,6 +313,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         save_models=args.save_models,
         plots=not args.no_plots,
         command=_command_line(args.argv),
+        refit=False if args.no_refit else None,
+        reuse_stale=args.reuse_stale,
+        threads=args.threads,
     )
     print(summary_table(run.results))
     print(f"\nresults: {run.directory / 'results.md'} (also results.json, results.csv, *.png)")
@@ -482,6 +493,15 @@ def _model_help() -> str:
     return f"registered models: {', '.join(available_models())}"
 
 
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        metavar="auto|N",
+        help="torch intra-op threads: N, or auto = free cores (cores available minus those busy; default)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnrec", description="GNN rating prediction and recommendation toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -508,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--evaluate-test", action="store_true", help="also evaluate on the test ratings (touch once)")
     train.add_argument("-k", "--k", type=int, default=10, help="cutoff of the top-K metrics")
+    _add_threads_option(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(
@@ -521,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--part", choices=["test", "val", "both"], default="test", help="ratings to evaluate on")
     evaluate.add_argument("-k", "--k", type=int, default=10, help="cutoff of the top-K metrics")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_threads_option(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     bench = sub.add_parser(
@@ -547,6 +569,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard logs")
     bench.add_argument("--no-projector", action="store_true", help="skip the embedding projector output")
     bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    bench.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="evaluate the model fitted on train with validation selection, without refitting on train + validation",
+    )
+    bench.add_argument(
+        "--reuse-stale",
+        action="store_true",
+        help="also reuse finished cells computed by another code version (marked stale in the tables)",
+    )
+    _add_threads_option(bench)
     bench.set_defaults(func=cmd_benchmark)
 
     rec = sub.add_parser(
@@ -573,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--json", action="store_true", help="print the recommendations as JSON")
     _add_data_options(rec, from_checkpoint=True)
+    _add_threads_option(rec)
     rec.set_defaults(func=cmd_recommend)
     return parser
 
@@ -582,7 +616,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return args.func(args)
+        from gnnrec.threads import resolve_threads, torch_threads
+
+        if getattr(args, "threads", None) is None:
+            return args.func(args)
+        args.torch_threads = resolve_threads(args.threads)
+        with torch_threads(args.torch_threads):
+            return args.func(args)
     except (DataFormatError, ValueError, FileNotFoundError, IndexError) as error:
         print(f"gnnrec {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -150,7 +150,7 @@ def test_results_files_and_a_failure_that_keeps_the_others(ml100k_fixture_dir, t
 
 def test_rerun_reuses_finished_cells_and_recomputes_changed_or_failed_ones(ml100k_fixture_dir, tmp_path):
     out = tmp_path / "run"
-    suite = _suite(models=["counting", "broken"], seeds=[0, 1])
+    suite = _suite(models=["counting", "broken"], seeds=[0, 1], refit=False)
     _run(suite, out, ml100k_fixture_dir, plots=False, tensorboard=False)
     assert Counting.fits == 2
 
@@ -159,7 +159,7 @@ def test_rerun_reuses_finished_cells_and_recomputes_changed_or_failed_ones(ml100
     assert run.results["run"]["cells_reused"] == 2
     assert run.results["run"]["cells_failed"] == 2  # failed cells were tried again
 
-    changed = _suite(models=["counting"], seeds=[0, 1], overrides={"counting": {"steps": 3}})
+    changed = _suite(models=["counting"], seeds=[0, 1], overrides={"counting": {"steps": 3}}, refit=False)
     run = _run(changed, out, ml100k_fixture_dir, plots=False, tensorboard=False)
     assert Counting.fits == 4 and run.results["run"]["cells_reused"] == 0
     assert all(c["config"]["steps"] == 3 for c in run.cells)
@@ -168,12 +168,12 @@ def test_rerun_reuses_finished_cells_and_recomputes_changed_or_failed_ones(ml100
 def test_interrupted_run_keeps_finished_cells(ml100k_fixture_dir, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        _run(_suite(models=["counting", "interrupting"]), out, ml100k_fixture_dir, plots=False)
+        _run(_suite(models=["counting", "interrupting"], refit=False), out, ml100k_fixture_dir, plots=False)
     assert (out / "cells" / "counting__u1__seed0.json").is_file()
     partial = json.loads((out / "results.json").read_text())
     assert partial["run"]["cells_finished"] == 1 and not partial["run"]["complete"]
 
-    run = _run(_suite(models=["counting"]), out, ml100k_fixture_dir, plots=False)
+    run = _run(_suite(models=["counting"], refit=False), out, ml100k_fixture_dir, plots=False)
     assert Counting.fits == 1 and run.results["run"]["cells_reused"] == 1
 
 

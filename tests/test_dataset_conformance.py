@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from gnnrec.data import DATASETS, RATED_BY, RATES, DataFormatError, RatingGraphD
 from gnnrec.data.graph import PARTS
 from gnnrec.data.monti import MAT_FILE
 from gnnrec.testing import CSV_FILES, write_csv_fixture, write_ml1m_fixture, write_ml100k_fixture, write_monti_fixture
+from gnnrec.testing.movielens_large import write_ml10m_fixture, write_ml25m_fixture
 
 
 def _drop_last_line(file: str) -> Callable[[Path], None]:
@@ -41,11 +43,17 @@ class Case:
     """How to write, change and break one dataset's raw files."""
 
     write: Callable[[Path], Path]
-    change: Callable[[Path], None]  # a valid edit of the raw files
-    removable: str  # a raw file whose absence is reported
+    change: Callable[[Path], None] | None  # a valid edit of the raw files (None: a generated dataset)
+    removable: str | None  # a raw file whose absence is reported (None: a generated dataset)
     settings: dict = field(default_factory=dict)
     bad_inputs: list[tuple[str, int, str | None, str]] = field(default_factory=list)  # file, line, text, message
     duplicate: tuple[str, str, int] | None = None  # append line of file B to file A: a repeated rating
+    changed_settings: dict = field(default_factory=dict)  # generated datasets: settings giving other data
+
+    @property
+    def has_files(self) -> bool:
+        """False for a dataset generated from its settings (no raw files, no source_dir)."""
+        return self.removable is not None
 
 
 CASES: dict[str, Case] = {
@@ -121,8 +129,42 @@ CASES: dict[str, Case] = {
             ("item_edges.csv", 3, "i1,i2", "item_edges.csv, line 3: missing value in column 'weight'"),
         ],
     ),
+    "ml-10m": Case(
+        write=write_ml10m_fixture,
+        change=_drop_last_line("ratings.dat"),
+        removable="movies.dat",
+        duplicate=("ratings.dat", "ratings.dat", 1),
+        bad_inputs=[
+            ("ratings.dat", 3, "1::3::4.5", "ratings.dat, line 3: missing field 'time'"),
+            ("ratings.dat", 3, "1::x::4.5::99", "ratings.dat, line 3: movie must be a number, got 'x'"),
+            ("ratings.dat", 3, "1::3::7::99", "ratings.dat, line 3: rating 7 is not a half star"),
+            ("movies.dat", 2, "1::Again (1999)::Drama", "movies.dat, line 2: duplicate movie id 1"),
+        ],
+    ),
+    **{
+        name: Case(
+            write=write_ml25m_fixture,
+            change=_drop_last_line("ratings.csv"),
+            removable="movies.csv",
+            duplicate=("ratings.csv", "ratings.csv", 2),
+            bad_inputs=[
+                ("ratings.csv", 5, "3,7,four,1200000000", "ratings.csv, line 5: rating must be a number, got 'four'"),
+                ("ratings.csv", 5, "3,7,5.5,1200000000", "ratings.csv, line 5: rating 5.5 is not a half star"),
+                ("ratings.csv", 1, "user,movie,rating,timestamp", "ratings.csv, line 1: header must be userId,"),
+            ],
+        )
+        for name in ("ml-20m", "ml-25m")
+    },
+    "synthetic": Case(
+        write=lambda directory: directory,
+        change=None,
+        removable=None,
+        settings={"num_users": 30, "num_movies": 40, "num_ratings": 400},
+        changed_settings={"data_seed": 1},
+    ),
 }
 NAMES = sorted(set(DATASETS) & set(CASES))
+FILE_NAMES = [name for name in NAMES if CASES[name].has_files]
 BAD_INPUTS = [(name, *bad) for name in NAMES for bad in CASES[name].bad_inputs]
 
 
@@ -136,7 +178,8 @@ def _copy(source: Path, tmp_path: Path) -> Path:
 
 
 def _load(name: str, source: Path, root: Path, **settings) -> RatingGraphDataset:
-    return DATASETS[name](root, source_dir=source, log=False, **{**CASES[name].settings, **settings})
+    files = {"source_dir": source} if CASES[name].has_files else {}
+    return DATASETS[name](root, log=False, **files, **{**CASES[name].settings, **settings})
 
 
 def _pairs(index: torch.Tensor) -> set[tuple[int, int]]:
@@ -194,8 +237,9 @@ def test_cache_is_reused_and_rebuilt_when_files_or_settings_change(name, sources
     assert first.processed_paths == again.processed_paths and first.fingerprint == again.fingerprint
     assert torch.equal(first[0][RATES].edge_index, again[0][RATES].edge_index)
     assert _load(name, source, root, val_fraction=0.2).processed_paths != first.processed_paths
-    CASES[name].change(source)
-    changed = _load(name, source, root)
+    if CASES[name].has_files:
+        CASES[name].change(source)
+    changed = _load(name, source, root, **CASES[name].changed_settings)
     assert changed.processed_paths != first.processed_paths
     assert (
         not torch.equal(changed[0].rating_levels, first[0].rating_levels)
@@ -239,7 +283,7 @@ def test_repeated_rating_names_the_repeat(name, sources, tmp_path):
         _load(name, source, tmp_path / "root")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FILE_NAMES)
 def test_missing_file_is_named(name, sources, tmp_path):
     source = _copy(sources[name], tmp_path)
     (source / CASES[name].removable).unlink()
@@ -251,8 +295,12 @@ def test_missing_file_is_named(name, sources, tmp_path):
 def test_bad_arguments(name, sources, tmp_path):
     with pytest.raises(ValueError, match=f"unknown split 'no-such-split' for {name}"):
         _load(name, sources[name], tmp_path, split="no-such-split")
-    with pytest.raises(DataFormatError, match="does not exist"):
-        _load(name, tmp_path / "nowhere", tmp_path)
+    if CASES[name].has_files:
+        with pytest.raises(DataFormatError, match="does not exist"):
+            _load(name, tmp_path / "nowhere", tmp_path)
+    else:
+        with pytest.raises(ValueError, match="source_dir"):
+            DATASETS[name](tmp_path, source_dir=tmp_path, log=False)
     with pytest.raises(ValueError, match="val_fraction"):
         _load(name, sources[name], tmp_path, val_fraction=1.0)
 
@@ -260,14 +308,15 @@ def test_bad_arguments(name, sources, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_load_split_by_name_and_unknown_setting(name, sources, monkeypatch, tmp_path):
     cls = DATASETS[name]
-    monkeypatch.setenv(cls.env_var, str(sources[name]))
+    if CASES[name].has_files:
+        monkeypatch.setenv(cls.env_var, str(sources[name]))
     split = load_split(name, root=tmp_path, log=False, **CASES[name].settings)
     assert split.name == f"{name}/{cls.default_split}" and split.dataset == name
     with pytest.raises(ValueError, match=f"dataset '{name}' takes no setting 'bogus'"):
         load_split(name, bogus=1)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FILE_NAMES)
 def test_download_checks_md5_or_says_where_files_go(name, sources, tmp_path, monkeypatch):
     cls = DATASETS[name]
     monkeypatch.delenv(cls.env_var, raising=False)
@@ -288,6 +337,7 @@ def test_download_checks_md5_or_says_where_files_go(name, sources, tmp_path, mon
         return shutil.copy(archive, Path(folder) / "data.zip")
 
     monkeypatch.setattr(base_module, "download_url", fake_download)
+    monkeypatch.setattr(sys.modules[cls.__module__], "download_url", fake_download, raising=False)
     with pytest.raises(DataFormatError, match="MD5 mismatch"):
         cls(root, log=False)  # the class expects the official md5
     assert (

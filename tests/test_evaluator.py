@@ -256,3 +256,46 @@ def test_evaluate_metric_subset_and_validation_helpers(tiny_split) -> None:
         check_selection_metric("accuracy")
     assert improved("rmse", 0.9, None) and improved("rmse", 0.9, 1.0) and not improved("rmse", 1.0, 0.9)
     assert improved("ndcg@10", 0.5, 0.4) and not improved("ndcg@10", 0.4, 0.5)
+
+
+@pytest.mark.parametrize("name", ["mf", "global-mean", "popularity"])
+def test_chunked_scoring_equals_the_unchunked_path(tiny_split, name):
+    model = create_model(name, {"max_epochs": 2} if name == "mf" else None, test_config=True).fit(tiny_split)
+    whole = evaluate(model, tiny_split, k=5, chunk_users=10_000)
+    for chunk in (1, 3):
+        chunked = evaluate(model, tiny_split, k=5, chunk_users=chunk)
+        assert chunked.metrics == whole.metrics
+    with pytest.raises(ValueError, match="chunk_users"):
+        evaluate(model, tiny_split, chunk_users=0)
+
+
+def test_recommend_in_chunks_equals_one_block(tiny_split, monkeypatch):
+    import gnnrec.models.base as base_module
+
+    model = create_model("mf", {"max_epochs": 2}, test_config=True).fit(tiny_split)
+    users = torch.arange(tiny_split.num_users)
+    top, scores = model.recommend(users, k=4)
+    raw = model.score_matrix(users, clip=False).masked_fill(tiny_split.seen_mask(), float("-inf"))
+    assert torch.equal(top, torch.sort(raw, dim=1, descending=True, stable=True).indices[:, :4])
+    monkeypatch.setattr(base_module, "user_chunk_size", lambda num_movies: 2)
+    top2, scores2 = model.recommend(users, k=4)
+    assert torch.equal(top, top2) and torch.allclose(scores, scores2, rtol=1e-6)  # BLAS blocks differ by size
+    assert int(model.seen_mask([0]).sum()) == int((tiny_split.known.user == 0).sum())
+
+
+def test_per_user_outputs_average_to_the_metrics(tiny_split):
+    model = create_model("bias").fit(tiny_split)
+    result = evaluate(model, tiny_split, k=5, per_user=True, chunk_users=2)
+    details = result.per_user
+    assert "per_user" not in result.to_dict() and evaluate(model, tiny_split).per_user is None
+    count = details["count"]
+    assert int(count.sum()) == result.num_ratings and len(details["rating_user"]) == result.num_users
+    assert math.isclose(math.sqrt(float(details["sse"].sum() / count.sum())), result.metrics["rmse"], rel_tol=1e-9)
+    assert math.isclose(float(details["abs_error_sum"].sum() / count.sum()), result.metrics["mae"], rel_tol=1e-9)
+    assert len(details["ranked_user"]) == result.num_ranked_users
+    for name in ("ndcg@5", "recall@5", "precision@5", "map@5", "mrr@5", "hit_rate@5"):
+        assert details[name].shape == (result.num_ranked_users,)
+        assert math.isclose(float(details[name].double().mean()), result.metrics[name], rel_tol=1e-5, abs_tol=1e-7)
+    assert "coverage@5" not in details
+    ranking_only = evaluate(create_model("popularity").fit(tiny_split), tiny_split, per_user=True).per_user
+    assert "sse" not in ranking_only and "rating_user" not in ranking_only and "ndcg@10" in ranking_only

@@ -386,3 +386,16 @@ def test_sparse_rating_matrix_feeds_the_layers_as_the_dense_matrix():
     torch.testing.assert_close(output.mean_output(hidden), output(hidden).mean(1))
     with pytest.raises(ValueError, match="identity"):
         layer.mean_output(ratings)
+
+
+def test_fit_refuses_when_the_dense_matrices_do_not_fit(tiny_split, monkeypatch):
+    import gnnrec.models.glocal_k as glocal_module
+
+    need = glocal_module.fit_memory_estimate(59_047, 162_541, 0, 10)
+    assert need == 4 * glocal_module.DENSE_MATRIX_COPIES * 59_047 * 162_541  # ML-25M: about a terabyte
+    assert glocal_module.available_memory(torch.device("cpu")) > 0
+    monkeypatch.setattr(glocal_module, "available_memory", lambda device: 1000)
+    with pytest.raises(MemoryError, match=r"(?s)GLocal-K needs about .* GiB on cpu .* but only 0\.0 GiB is available"):
+        GLocalK(GLocalK.test_config()).fit(tiny_split)
+    monkeypatch.setattr(glocal_module, "available_memory", lambda device: 2**40)
+    assert GLocalK(GLocalK.test_config()).fit(tiny_split).history

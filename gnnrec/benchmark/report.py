@@ -11,14 +11,15 @@ import io
 import json
 import math
 import re
-import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gnnrec.benchmark.markers import wrap_table
 from gnnrec.evaluation import METRICS
+from gnnrec.stats import mean_std_ci
 from gnnrec.utils import atomic_write_text
 
 OK = "ok"
@@ -40,15 +41,14 @@ def json_safe(value: Any) -> Any:
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
-    """``{"mean", "std", "n"}`` of ``values``; the sample std is None for fewer than two values."""
-    values = list(values)
+    """``{"mean", "std", "n", "ci_low", "ci_high"}`` of ``values``: sample std and 95% Student-t interval of the
+    mean (:func:`gnnrec.stats.mean_std_ci`); std and interval are None for fewer than two values."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
-        return {"mean": None, "std": None, "n": 0}
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else None,
-        "n": len(values),
-    }
+        return {"mean": None, "std": None, "n": 0, "ci_low": None, "ci_high": None}
+    if len(values) > 1 and len(set(values)) == 1:  # no spread: the interval is the point
+        return {"mean": values[0], "std": 0.0, "n": len(values), "ci_low": values[0], "ci_high": values[0]}
+    return mean_std_ci(values)
 
 
 def _metric_base(name: str) -> str:
@@ -86,10 +86,20 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                 "metrics": {
                     n: mean_std([r["metrics"][n] for r in ok if r["metrics"].get(n) is not None]) for n in names
                 },
+                "val_metrics": {
+                    n: mean_std(
+                        [v for r in ok if (v := ((r.get("selection") or {}).get("metrics") or {}).get(n)) is not None]
+                    )
+                    for n in names
+                },
+                "stale": sum(bool(r.get("stale")) for r in ok),
+                "refit": sum(r.get("refit_fit") is not None for r in ok),
+                "selected": [(r.get("selection") or {}).get("selected") for r in ok],
                 "fit_seconds": mean_std([r["fit_seconds"] for r in ok]),
                 "eval_seconds": mean_std([r["eval_seconds"] for r in ok]),
                 "peak_rss_mb": max((r["peak_rss_mb"] for r in ok), default=None),
-                "config": mine[0]["config"],
+                "config": (ok or mine)[0].get("fit_config") or mine[0]["config"],  # GLocal-K: preset filled in
+                "preset_name": (ok or mine)[0].get("preset_name"),
             }
         )
     return rows
@@ -123,6 +133,102 @@ def summary_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+RATING_METRICS = ("rmse", "mae", "ndcg")
+NOT_APPLICABLE = "—"  # a rating metric of a ranking-only model
+STALE_MARK = " †"
+
+
+def format_estimate(stat: Mapping[str, Any], digits: int = 4) -> str:
+    """``"0.9123 ± 0.0040 [0.9024, 0.9222]"``: mean ± sample std and the 95% interval of the mean."""
+    text = format_mean_std(stat, digits)
+    if stat.get("ci_low") is not None:
+        text += f" [{stat['ci_low']:.{digits}f}, {stat['ci_high']:.{digits}f}]"
+    return text
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    return row["label"] + (STALE_MARK if row.get("stale") else "")
+
+
+def _rows_with(results: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    return [row for row in results["summary"] if any(s["mean"] is not None for s in row[key].values())]
+
+
+def metric_table(results: Mapping[str, Any], names: Sequence[str], *, key: str = "metrics") -> str:
+    """Per model: cells ok and ``mean ± std [95% CI]`` of each metric in ``names`` (``key``: test or
+    ``val_metrics``); a rating metric a model does not predict shows ``—``."""
+    arrows = {True: " ↑", False: " ↓", None: ""}
+    header = ["model", "cells ok"] + [f"{n}{arrows[higher_is_better(n)]}" for n in names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(names)) + "|"]
+    for row in _rows_with(results, key):
+        cells = [_label(row), f"{row['ok']}/{row['cells']}"]
+        for n in names:
+            stat = row[key].get(n) or {"mean": None}
+            cells.append(format_estimate(stat) if stat["mean"] is not None else NOT_APPLICABLE)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def significance_table(test: Mapping[str, Any]) -> str:
+    """The leader against each other model: difference, its 95% percentile interval, p-value, verdict."""
+    metric, leader = test["metric"], test["leader"]
+    lines = [
+        f"| {leader} vs | Δ{metric} (leader − model) | 95% CI | p | users | |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    floor = 1 / test["num_samples"]
+    for row in test["rows"]:
+        p = f"< {floor:.0e}" if row["p_value"] == 0 else f"{row['p_value']:.4f}"
+        verdict = "significant" if row["significant"] else "not significant"
+        lines.append(
+            f"| {row['label']} | {row['diff']:+.4f} | [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {p} | "
+            f"{row['units']} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def _tables(results: Mapping[str, Any]) -> list[str]:
+    names = metric_names(results["cells"])
+    rating = [n for n in names if n in RATING_METRICS]
+    ranking = [n for n in names if n not in RATING_METRICS]
+    out: list[str] = []
+    selection = results.get("selection")
+    if selection:
+        chosen, metric = selection["chosen"], selection["metric"]
+        out += [
+            "## Validation (every variant)",
+            "",
+            f"The variant with the best mean validation `{metric}` is chosen: **{chosen}**. Test metrics are "
+            "reported for the chosen variant only.",
+            "",
+            wrap_table("validation", metric_table(results, names, key="val_metrics")),
+        ]
+    out += ["## Rating metrics (test)", "", wrap_table("rating", metric_table(results, rating))]
+    out += ["## Ranking metrics (test)", "", wrap_table("ranking", metric_table(results, ranking))]
+    for name, test in (results.get("significance") or {}).items():
+        out += [
+            f"## Paired bootstrap over users: {test['metric']}",
+            "",
+            f"Leader by mean test {test['metric']}: **{test['leader']}**. Users (per split) resampled "
+            f'{test["num_samples"]} times, seed {test["seed"]}; "not significant" where p ≥ 0.05.',
+            "",
+            wrap_table(f"significance-{name}", significance_table(test)),
+        ]
+    paper = [(r["id"], r["paper_metrics"]) for r in results["cells"] if r.get("paper_metrics")]
+    if paper:
+        lines = ["| cell | " + " | ".join(paper[0][1]) + " |", "|---|" + "---:|" * len(paper[0][1])]
+        for cell, values in paper:
+            lines.append(
+                f"| {cell} | " + " | ".join(f"{v['value']:.4f} @ epoch {v['epoch']}" for v in values.values()) + " |"
+            )
+        out += [
+            "## GLocal-K paper protocol: per-metric best TEST epochs (optimistic, not a held-out result)",
+            "",
+            wrap_table("paper-protocol", "\n".join(lines)),
+        ]
+    return out
+
+
 def results_markdown(results: Mapping[str, Any]) -> str:
     suite, run, env = results["suite"], results["run"], results["environment"]
     seeds = ", ".join(map(str, suite["seeds"]))
@@ -134,7 +240,9 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         f"- dataset {suite['dataset']}, splits {', '.join(suite['splits'])}, seeds {seeds}; "
         f"validation share {suite['val_fraction']} (data seed {suite['data_seed']})",
         f"- metrics on the test part, evaluated once per cell; top-K with k={suite['k']}; "
-        f"mean ± sample std over {len(suite['splits'])} split(s) × {len(suite['seeds'])} seed(s)",
+        f"mean ± sample std [95% Student-t interval of the mean] over {len(suite['splits'])} split(s) × "
+        f"{len(suite['seeds'])} seed(s)",
+        "- " + _refit_line(results),
         f"- wall time of this invocation: {run['wall_seconds']:.1f} s "
         f"({run['cells_finished']}/{run['cells_total']} cells finished, {run['cells_reused']} reused from an "
         f"earlier invocation, {run['cells_failed']} failed)",
@@ -144,10 +252,21 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         f"- machine: {env['platform']}, {env['processor']}, {env['cpu_count']} CPUs, {env['torch_threads']} torch "
         f"threads" + (f", GPU {env['cuda']}" if env["cuda"] else ""),
         f"- started {run['started']}" + (f"; command: `{run['command']}`" if run["command"] else ""),
+        "- code: " + _code_line(results.get("provenance")),
+        "",
+        *_tables(results),
+        "",
+        "## All metrics and costs",
         "",
         summary_table(results),
         "",
     ]
+    if any(row.get("stale") for row in results["summary"]):
+        lines += [
+            f"{STALE_MARK.strip()} some cells of this model were reused from another code version (`--reuse-stale`); "
+            "see `code_version_key` in results.json.",
+            "",
+        ]
     failed = [(row["label"], f) for row in results["summary"] for f in row["failed"]]
     if failed:
         lines += ["## Failed cells", ""] + [f"- {label} {text}" for label, text in failed] + [""]
@@ -158,9 +277,33 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     for row in results["summary"]:
         config = ", ".join(f"{k}={json.dumps(v)}" for k, v in row["config"].items() if k != "seed")
         notes = sorted({r["note"] for r in results["cells"] if r["label"] == row["label"] and r.get("note")})
-        lines.append(f"- `{row['label']}` ({row['model']}): {config or 'no hyperparameters'}")
+        preset = f" (preset {row['preset_name']})" if row.get("preset_name") else ""
+        lines.append(f"- `{row['label']}` ({row['model']}){preset}: {config or 'no hyperparameters'}")
         lines += [f"  - note: {note}" for note in notes]
+        chosen = sorted({json.dumps(s, sort_keys=True) for s in row.get("selected") or [] if s})
+        lines += [f"  - selected on validation: {s}" for s in chosen]
     return "\n".join(lines) + "\n"
+
+
+def _refit_line(results: Mapping[str, Any]) -> str:
+    refit = {row["label"]: row.get("refit", 0) for row in results["summary"]}
+    done = [label for label, n in refit.items() if n]
+    if not done:
+        return "no refit: every model is tested as fitted on the training part (validation used for selection)"
+    return (
+        "refit: after selection on validation, "
+        + ", ".join(done)
+        + " were fitted again on train ∪ validation with what was selected (`refit_overrides`) and tested once"
+    )
+
+
+def _code_line(provenance: Mapping[str, Any] | None) -> str:
+    if not provenance:
+        return "unknown"
+    if provenance.get("commit") is None:
+        return f"gnnrec {provenance.get('gnnrec_version')} (no git: {provenance.get('reason')})"
+    dirty = f", uncommitted changes (diff sha256 {provenance['diff_sha256'][:12]})" if provenance["dirty"] else ""
+    return f"git {provenance['commit_short']}{dirty}, gnnrec {provenance.get('gnnrec_version')}"
 
 
 def results_csv(results: Mapping[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The benchmark runner: a suite is a grid of (model, split, seed) cells; each cell fits once and is evaluated once.
+"""The benchmark runner: a suite is a grid of (model, split, seed) cells; each cell is tested once
+(see :mod:`gnnrec.benchmark.cell`: fit with selection on validation, refit on train ∪ validation).
 
 Suites are data (see :mod:`gnnrec.benchmark.suite`: shipped JSON files, a path to one, or a dict with the keys
 of :class:`~gnnrec.benchmark.suite.Suite`); results are written by :mod:`gnnrec.benchmark.report`.
@@ -8,14 +9,16 @@ A run directory holds::
     cells/<cell>.json     one result per cell, written atomically as soon as the cell finishes
     results.json          every cell plus the per-model summary, environment and timing
     results.csv           one row per cell
-    results.md            mean ± std per model and metric, with versions, machine and wall time
+    results.md            named rating/ranking tables (mean ± std [95% CI]), paired bootstrap, versions, provenance
     metrics.png           metric bars with error bars (std over splits × seeds)
     learning_curves.png   per-epoch curves from each model's ``history``
     tensorboard/<cell>/   one TensorBoard sub-run per cell (scalars, hparams, histograms, projector)
-    models/<cell>.pt      checkpoints, with ``save_models=True``
+    cells/<cell>.npz      per-user test arrays for the paired bootstrap
+    models/<cell>.pt      checkpoints, with ``save_models=True`` (and <cell>.selection.pt: the fit before refit)
 
 Running again into the same directory reuses every finished cell whose model, config, split
-fingerprint, seed and evaluation settings are unchanged, and computes the rest (failed cells too).
+fingerprint, seed, evaluation and refit settings and code version (:func:`gnnrec.provenance.version_key`) are
+unchanged, and computes the rest (failed cells too); ``reuse_stale`` also reuses other code versions' cells.
 """
 
 from __future__ import annotations
@@ -24,79 +27,35 @@ import dataclasses
 import json
 import os
 import platform
-import resource
-import shutil
 import sys
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy
 import torch
 from tqdm.auto import tqdm
 
 import gnnrec
+from gnnrec.benchmark.cell import PeakMemory, evaluate_part, run_cell, save_per_user
 from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
+from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import Cell, Suite, build_cells
-from gnnrec.config import config_to_dict, epochs_hint
+from gnnrec.config import config_to_dict
 from gnnrec.data import load_split
 from gnnrec.data.split import RatingSplit
-from gnnrec.evaluation import evaluate
+from gnnrec.evaluation import improved
 from gnnrec.models import create_model
-from gnnrec.tensorboard import ProgressWriter, log_embeddings, log_hparams
+from gnnrec.models.base import RatingModel
+from gnnrec.provenance import code_version, version_key
+from gnnrec.threads import resolve_threads, torch_threads
 from gnnrec.utils import atomic_write_text, gnnrec_home, seed_everything
-
-
-# ---------------------------------------------------------------------- measurements
-class PeakMemory:
-    """Peak resident memory (RSS) of this process during a cell.
-
-    On Linux the kernel's high-water mark ``VmHWM`` is reset before each cell (``/proc/self/clear_refs``),
-    so each cell reports its own peak, including the memory already held by the process (Python, torch,
-    the loaded split). Elsewhere it falls back to ``getrusage`` max RSS: the process peak so far.
-    With CUDA the peak of ``torch.cuda.max_memory_allocated`` is reported too.
-    """
-
-    def __init__(self) -> None:
-        self.per_cell = self._reset_hwm()
-        if self.per_cell:
-            self.method = "VmHWM: peak RSS of the process during the cell (Linux high-water mark, reset per cell)"
-        else:
-            self.method = "ru_maxrss: peak RSS of the process since it started (not reset per cell)"
-
-    @staticmethod
-    def _reset_hwm() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-            return True
-        except OSError:
-            return False
-
-    def reset(self) -> None:
-        if self.per_cell:
-            self._reset_hwm()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-
-    def peak_rss_mb(self) -> float:
-        if self.per_cell:
-            with open("/proc/self/status") as handle:
-                for line in handle:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-    def peak_cuda_mb(self) -> float | None:
-        return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 
 
 def environment() -> dict[str, Any]:
     """Versions and machine, recorded with every run."""
-    import numpy
     import torch_geometric
 
     env = {
@@ -150,11 +109,15 @@ def default_run_dir(suite: Suite) -> Path:
     return gnnrec_home() / "runs" / f"benchmark-{suite.name}-{stamp}"
 
 
-def _reusable(record: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> bool:
+# Keys of a cell record that must match for the cell to be reused; CODE_KEY may differ with ``reuse_stale``.
+CODE_KEY = "code_version_key"
+
+
+def _reusable(record: Mapping[str, Any] | None, expected: Mapping[str, Any], *, ignore: tuple[str, ...] = ()) -> bool:
     return (
         record is not None
         and record.get("status") == OK
-        and all(record.get(key) == value for key, value in expected.items())
+        and all(record.get(key) == value for key, value in expected.items() if key not in ignore)
     )
 
 
@@ -177,24 +140,65 @@ def run_benchmark(
     progress: bool = True,
     command: str | None = None,
     log: Callable[[str], None] | None = None,
+    refit: bool | None = None,
+    reuse_stale: bool = False,
+    threads: int | str | None = None,
+    per_user: bool = True,
 ) -> BenchmarkRun:
     """Run (or resume) every cell of ``suite`` into ``out_dir`` and write the result files.
 
     A cell's exception is recorded as its status (``"failed: …"``) and the run goes on.
-    ``log`` receives one line per cell (default: stderr through tqdm).
+    ``log`` receives one line per cell (default: stderr through tqdm). ``refit`` (None: the suite's setting)
+    replaces the suite's refit default. A finished cell is reused only when it was computed by the same code
+    (:func:`gnnrec.provenance.version_key`); ``reuse_stale=True`` reuses cells of other code versions too and
+    marks them stale in the tables. ``threads`` (``"auto"`` or a count; None: leave torch's setting) sets
+    torch's intra-op threads for the run. ``per_user`` stores per-user test arrays (``cells/<cell>.npz``) for
+    the paired bootstrap when the evaluator provides them.
     """
     suite = suite if isinstance(suite, Suite) else Suite.from_dict(suite)
+    if refit is not None:
+        suite = dataclasses.replace(suite, refit=refit)
+    count = resolve_threads(threads) if threads is not None else torch.get_num_threads()
+    with torch_threads(count):
+        return _run(
+            suite, out_dir, data_dir=data_dir, tensorboard=tensorboard, projector=projector,
+            save_models=save_models, plots=plots, progress=progress, command=command, log=log,
+            reuse_stale=reuse_stale, threads={"requested": threads, "torch_threads": count}, per_user=per_user,
+        )  # fmt: skip
+
+
+def _run(
+    suite: Suite,
+    out_dir: str | Path | None,
+    *,
+    data_dir: str | Path | None,
+    tensorboard: bool,
+    projector: bool,
+    save_models: bool,
+    plots: bool,
+    progress: bool,
+    command: str | None,
+    log: Callable[[str], None] | None,
+    reuse_stale: bool,
+    threads: dict[str, Any],
+    per_user: bool,
+) -> BenchmarkRun:
     cells = build_cells(suite)
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
     (run_dir / "cells").mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+    provenance = code_version()
+    if command is not None:
+        provenance["command"] = command
+    code_key = version_key(provenance)
     memory = PeakMemory()
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     records: dict[str, dict[str, Any]] = {}
-    reused = 0
+    reused = stale = 0
     splits: dict[str, RatingSplit] = {}
+    selecting = suite.select_on is not None
     bar = tqdm(total=len(cells), desc=f"benchmark {suite.name}", unit="cell", disable=None if progress else True)
     try:
         for position, cell in enumerate(cells, start=1):
@@ -220,13 +224,24 @@ def run_benchmark(
                 "seed": cell.seed,
                 "k": suite.k,
                 "relevance_threshold_setting": suite.relevance_threshold,
+                "refit": cell.refit(suite),
+                "test_evaluated": not selecting,
+                CODE_KEY: code_key,
             }
             cell_path = run_dir / "cells" / f"{cell.id}.json"
             previous = _read_json(cell_path)
+            where = f"[{position}/{len(cells)}] {cell.entry.label} {cell.split} seed {cell.seed}"
             if _reusable(previous, expected):
-                records[cell.id] = previous
+                records[cell.id] = {**previous, "stale": False}
                 reused += 1
-                log(f"[{position}/{len(cells)}] {cell.entry.label} {cell.split} seed {cell.seed}: reused")
+                log(f"{where}: reused")
+                bar.update()
+                continue
+            if reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,)):
+                records[cell.id] = {**previous, "stale": True}
+                reused += 1
+                stale += 1
+                log(f"{where}: reused from code version {previous.get(CODE_KEY)} (stale)")
                 bar.update()
                 continue
             record = {
@@ -236,10 +251,12 @@ def run_benchmark(
                 "split": cell.split,
                 "split_name": split.name,
                 **expected,
+                "provenance": provenance,
+                "stale": False,
             }
             bar.set_postfix_str(f"{cell.entry.label} {cell.split} seed {cell.seed}")
             record.update(
-                _run_cell(
+                run_cell(
                     cell,
                     model,
                     split,
@@ -248,22 +265,23 @@ def run_benchmark(
                     memory,
                     tensorboard=tensorboard,
                     projector=projector,
-                    save_models=save_models,
+                    save_models=save_models or selecting,
                     progress=progress,
+                    per_user=per_user,
                 )
             )
             atomic_write_text(cell_path, json.dumps(record, indent=1) + "\n")
             records[cell.id] = record
+            shown = record["metrics"] if not selecting else (record.get("selection") or {}).get("metrics") or {}
             summary = (
-                ", ".join(f"{m} {record['metrics'][m]:.4f}" for m in ("rmse", "ndcg@10") if record["metrics"].get(m))
+                ", ".join(f"{m} {shown[m]:.4f}" for m in ("rmse", "ndcg@10") if shown.get(m) is not None)
                 if record["status"] == OK
                 else record["status"]
             )
-            log(
-                f"[{position}/{len(cells)}] {cell.entry.label} {cell.split} seed {cell.seed}: {summary} "
-                f"(fit {record['fit_seconds'] or 0:.1f} s)"
-            )
+            log(f"{where}: {summary} (fit {record['fit_seconds'] or 0:.1f} s)")
             bar.update()
+        if selecting:
+            _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
         bar.close()
         wall = time.perf_counter() - started
@@ -275,98 +293,76 @@ def run_benchmark(
                 "started": started_at,
                 "wall_seconds": wall,
                 "command": command,
+                "threads": threads,
                 "cells_total": len(cells),
                 "cells_finished": len(ordered),
                 "cells_reused": reused,
+                "cells_stale": stale,
                 "cells_failed": sum(r["status"] != OK for r in ordered),
                 "complete": len(ordered) == len(cells),
             },
+            "provenance": provenance,
             "environment": environment(),
             "memory_method": memory.method,
             "summary": summarize(ordered, [e.label for e in suite.entries()]),
             "cells": ordered,
         }
+        if selecting:
+            results["selection"] = ablation_choice(suite, ordered)
+        else:
+            labels = [e.label for e in suite.entries()]
+            tests = {"rating": "rmse", "ranking": f"ndcg@{suite.k}"}
+            results["significance"] = {
+                name: test
+                for name, metric in tests.items()
+                if (test := leader_comparisons(run_dir, ordered, labels, metric)) is not None
+            }
         markdown = write_results(run_dir, results, plots=plots)
     return BenchmarkRun(run_dir, results, markdown)
 
 
-def _run_cell(
-    cell: Cell,
-    model: Any,
-    split: RatingSplit,
-    run_dir: Path,
+def ablation_choice(suite: Suite, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The variant of a ``select_on="validation"`` suite with the best mean validation ``selection_metric``."""
+    metric = suite.selection_metric
+    means = {}
+    for entry in suite.entries():
+        values = [
+            r["selection"]["metrics"].get(metric)
+            for r in records
+            if r["label"] == entry.label and r["status"] == OK and r.get("selection")
+        ]
+        values = [v for v in values if v is not None]
+        if values:
+            means[entry.label] = sum(values) / len(values)
+    chosen = None
+    for label, value in means.items():
+        if chosen is None or improved(metric, value, means[chosen]):
+            chosen = label
+    return {"metric": metric, "validation_means": means, "chosen": chosen}
+
+
+def _test_chosen_variant(
     suite: Suite,
-    memory: PeakMemory,
-    *,
-    tensorboard: bool,
-    projector: bool,
-    save_models: bool,
-    progress: bool,
-) -> dict[str, Any]:
-    """Fit and evaluate one cell; exceptions become a ``failed: …`` status."""
-    out: dict[str, Any] = {
-        "status": OK,
-        "metrics": {},
-        "evaluation": None,
-        "fit_seconds": None,
-        "eval_seconds": None,
-        "peak_rss_mb": None,
-        "peak_cuda_mb": None,
-        "history": [],
-        "warnings": [],
-        "error": None,
-        "traceback": None,
-        "tensorboard": None,
-        "checkpoint": None,
-        "note": None,
-        "finished": None,
-    }
-    tb_dir = run_dir / "tensorboard" / cell.id
-    shutil.rmtree(tb_dir, ignore_errors=True)  # a rerun replaces the sub-run of an unfinished attempt
-    writer = None
-    try:
-        if tensorboard:
-            writer = ProgressWriter(
-                tb_dir,
-                description=f"{cell.entry.label} {cell.split} seed {cell.seed}",
-                total=epochs_hint(model.config),
-                progress=progress,
-            )
-            out["tensorboard"] = str(tb_dir.relative_to(run_dir))
-        memory.reset()
-        start = time.perf_counter()
-        model.fit(split, logger=writer)
-        out["fit_seconds"] = time.perf_counter() - start
-        start = time.perf_counter()
-        result = evaluate(model, split, part="test", k=suite.k, relevance_threshold=suite.relevance_threshold)
-        out["eval_seconds"] = time.perf_counter() - start
-        out["peak_rss_mb"] = memory.peak_rss_mb()
-        out["peak_cuda_mb"] = memory.peak_cuda_mb()
-        evaluation = result.to_dict()
-        out["metrics"] = evaluation.pop("metrics")
-        out["evaluation"] = {k: evaluation[k] for k in ("part", "num_ratings", "num_users", "num_ranked_users", "k")}
-        out["evaluation"]["relevance_threshold"] = evaluation["relevance_threshold"]
-        out["history"] = json_safe(model.history)
-        out["note"] = getattr(model, "protocol_note", None)
-        if writer is not None:
-            try:
-                hparams = {"model": cell.entry.label, "split": cell.split, **config_to_dict(model.config)}
-                log_hparams(writer, hparams, result.metrics)
-                log_embeddings(writer, model, split.graph, step=len(model.history), projector=projector)
-            except Exception as error:  # noqa: BLE001 - TensorBoard extras must not discard a finished result
-                out["warnings"].append(f"tensorboard: {type(error).__name__}: {error}")
-        if save_models:
-            path = run_dir / "models" / f"{cell.id}.pt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            model.save(path)
-            out["checkpoint"] = str(path.relative_to(run_dir))
-    except Exception as error:  # noqa: BLE001 - one model's failure must not lose the other cells
-        out["status"] = f"failed: {type(error).__name__}: {error}"
-        out["error"] = f"{type(error).__name__}: {error}"
-        out["traceback"] = traceback.format_exc()
-        out["history"] = json_safe(getattr(model, "history", []))
-    finally:
-        if writer is not None:
-            writer.close()
-    out["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return out
+    cells: list[Cell],
+    records: dict[str, dict[str, Any]],
+    run_dir: Path,
+    data_dir: str | Path | None,
+    per_user: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Evaluate on test only the cells of the variant chosen on validation (from their saved checkpoints)."""
+    chosen = ablation_choice(suite, list(records.values()))["chosen"]
+    for cell in cells:
+        record = records.get(cell.id)
+        if cell.entry.label != chosen or record is None or record["status"] != OK or record["metrics"]:
+            continue
+        split = load_split(
+            suite.dataset, cell.split, source_dir=data_dir, val_fraction=suite.val_fraction, seed=suite.data_seed,
+            log=False,
+        )  # fmt: skip
+        model = RatingModel.load(run_dir / record["checkpoint"], split)
+        result = evaluate_part(model, split, "test", suite, per_user)
+        record["metrics"] = result.to_dict()["metrics"]
+        record["per_user"] = save_per_user(result, run_dir / "cells" / f"{cell.id}.npz")
+        atomic_write_text(run_dir / "cells" / f"{cell.id}.json", json.dumps(record, indent=1) + "\n")
+        log(f"{cell.id}: chosen on validation {suite.selection_metric}; tested once")

@@ -31,11 +31,15 @@ def builtin_suites_dir() -> Traversable:
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """One column of a suite: a registered ``model`` under a ``label``, with config ``overrides``."""
+    """One column of a suite: a registered ``model`` under a ``label``, with config ``overrides``.
+
+    ``refit`` (None: the suite's setting) says whether the cell refits on train + validation after selection.
+    """
 
     label: str
     model: str
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    refit: bool | None = None
 
     @classmethod
     def parse(cls, entry: str | Mapping[str, Any]) -> ModelEntry:
@@ -44,14 +48,18 @@ class ModelEntry:
             return cls(entry, entry, {})
         if not isinstance(entry, Mapping) or "model" not in entry:
             raise ValueError(f"a suite model entry is a model name or a dict with a 'model' key, got {entry!r}")
-        unknown = set(entry) - {"model", "label", "overrides"}
+        unknown = set(entry) - {"model", "label", "overrides", "refit"}
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))} in suite model entry {entry!r}")
         overrides = dict(entry.get("overrides") or {})
-        return cls(str(entry.get("label") or entry["model"]), str(entry["model"]), overrides)
+        refit = entry.get("refit")
+        if refit is not None and not isinstance(refit, bool):
+            raise ValueError(f"'refit' of suite model entry {entry!r} must be true or false")
+        return cls(str(entry.get("label") or entry["model"]), str(entry["model"]), overrides, refit)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "model": self.model, "overrides": dict(self.overrides)}
+        out = {"label": self.label, "model": self.model, "overrides": dict(self.overrides)}
+        return out if self.refit is None else {**out, "refit": self.refit}
 
 
 @dataclasses.dataclass
@@ -63,6 +71,11 @@ class Suite:
     applied after an entry's own overrides. ``test_config`` starts each model from its
     ``test_config()`` (tiny settings for smoke tests) instead of its default config.
     ``relevance_threshold=None`` lets the evaluator use 3/4 of the rating scale.
+    ``refit``: after a fit that selects on validation, fit again on train ∪ validation with what was selected
+    (:meth:`~gnnrec.models.base.RatingModel.refit_overrides`) and evaluate that model on test.
+    ``select_on="validation"`` (ablations): the entries are variants; every cell is evaluated on validation,
+    the variant with the best mean validation ``selection_metric`` is chosen, and only its cells are
+    evaluated on test.
     """
 
     name: str
@@ -77,7 +90,9 @@ class Suite:
     val_fraction: float = 0.05
     data_seed: int = 0
     test_config: bool = False
-    select_on: str = "test"  # "validation": show validation metrics, and test metrics only of the chosen entry
+    refit: bool = True
+    select_on: str | None = None
+    selection_metric: str = "rmse"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Suite:
@@ -105,6 +120,8 @@ class Suite:
         if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
             raise ValueError("suite 'overrides' must map a model name, label or '*' to a dict of config values")
         values["overrides"] = {str(target): dict(v) for target, v in overrides.items()}
+        if values.get("select_on") not in (None, "validation"):
+            raise ValueError(f"suite 'select_on' must be \"validation\" or absent, got {values['select_on']!r}")
         suite = cls(**values)
         labels = [entry.label for entry in suite.entries()] if suite.models is not None else []
         duplicated = sorted({label for label in labels if labels.count(label) > 1})
@@ -197,6 +214,12 @@ class Cell:
     split: str
     seed: int
     overrides: dict[str, Any]
+
+    def refit(self, suite: Suite) -> bool:
+        """Whether this cell refits on train + validation (the entry's setting, else the suite's)."""
+        if suite.select_on is not None:
+            return False  # variants are compared on their validation fits; the chosen one is tested as fitted
+        return self.entry.refit if self.entry.refit is not None else suite.refit
 
     @property
     def id(self) -> str:

@@ -237,7 +237,7 @@ def check_unique_pairs(path: Path, user: np.ndarray, movie: np.ndarray, num_movi
     repeat = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
     if len(repeat):
         row = int(order[repeat + 1].min())
-        raise DataFormatError(path, "this (user, movie) pair is rated a second time", row + first_line)
+        raise DataFormatError(path, "this (user, movie) pair is repeated: rated a second time", row + first_line)
 
 
 def temporal_split(user: np.ndarray, time: np.ndarray, test_fraction: float = TEST_FRACTION):

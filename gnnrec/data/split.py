@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from gnnrec.data.graph import PARTS, RATES
+from gnnrec.data.graph import PARTS, RATED_BY, RATES
 from gnnrec.data.user_features import UserFeatureLayout, graph_user_layout
 
 
@@ -141,6 +141,32 @@ class RatingSplit:
     @property
     def test_data(self) -> HeteroData:
         return self.link_data("test")
+
+    def merge_validation(self) -> RatingSplit:
+        """A split for refitting: training ratings (and message edges) = train ∪ val, no validation, same test.
+
+        The graph is a shallow copy whose ``rates``/``rated_by`` stores are replaced; the fingerprint gains a
+        ``+trainval`` suffix so checkpoints of a refit are not mistaken for fits on the original split.
+        """
+        graph = copy.copy(self.graph)
+        src = self.graph[RATES]
+        store = graph[RATES]  # HeteroData's copy copies each store, so the original graph is left untouched
+        for suffix in ("edge_label_index", "edge_label", "edge_time"):
+            if f"train_{suffix}" not in src:
+                continue
+            train, val = src[f"train_{suffix}"], src[f"val_{suffix}"]
+            store[f"train_{suffix}"] = torch.cat([train, val], dim=-1)
+            store[f"val_{suffix}"] = val[..., :0].clone()
+        store.edge_index = store.train_edge_label_index.clone()
+        store.rating = store.train_edge_label.clone()
+        reverse = graph[RATED_BY]
+        reverse.edge_index = store.edge_index.flip(0)
+        reverse.rating = store.rating.clone()
+        if "train_edge_time" in src:
+            store.time = store.train_edge_time.clone()
+            reverse.time = store.time.clone()
+        graph.fingerprint = f"{self.fingerprint}+trainval"
+        return RatingSplit(graph)
 
     def describe(self) -> dict:
         """Counts and the rating histogram of each part (plain Python types)."""

@@ -280,6 +280,8 @@ class SyntheticDataset(RatingGraphDataset):
             rows,
             generated.levels,
         )
+        data["user"].raw_id = torch.arange(1, data_args["num_users"] + 1)  # the ids write_ml25m_csv uses
+        data["movie"].raw_id = torch.arange(1, len(generated.year) + 1)
         data["movie"].year = torch.from_numpy(generated.year)
         data.year_range = year_range(generated.year)
         self._save_graph(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -39,10 +39,16 @@ class EvaluationResult:
     num_ranked_users: int = 0
     fingerprint: str = ""
     tie_seed: int = 0
+    per_user: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-safe types (non-finite floats become ``None``)."""
-        out = asdict(self)
+        """Plain JSON-safe types (non-finite floats become ``None``); ``per_user`` is left out."""
+        per_user, self.per_user = self.per_user, None
+        try:
+            out = asdict(self)
+        finally:
+            self.per_user = per_user
+        out.pop("per_user")
         out["metrics"] = {
             name: (value if value is not None and math.isfinite(value) else None)
             for name, value in self.metrics.items()
@@ -72,6 +78,18 @@ def select_metrics(names: Sequence[str] | None, k: int) -> list[Metric]:
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)} at k={k}; available: {', '.join(by_key)}")
     return [by_key[name] for name in dict.fromkeys(names)]
+
+
+# Bytes a chunk of full-catalogue scores costs per (user, movie) cell: float32 scores, the permuted
+# copy and the sort's values and int64 indices, and the bool seen mask.
+BYTES_PER_SCORE = 4 + 4 + 4 + 8 + 1
+SCORE_MEMORY_BUDGET = 512 * 2**20
+PREDICT_CHUNK = 1 << 22
+
+
+def user_chunk_size(num_movies: int, memory_budget: int = SCORE_MEMORY_BUDGET) -> int:
+    """Users per chunk so that one chunk's ``[users, num_movies]`` scoring stays within ``memory_budget`` bytes."""
+    return max(1, int(memory_budget) // (max(1, num_movies) * BYTES_PER_SCORE))
 
 
 def _raw_scores(model: Any, users: Tensor) -> Tensor:
@@ -124,6 +142,8 @@ def evaluate(
     relevance_threshold: float | None = 4.0,
     metrics: Sequence[str] | None = None,
     tie_seed: int = 0,
+    per_user: bool = False,
+    chunk_users: int | None = None,
 ) -> EvaluationResult:
     """Evaluate a fitted model on ``part`` of ``split`` with every metric in :data:`METRICS`.
 
@@ -141,6 +161,15 @@ def evaluate(
     ``metrics`` restricts the evaluation to these result names (e.g. ``["rmse", "ndcg@10"]``);
     without a ranking metric no score matrix is computed. ``None`` means every registered metric.
     ``relevance_threshold=None`` means 3/4 of the way up the split's rating scale (4 on 1–5).
+
+    Memory stays bounded at any scale: users are scored in chunks of ``chunk_users`` (default from
+    :data:`SCORE_MEMORY_BUDGET`, :func:`user_chunk_size`), never all users × all movies at once, and
+    ratings are predicted in chunks of :data:`PREDICT_CHUNK`; results equal the unchunked ones
+    (the tie permutation is the same for every chunk).
+
+    ``per_user=True`` fills :attr:`EvaluationResult.per_user`: ``rating_user`` (users with a rating in
+    the part), their ``sse``/``abs_error_sum`` (float64, clipped predictions) and ``count``;
+    ``ranked_user`` and, per ranking metric with per-user values, ``{name}@k`` (mean = the metric).
     Raises ``ValueError`` when the model was fitted on another split, the part is empty, or the
     model returns predictions of the wrong shape or with NaN/inf.
     """
@@ -173,24 +202,26 @@ def evaluate(
 
     ratings = None
     if getattr(model, "predicts_ratings", True) and any(metric.kind == RATING for metric in selected):
-        pred = model.predict(user, movie)
-        pred = _check_output(pred, tuple(user.shape), model_name, "predict").float().clamp(low, high)
-        ratings = RatingPredictions(user, movie, pred, target)
+        pred = torch.cat(
+            [
+                _check_output(model.predict(u, m), tuple(u.shape), model_name, "predict")
+                for u, m in zip(user.split(PREDICT_CHUNK), movie.split(PREDICT_CHUNK), strict=True)
+            ]
+        )
+        ratings = RatingPredictions(user, movie, pred.float().clamp(low, high), target)
 
     relevant = target >= relevance_threshold
     ranked_users, relevant_row = torch.unique(user[relevant], return_inverse=True)
     rankings = None
     if any(metric.kind == RANKING for metric in selected):
-        scores = _raw_scores(model, ranked_users)
-        scores = _check_output(scores, (len(ranked_users), split.num_movies), model_name, "score_matrix").float()
-        scores = scores.masked_fill(_seen_rows(split, ranked_users, _excluded_parts(part)), float("-inf"))
-        top_movies = rank_top_k(scores, k, tie_seed)
+        top_movies = _top_k_in_chunks(model, model_name, split, ranked_users, part, k, tie_seed, chunk_users)
         rankings = TopKRecommendations(top_movies, torch.stack([relevant_row, movie[relevant]]), split.num_movies)
 
     values: dict[str, float | None] = {}
     for metric in selected:
         data = ratings if metric.kind == RATING else rankings
         values[metric.key(k)] = None if data is None else float(metric.function(data))
+    details = _per_user(selected, k, ratings, rankings, ranked_users) if per_user else None
 
     return EvaluationResult(
         model=model_name,
@@ -205,4 +236,47 @@ def evaluate(
         num_ranked_users=len(ranked_users),
         fingerprint=split.fingerprint,
         tie_seed=int(tie_seed),
+        per_user=details,
     )
+
+
+def _top_k_in_chunks(
+    model: Any, model_name: str, split: RatingSplit, users: Tensor, part: str, k: int, seed: int, chunk: int | None
+) -> Tensor:
+    """``[len(users), k]`` top movies (seen ones excluded), scoring ``chunk`` users at a time."""
+    chunk = user_chunk_size(split.num_movies) if chunk is None else int(chunk)
+    if chunk < 1:
+        raise ValueError(f"chunk_users must be at least 1, got {chunk}")
+    tops = [torch.zeros(0, k, dtype=torch.long)]
+    for rows in users.split(chunk):
+        scores = _raw_scores(model, rows)
+        scores = _check_output(scores, (len(rows), split.num_movies), model_name, "score_matrix").float()
+        scores = scores.masked_fill(_seen_rows(split, rows, _excluded_parts(part)), float("-inf"))
+        tops.append(rank_top_k(scores, k, seed))
+        del scores
+    return torch.cat(tops)
+
+
+def _per_user(
+    selected: list[Metric],
+    k: int,
+    ratings: RatingPredictions | None,
+    rankings: TopKRecommendations | None,
+    ranked_users: Tensor,
+) -> dict[str, Tensor]:
+    """Per-user sums of the rating errors and per-user ranking metric values (for paired significance tests)."""
+    out: dict[str, Tensor] = {}
+    if ratings is not None:
+        users, group = torch.unique(ratings.user, return_inverse=True)
+        error = ratings.pred.double() - ratings.target.double()
+        zeros = torch.zeros(len(users), dtype=torch.float64)
+        out["rating_user"] = users
+        out["sse"] = zeros.index_add(0, group, error.square())
+        out["abs_error_sum"] = zeros.index_add(0, group, error.abs())
+        out["count"] = torch.bincount(group, minlength=len(users))
+    if rankings is not None:
+        out["ranked_user"] = ranked_users
+        for metric in selected:
+            if metric.kind == RANKING and metric.per_user is not None:
+                out[metric.key(k)] = metric.per_user(rankings)
+    return out

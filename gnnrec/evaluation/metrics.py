@@ -35,6 +35,7 @@ from torch_geometric.metrics import (
     LinkPredPrecision,
     LinkPredRecall,
 )
+from torch_geometric.metrics.link_pred import LinkPredMetricData
 
 RATING = "rating"
 RANKING = "ranking"
@@ -75,6 +76,7 @@ class Metric:
     kind: str
     function: Callable[..., float]
     higher_is_better: bool
+    per_user: Callable[..., Tensor] | None = None  # ranking: [num_users] values whose mean is ``function``
 
     def key(self, k: int) -> str:
         """Name in results: a ranking metric's ``@k`` becomes its cutoff, e.g. ``recall@10``."""
@@ -84,10 +86,13 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def register_metric(name: str, kind: str, *, higher_is_better: bool) -> Callable:
+def register_metric(
+    name: str, kind: str, *, higher_is_better: bool, per_user: Callable[..., Tensor] | None = None
+) -> Callable:
     """Decorator: add ``function`` to :data:`METRICS` (``kind`` is ``"rating"`` or ``"ranking"``).
 
     Ranking metric names end in ``@k`` (e.g. ``"recall@k"``), which results replace by the cutoff.
+    ``per_user`` (optional, ranking) returns one value per evaluated user, whose mean is the metric.
     """
     if kind not in (RATING, RANKING):
         raise ValueError(f"metric kind must be {RATING!r} or {RANKING!r}, got {kind!r}")
@@ -97,7 +102,7 @@ def register_metric(name: str, kind: str, *, higher_is_better: bool) -> Callable
     def decorate(function: Callable[..., float]) -> Callable[..., float]:
         if name in METRICS and METRICS[name].function is not function:
             raise ValueError(f"metric {name!r} is already registered")
-        METRICS[name] = Metric(name, kind, function, higher_is_better)
+        METRICS[name] = Metric(name, kind, function, higher_is_better, per_user)
         return function
 
     return decorate
@@ -200,6 +205,18 @@ def _link_pred_metric(metric_class: type) -> Callable[[TopKRecommendations], flo
     return compute
 
 
+def _link_pred_per_user(metric_class: type) -> Callable[[TopKRecommendations], Tensor]:
+    def compute(data: TopKRecommendations) -> Tensor:
+        if data.top_movies.size(0) == 0:
+            return torch.zeros(0)
+        # every evaluated user has a relevant movie, so PyG's mean is the mean of these rows
+        rows = LinkPredMetricData(pred_index_mat=data.top_movies, edge_label_index=data.relevant)
+        return metric_class(data.k)._compute(rows).float()
+
+    compute.__doc__ = f"{metric_class.__name__} of each evaluated user."
+    return compute
+
+
 for _name, _class in (
     ("ndcg", LinkPredNDCG),
     ("recall", LinkPredRecall),
@@ -208,7 +225,9 @@ for _name, _class in (
     ("mrr", LinkPredMRR),
     ("hit_rate", LinkPredHitRatio),
 ):
-    register_metric(_name + "@k", RANKING, higher_is_better=True)(_link_pred_metric(_class))
+    register_metric(_name + "@k", RANKING, higher_is_better=True, per_user=_link_pred_per_user(_class))(
+        _link_pred_metric(_class)
+    )
 
 
 @register_metric("coverage@k", RANKING, higher_is_better=True)

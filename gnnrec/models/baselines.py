@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec import distributed
 from gnnrec.config import check_device, check_range
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
@@ -51,6 +52,9 @@ class GlobalMean(RatingModel):
         self.mean = float(split.train.rating.double().mean())
         entry = {"epoch": 1, **_rmse_on(self, split, "train"), **_rmse_on(self, split, "val")}
         self.history.append({**entry, "seconds": time.perf_counter() - started})
+
+    def refit_overrides(self) -> dict[str, Any]:
+        return {}  # nothing selected, but a refit on train ∪ val sees more ratings
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         return torch.full(user.shape, self.mean)
@@ -200,6 +204,9 @@ class Bias(RatingModel):
             logger.add_histogram("bias/user", self.user_bias, 1)
             logger.add_histogram("bias/movie", self.movie_bias, 1)
 
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"reg_user": self.reg_user, "reg_item": self.reg_item}
+
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         return self.mean + self.user_bias[user] + self.movie_bias[movie]
 
@@ -272,6 +279,26 @@ class _BiasedMF(torch.nn.Module):
         return self.mean + self.user_bias[users, None] + self.movie_bias[None, :] + dot
 
 
+class _BiasedMFLoss(torch.nn.Module):
+    """MF's batch loss as a module (what DistributedDataParallel wraps): sums over this rank's shard / (B / N).
+
+    With a global batch of B ratings split over N ranks and DDP averaging gradients, the gradient equals
+    the one-process gradient of the mean loss over the whole batch.
+    """
+
+    def __init__(self, mf: _BiasedMF, reg: float, bias_reg: float) -> None:
+        super().__init__()
+        self.mf, self.reg, self.bias_reg = mf, reg, bias_reg
+
+    def forward(self, user: Tensor, movie: Tensor, rating: Tensor, per_rank_batch: float) -> Tensor:
+        mf = self.mf
+        pred = mf(user, movie)
+        factors = mf.user_factor[user].pow(2).sum(-1) + mf.movie_factor[movie].pow(2).sum(-1)
+        biases = mf.user_bias[user].pow(2) + mf.movie_bias[movie].pow(2)
+        total = (pred - rating).pow(2).sum() + self.reg * factors.sum() + self.bias_reg * biases.sum()
+        return total / per_rank_batch
+
+
 @register_model
 class MF(RatingModel):
     """Biased matrix factorisation r̂ = μ + b_u + b_i + p_u·q_i, trained with Adam on minibatches of ratings.
@@ -303,41 +330,43 @@ class MF(RatingModel):
         best_value, best_state, stale = None, None, 0
         self.best_epoch = 0
         started = time.perf_counter()
+        # Data parallel under torchrun (gnnrec.distributed): every rank draws the same global batches and
+        # takes its shard; rank 0 alone validates, logs and decides early stopping. Alone: one process.
+        world, main = distributed.world_size(), distributed.is_main()
+        step = distributed.wrap(_BiasedMFLoss(self.module, cfg.reg, cfg.bias_reg))
         for epoch in range(1, cfg.max_epochs + 1):
             self.module.train()
             order = torch.randperm(len(train), generator=generator).to(device)
             total_loss = 0.0
             for batch in order.split(cfg.batch_size):
-                user, movie, rating = train.user[batch], train.movie[batch], train.rating[batch]
-                pred = self.module(user, movie)
-                factors = self.module.user_factor[user].pow(2).sum(-1) + self.module.movie_factor[movie].pow(2).sum(-1)
-                biases = self.module.user_bias[user].pow(2) + self.module.movie_bias[movie].pow(2)
-                loss = (pred - rating).pow(2).mean() + cfg.reg * factors.mean() + cfg.bias_reg * biases.mean()
+                part = distributed.shard(batch)
+                loss = step(train.user[part], train.movie[part], train.rating[part], len(batch) / world)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total_loss += float(loss.detach()) * len(batch)
+                total_loss += float(loss.detach()) * len(batch) / world
+            total_loss = distributed.all_reduce_sum(total_loss)
             self.module.eval()
-            entry = {
-                "epoch": epoch,
-                "train_loss": total_loss / len(train),
-                **_rmse_on(self, split, "train"),
-                **_val_metrics(self, split, metric),
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - started,
-            }
+            entry = {"epoch": epoch, "train_loss": total_loss / len(train)}
+            if main:
+                entry |= {**_rmse_on(self, split, "train"), **_val_metrics(self, split, metric)}
+                entry["lr"] = optimizer.param_groups[0]["lr"]
+            entry["seconds"] = time.perf_counter() - started
             self.history.append(entry)
-            if logger is not None:
+            if logger is not None and main:
                 self._log(logger, entry)
             if len(split.val) == 0:  # nothing to stop on: keep the last epoch
                 self.best_epoch = epoch
                 continue
-            if improved(metric, entry[f"val_{metric}"], best_value):
-                best_value, stale, self.best_epoch = entry[f"val_{metric}"], 0, epoch
+            better = main and improved(metric, entry[f"val_{metric}"], best_value)
+            stop = main and not better and stale + 1 >= cfg.patience
+            better, stop = distributed.broadcast_flags([better, stop])
+            if better:
+                best_value, stale, self.best_epoch = entry.get(f"val_{metric}"), 0, epoch
                 best_state = copy.deepcopy(self.module.state_dict())
             else:
                 stale += 1
-                if stale >= cfg.patience:
+                if stop:
                     break
         if best_state is not None:
             self.module.load_state_dict(best_state)
@@ -353,6 +382,9 @@ class MF(RatingModel):
         logger.add_scalar("lr", entry["lr"], epoch)
         for name, weight in self.module.named_parameters():
             logger.add_histogram(f"weights/{name}", weight.detach().cpu(), epoch)
+
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"max_epochs": max(1, self.best_epoch)}
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         device = self.module.mean.device  # the module may sit on the GPU while validation predicts during fit

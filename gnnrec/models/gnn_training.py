@@ -220,8 +220,8 @@ class GNNTraining:
     def refit_overrides(self) -> dict[str, int]:
         """Config overrides that repeat what validation selected when fitting again without validation
         (on train + validation): the epoch count and the epochs of the rating and ranking snapshots."""
-        if not self.selected_epochs:
-            raise ValueError("gnn: refit_overrides needs a model fitted with validation ratings")
+        if not self.selected_epochs:  # not fitted (or an old checkpoint): nothing was selected
+            return {}
         chosen = {
             f"keep_{role}_epoch": round(sum(s[role] for s in self.selected_epochs) / len(self.selected_epochs))
             for role in self.selected_epochs[0]

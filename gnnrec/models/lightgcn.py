@@ -142,6 +142,9 @@ class LightGCN(RatingModel):
         self._adj = self._adjacency(edge_index, num_users + num_movies)
         self._cache_embedding()
 
+    def refit_overrides(self) -> dict[str, Any]:
+        return {"max_epochs": max(1, self.best_epoch)}
+
     def _cache_embedding(self) -> None:
         """Final node embeddings with the current weights, on the CPU (for scoring)."""
         self.module.eval()
