@@ -77,6 +77,8 @@ class Suite:
     val_fraction: float = 0.05
     data_seed: int = 0
     test_config: bool = False
+    # a cold-start protocol instead of warm cells (gnnrec.benchmark.cold_start): kinds, support_sizes, ...
+    cold_start: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Suite:

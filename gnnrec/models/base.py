@@ -99,6 +99,8 @@ class RatingModel(abc.ABC):
     # False for ranking-only models (popularity, EASE, LightGCN): their scores order movies but are
     # not ratings, so predict() refuses and the evaluator reports RMSE/MAE/full-list NDCG as None.
     predicts_ratings: ClassVar[bool] = True
+    # which new nodes fold_in() can add without retraining: "users" and/or "movies" (none by default)
+    fold_in_kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         config = config if config is not None else self.config_class()
@@ -244,6 +246,8 @@ class RatingModel(abc.ABC):
         info = self._require_fitted()
         if kind not in FOLD_IN_KINDS:
             raise ValueError(f"unknown fold-in kind {kind!r}; choose one of {', '.join(FOLD_IN_KINDS)}")
+        if kind not in self.fold_in_kinds:
+            raise FoldInNotSupported(f"{self.name} cannot fold in new {kind} without retraining")
         support = torch.zeros(2, 0, dtype=torch.long) if support is None else torch.as_tensor(support)
         rating = torch.zeros(0) if rating is None else torch.as_tensor(rating, dtype=torch.float32).reshape(-1)
         if support.is_floating_point() or support.dtype == torch.bool:

@@ -151,6 +151,7 @@ class Bias(RatingModel):
     """r̂ = μ + b_u + b_i with ridge-regularised biases (regularisation picked on validation)."""
 
     name = "bias"
+    fold_in_kinds = ("users", "movies")
     config_class = BiasConfig
 
     def _solve(self, split: RatingSplit, reg_user: float, reg_item: float) -> int:
@@ -295,6 +296,7 @@ class MF(RatingModel):
     """
 
     name = "mf"
+    fold_in_kinds = ("users", "movies")
     config_class = MFConfig
 
     @classmethod

@@ -53,6 +53,7 @@ class EASE(RatingModel):
     """Embarrassingly shallow autoencoder: score(u, ·) = X_u · B, ranking-only."""
 
     name = "ease"
+    fold_in_kinds = ("users",)
     config_class = EASEConfig
     predicts_ratings = False
 

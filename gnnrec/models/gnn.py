@@ -238,6 +238,7 @@ class GNNModel(RatingModel):
     """
 
     name = "gnn"
+    fold_in_kinds = ("users", "movies")
     config_class = GNNConfig
 
     def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:

@@ -30,6 +30,7 @@ class Popularity(RatingModel):
     """
 
     name = "popularity"
+    fold_in_kinds = ("users",)
     config_class = PopularityConfig
     predicts_ratings = False
 
