@@ -243,11 +243,11 @@ class RatingModel(abc.ABC):
         (``split.user_layout.encode(...)`` rows for users, movie feature rows for movies); ``None`` means
         unknown. Raises :class:`FoldInNotSupported` for models that cannot (e.g. GLocal-K).
         """
-        info = self._require_fitted()
         if kind not in FOLD_IN_KINDS:
             raise ValueError(f"unknown fold-in kind {kind!r}; choose one of {', '.join(FOLD_IN_KINDS)}")
         if kind not in self.fold_in_kinds:
             raise FoldInNotSupported(f"{self.name} cannot fold in new {kind} without retraining")
+        info = self._require_fitted()
         support = torch.zeros(2, 0, dtype=torch.long) if support is None else torch.as_tensor(support)
         rating = torch.zeros(0) if rating is None else torch.as_tensor(rating, dtype=torch.float32).reshape(-1)
         if support.is_floating_point() or support.dtype == torch.bool:
