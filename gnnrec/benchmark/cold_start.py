@@ -28,6 +28,7 @@ from gnnrec.evaluation import evaluate
 from gnnrec.evaluation.cold_start import evaluate_cold_start
 from gnnrec.models import create_model, get_model_class
 from gnnrec.models.cold_start_baselines import GroupMean, MovieMean
+from gnnrec.provenance import command_line
 from gnnrec.utils import atomic_write_text, gnnrec_home
 
 REFERENCE_BASELINES = {"movie-mean": MovieMean, "group-mean": GroupMean}
@@ -107,6 +108,7 @@ def run_cold_start(
                     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
                     records.append(record)
     results = {"suite": suite.to_dict(), "settings": settings, "coverage": coverage, "cells": records}
+    results["command"] = command_line()
     results["summary"] = summarize(records, settings["support_sizes"])
     atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1) + "\n")
     atomic_write_text(run_dir / "results.md", results_markdown(results))
@@ -157,6 +159,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"{results['settings']['order']} n ratings, query = the rest. Mean ± std over seeds; n/a: the model "
         "cannot fold in this kind without retraining."
     )
+    if results.get("command"):
+        lines += ["", f"Command: `{results['command']}`"]
     for kind, models in results["summary"].items():
         counts = results["coverage"].get(kind, {})
         first = next(iter(counts.values()), {})
