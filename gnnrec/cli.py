@@ -304,6 +304,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.test_config:
         suite = dataclasses.replace(suite, test_config=True)
     suite = suite.with_overrides(parse_targeted_overrides(_set_overrides(args.set)))
+    if suite.cold_start is not None:  # issue 12: the cold-start protocol runs in gnnrec.benchmark.cold_start
+        from gnnrec.benchmark.cold_start import main_cold_start
+
+        return main_cold_start(suite, run_dir, data_dir=args.data_dir)
     run = run_benchmark(
         suite,
         run_dir,

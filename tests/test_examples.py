@@ -21,7 +21,13 @@ def _run_example(name: str, argv: list, monkeypatch, capsys) -> str:
 
 
 def test_every_example_has_a_smoke_test():
-    tested = {"quickstart.py", "compare_models.py", "recommend_new_user.py", "tensorboard_inspect.py"}
+    tested = {
+        "quickstart.py",
+        "compare_models.py",
+        "recommend_new_user.py",
+        "recommend_new_movie.py",
+        "tensorboard_inspect.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -47,6 +53,15 @@ def test_recommend_new_user(ml100k_fixture_dir, monkeypatch, capsys):
     out = _run_example("recommend_new_user.py", argv, monkeypatch, capsys)
     assert "rated 5: Movie 1 (1951)" in out and "rated 3: Movie 2 (1952)" in out
     assert "top 3 for a 25-year-old F student:" in out and "  3. " in out
+
+
+@needs_gnn
+def test_recommend_new_movie(ml100k_fixture_dir, monkeypatch, capsys):
+    argv = ["--data-dir", ml100k_fixture_dir, "--fast", *TINY_GNN, "--genres", "Comedy", "--rated", "1:5", "2"]
+    argv += ["-k", "3"]
+    out = _run_example("recommend_new_movie.py", argv, monkeypatch, capsys)
+    assert "Comedy film, rated by 2 user(s) so far" in out and "top 3 users who would like it:" in out
+    assert "  3. " in out and "  4. " not in out
 
 
 @needs_gnn

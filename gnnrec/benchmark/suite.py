@@ -93,6 +93,8 @@ class Suite:
     refit: bool = True
     select_on: str | None = None
     selection_metric: str = "rmse"
+    # a cold-start protocol instead of warm cells (gnnrec.benchmark.cold_start): kinds, support_sizes, ...
+    cold_start: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Suite:

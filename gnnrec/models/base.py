@@ -23,6 +23,41 @@ class NotFittedError(RuntimeError):
     pass
 
 
+class FoldInNotSupported(TypeError):
+    """The model cannot add new users or movies without retraining (cold-start tables: "not applicable")."""
+
+
+FOLD_IN_KINDS = ("users", "movies")
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldIn:
+    """Scores of new users (or movies) folded into a fitted model, without changing its weights.
+
+    ``scores`` is ``[num_new, num_other]`` raw (unclipped) scores: of every movie for a new user, or of
+    every user for a new movie; ``support`` is ``[2, S]`` (new row, other index) of the revealed ratings.
+    """
+
+    kind: str
+    scores: Tensor
+    support: Tensor
+    predicts_ratings: bool
+    rating_min: float
+    rating_max: float
+
+    def predict(self, row: Tensor, other: Tensor) -> Tensor:
+        """Predicted ratings (clipped to the scale) of the pairs ``(new row, other index)``."""
+        if not self.predicts_ratings:
+            raise TypeError("this fold-in comes from a ranking-only model: it has scores, not ratings")
+        return self.scores[row, other].clamp(self.rating_min, self.rating_max)
+
+    def top_k(self, k: int = 10) -> Tensor:
+        """``[num_new, k]`` best other indices per new row, support items excluded (ties: lower index)."""
+        ranked = self.scores.clone()
+        ranked[self.support[0], self.support[1]] = float("-inf")
+        return torch.sort(ranked, dim=1, descending=True, stable=True).indices[:, :k]
+
+
 @dataclasses.dataclass(frozen=True)
 class SplitInfo:
     """What a fitted model remembers of the split it was trained on."""
@@ -66,6 +101,8 @@ class RatingModel(abc.ABC):
     # False for ranking-only models (popularity, EASE, LightGCN): their scores order movies but are
     # not ratings, so predict() refuses and the evaluator reports RMSE/MAE/full-list NDCG as None.
     predicts_ratings: ClassVar[bool] = True
+    # which new nodes fold_in() can add without retraining: "users" and/or "movies" (none by default)
+    fold_in_kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         config = config if config is not None else self.config_class()
@@ -98,6 +135,10 @@ class RatingModel(abc.ABC):
     @abc.abstractmethod
     def _load_state(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`_state`; ``self.info`` and ``self.config`` are already set."""
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        """Raw ``[num_new, num_other]`` scores of new nodes; ``support`` is ``[2, S]`` (new row, other index)."""
+        raise FoldInNotSupported(f"{self.name} cannot fold in new {kind} without retraining")
 
     def _score_matrix(self, users: Tensor) -> Tensor:
         """Unclipped ``[len(users), num_movies]`` scores; override when a faster path exists."""
@@ -209,6 +250,68 @@ class RatingModel(abc.ABC):
         if self.predicts_ratings:
             score = score.clamp(info.rating_min, info.rating_max)
         return top, score
+
+    def fold_in(
+        self,
+        kind: str,
+        support: Any = None,
+        rating: Any = None,
+        *,
+        num_new: int | None = None,
+        features: Any = None,
+    ) -> FoldIn:
+        """Add ``num_new`` new users (``kind="users"``) or movies (``"movies"``) and score them, weights unchanged.
+
+        ``support`` is ``[2, S]`` integer pairs (new row in ``0..num_new-1``, existing movie index for new
+        users / existing user index for new movies) with their ``rating`` ``[S]`` (may be empty: ``n = 0``).
+        ``features`` is ``[num_new, F]`` side features of the new nodes where the dataset has them
+        (``split.user_layout.encode(...)`` rows for users, movie feature rows for movies); ``None`` means
+        unknown. Raises :class:`FoldInNotSupported` for models that cannot (e.g. GLocal-K).
+        """
+        if kind not in FOLD_IN_KINDS:
+            raise ValueError(f"unknown fold-in kind {kind!r}; choose one of {', '.join(FOLD_IN_KINDS)}")
+        if kind not in self.fold_in_kinds:
+            raise FoldInNotSupported(f"{self.name} cannot fold in new {kind} without retraining")
+        info = self._require_fitted()
+        support = torch.zeros(2, 0, dtype=torch.long) if support is None else torch.as_tensor(support)
+        rating = torch.zeros(0) if rating is None else torch.as_tensor(rating, dtype=torch.float32).reshape(-1)
+        if support.is_floating_point() or support.dtype == torch.bool:
+            raise TypeError(f"fold-in support must hold integer indices, got {support.dtype}")
+        if support.dim() != 2 or support.size(0) != 2:
+            raise ValueError(f"fold-in support must have shape [2, S], got {tuple(support.shape)}")
+        support = support.long()
+        if support.size(1) != rating.numel():
+            raise ValueError(f"fold-in support has {support.size(1)} pairs but {rating.numel()} ratings")
+        num_new = int(support[0].max()) + 1 if num_new is None and support.size(1) else num_new
+        if num_new is None or num_new < 1:
+            raise ValueError("fold-in needs num_new >= 1 (how many new nodes), or support pairs to infer it")
+        num_other = info.num_movies if kind == "users" else info.num_users
+        other_name = "movie" if kind == "users" else "user"
+        if support.size(1):
+            if int(support[0].min()) < 0 or int(support[0].max()) >= num_new:
+                bad = support[0][(support[0] < 0) | (support[0] >= num_new)][0].item()
+                raise IndexError(f"fold-in support row {bad} is not a new node; valid rows are 0..{num_new - 1}")
+            if int(support[1].min()) < 0 or int(support[1].max()) >= num_other:
+                bad = support[1][(support[1] < 0) | (support[1] >= num_other)][0].item()
+                raise IndexError(f"fold-in support: unknown {other_name} index {bad}; valid 0..{num_other - 1}")
+            pair = support[0] * num_other + support[1]
+            if torch.unique(pair).numel() != pair.numel():
+                raise ValueError("fold-in support rates the same (new node, " + other_name + ") pair twice")
+            outside = (rating < info.rating_min - 1e-6) | (rating > info.rating_max + 1e-6) | ~torch.isfinite(rating)
+            if bool(outside.any()):
+                raise ValueError(
+                    f"fold-in rating {float(rating[outside][0]):g} lies outside the scale "
+                    f"{info.rating_min:g}..{info.rating_max:g}"
+                )
+        if features is not None:
+            features = torch.as_tensor(features, dtype=torch.float32)
+            if features.dim() != 2 or features.size(0) != num_new:
+                raise ValueError(f"fold-in features must have shape [{num_new}, F], got {tuple(features.shape)}")
+        with torch.no_grad():
+            scores = self._fold_in(kind, features, support, rating, num_new).detach().float().cpu()
+        if tuple(scores.shape) != (num_new, num_other):
+            raise ValueError(f"{self.name} fold-in returned shape {tuple(scores.shape)}, not {(num_new, num_other)}")
+        return FoldIn(kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max)
 
     def save(self, path: str | Path) -> Path:
         """Write weights, config, split fingerprint and history atomically to ``path``."""

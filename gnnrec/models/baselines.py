@@ -16,6 +16,7 @@ from gnnrec.config import check_device, check_range
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
+from gnnrec.models.fold_in import ridge_fold_in
 from gnnrec.models.registry import register_model
 
 
@@ -154,6 +155,7 @@ class Bias(RatingModel):
     """r̂ = μ + b_u + b_i with ridge-regularised biases (regularisation picked on validation)."""
 
     name = "bias"
+    fold_in_kinds = ("users", "movies")
     config_class = BiasConfig
 
     def _solve(self, split: RatingSplit, reg_user: float, reg_item: float) -> int:
@@ -213,6 +215,14 @@ class Bias(RatingModel):
     def _score_matrix(self, users: Tensor) -> Tensor:
         return self.mean + self.user_bias[users, None] + self.movie_bias[None, :]
 
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        # the new node's bias is the ridge solution on its support with the other side's biases fixed
+        other_bias = self.movie_bias if kind == "users" else self.user_bias
+        reg = self.reg_user if kind == "users" else self.reg_item
+        empty = torch.zeros(len(other_bias), 0)
+        _, bias = ridge_fold_in(empty, other_bias, self.mean, support, rating, num_new, 1.0, reg)
+        return self.mean + bias.float()[:, None] + other_bias[None, :]
+
     def _state(self) -> dict[str, Any]:
         return {
             "mean": self.mean,
@@ -229,6 +239,11 @@ class Bias(RatingModel):
 
 
 # ---------------------------------------------------------------------- biased matrix factorisation
+# ridge weight of a folded-in node's factors and bias: fixed a priori, not tuned (the training objective's
+# per-rating weight would leave a node with one or two ratings almost unregularised)
+MF_FOLD_IN_REG = 5.0
+
+
 @dataclass
 class MFConfig:
     """Defaults chosen on the ML-100k u1 validation ratings (val RMSE ≈ 0.926, about 20 epochs)."""
@@ -308,6 +323,7 @@ class MF(RatingModel):
     """
 
     name = "mf"
+    fold_in_kinds = ("users", "movies")
     config_class = MFConfig
 
     @classmethod
@@ -392,6 +408,17 @@ class MF(RatingModel):
 
     def _score_matrix(self, users: Tensor) -> Tensor:
         return self.module.score_matrix(users.to(self.module.mean.device))
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        # standard fold-in: ridge solve of the new node's factors and bias, the other side's factors fixed
+        module = self.module.cpu()
+        factor = (module.movie_factor if kind == "users" else module.user_factor).detach()
+        bias = (module.movie_bias if kind == "users" else module.user_bias).detach()
+        mean = float(module.mean)
+        new_factor, new_bias = ridge_fold_in(
+            factor, bias, mean, support, rating, num_new, MF_FOLD_IN_REG, MF_FOLD_IN_REG
+        )
+        return (mean + new_bias[:, None] + bias[None, :].double() + new_factor @ factor.T.double()).float()
 
     def _state(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "best_epoch": self.best_epoch}

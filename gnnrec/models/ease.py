@@ -53,6 +53,7 @@ class EASE(RatingModel):
     """Embarrassingly shallow autoencoder: score(u, ·) = X_u · B, ranking-only."""
 
     name = "ease"
+    fold_in_kinds = ("users",)
     config_class = EASEConfig
     predicts_ratings = False
 
@@ -95,6 +96,14 @@ class EASE(RatingModel):
 
     def _score_matrix(self, users: Tensor) -> Tensor:
         return self.interactions[users] @ self.weights
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        if kind != "users":
+            return super()._fold_in(kind, features, support, rating, num_new)  # B has no column for a new movie
+        rows = torch.zeros(num_new, self.weights.size(0))
+        keep = rating >= self.config.min_rating
+        rows[support[0, keep], support[1, keep]] = 1.0
+        return rows @ self.weights
 
     def _state(self) -> dict[str, Any]:
         return {"interactions": self.interactions.to_sparse(), "weights": self.weights, "reg": self.reg}

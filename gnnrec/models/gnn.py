@@ -51,6 +51,9 @@ class GNNConfig:
     edge_dropout: float = 0.25  # share of message edges removed in every training step
     id_dropout: float = 0.05  # share of users seen as the "unknown user" (trains its row for cold start)
     supervision: str = "dropped"  # dropped: loss only on the edges removed from messages | all: every train edge
+    # cold-start training (gnnrec.models.induction): share of users / movies seen as new in each step
+    induction_users: float = 0.0
+    induction_movies: float = 0.0
     # training
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)
     mse_weight: float = 1.0  # squared error of the expected rating
@@ -102,6 +105,11 @@ class GNNConfig:
         for key in ("dropout", "edge_dropout", "node_dropout", "id_dropout", "ema_decay"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
+        for key in ("induction_users", "induction_movies"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
+        if (self.induction_users or self.induction_movies) and self.edge_dropout == 0.0:
+            raise ValueError("induction_users/induction_movies need edge_dropout > 0 (they drop a new node's edges)")
         if self.supervision == "dropped" and self.edge_dropout == 0.0:
             raise ValueError("supervision='dropped' needs edge_dropout > 0 (the dropped edges are the targets)")
         if self.accumulate == "stack" and self.message == "plain":
@@ -155,6 +163,7 @@ class GNNModel(GNNTraining, RatingModel):
     """
 
     name = "gnn"
+    fold_in_kinds = ("users", "movies")
     config_class = GNNConfig
 
     def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:
@@ -271,31 +280,51 @@ class GNNModel(GNNTraining, RatingModel):
         meta = self.metadata
         layout = layout_from_spec(meta.get("user_layout"))
         row = layout.encode(**person)
-        if layout.num_features == 0:  # no demographics: the average user's features (if any)
-            row = graph.user_x.mean(0) if len(graph.user_x) else graph.user_x.new_zeros(graph.user_x.size(1))
+        if layout.num_features == 0:  # no demographics: fold_in uses the average user's features (if any)
+            row = None
         elif row.numel() != graph.user_x.size(1):
             raise ValueError(f"new user has {row.numel()} features, the model's users have {graph.user_x.size(1)}")
         movies, values = check_new_ratings(ratings, info.num_movies, meta["rating_values"])
         unrated = info.num_movies - len(movies)
         if not 1 <= k <= unrated:
             raise ValueError(f"k must lie in 1..{unrated} (movies this person has not rated), got {k}")
+        support = torch.stack([torch.zeros_like(movies), movies])
+        features = None if row is None else row.view(1, -1)
+        fold = self.fold_in("users", support, values, num_new=1, features=features)
+        top = fold.top_k(k)[0]
+        return top, fold.scores[0, top].clamp(info.rating_min, info.rating_max)
 
-        new_user = graph.user_x.size(0)
-        user_x = torch.cat([graph.user_x, row.view(1, -1).to(graph.user_x)])
-        new_edges = torch.stack([torch.full_like(movies, new_user), movies])
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        """New nodes join the training graph with the unknown ID rows, their features and support edges;
+        message passing then runs on the enlarged graph (all new nodes of one call together)."""
+        graph = self.graph
+        level = rating_level_index(rating, self.metadata["rating_values"])
+        num_users, num_movies = graph.user_x.size(0), graph.movie_x.size(0)
+        own_x = graph.user_x if kind == "users" else graph.movie_x
+        if features is None:  # unknown features: the average node's
+            features = own_x.mean(0, keepdim=True).expand(num_new, -1) if len(own_x) else own_x.new_zeros(num_new, 0)
+        if features.size(1) != own_x.size(1):
+            raise ValueError(f"new {kind} have {features.size(1)} features, the model's {kind} have {own_x.size(1)}")
+        new_x = torch.cat([own_x, features.to(own_x)])
+        user_x, movie_x = (new_x, graph.movie_x) if kind == "users" else (graph.user_x, new_x)
+        if kind == "users":
+            new_edges = torch.stack([support[0] + num_users, support[1]])
+        else:
+            new_edges = torch.stack([support[1], support[0] + num_movies])
         edge_index = torch.cat([graph.edge_index, new_edges], dim=1)
-        rating_index = torch.cat([graph.rating_index, rating_level_index(values, meta["rating_values"])])
-        ids = torch.arange(new_user + 1)  # row new_user of the ID table is the "unknown user" embedding
+        rating_index = torch.cat([graph.rating_index, level])
+        user_ids = torch.arange(user_x.size(0)).clamp(max=num_users)  # new users: the "unknown user" row
+        movie_ids = torch.arange(movie_x.size(0)).clamp(max=num_movies)  # new movies: the "unknown movie" row
         scores = []
-        with torch.no_grad():
-            for member in self.members:
-                z_user, z_movie = member.eval().encode(user_x, graph.movie_x, edge_index, rating_index, ids)
-                scores.append(member.decode_all(z_user[new_user:], z_movie)[0])
-        score = torch.stack(scores).mean(0).clamp(info.rating_min, info.rating_max)
-        ranked = score.clone()
-        ranked[movies] = float("-inf")
-        top = torch.topk(ranked, k).indices
-        return top, score[top]
+        for member in self.members:
+            z_user, z_movie = member.eval().encode(
+                user_x, movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids
+            )
+            if kind == "users":
+                scores.append(member.decode_all(z_user[num_users:], z_movie))
+            else:
+                scores.append(member.decode_all(z_user, z_movie[num_movies:]).T)
+        return torch.stack(scores).mean(0)
 
     def movie_indices(self, raw_ids: Iterable[Any]) -> list[int]:
         """Movie indices of raw dataset movie ids (e.g. MovieLens ``u.item`` ids), for :meth:`recommend_new_user`."""

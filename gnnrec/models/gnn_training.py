@@ -17,6 +17,7 @@ from torch import Tensor
 from gnnrec.data.graph import RATES
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import improved, validation_metrics
+from gnnrec.models.induction import induction_step
 from gnnrec.nn.network import RatingGNN
 from gnnrec.nn.ranking import ranking_loss, scale_gradient
 from gnnrec.utils import seed_everything
@@ -157,7 +158,19 @@ class GNNTraining:
             else:
                 edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, full_adjacency
             user_ids = torch.where(torch.rand(num_users, device=all_ids.device) < config.id_dropout, num_users, all_ids)
-            z_user, z_movie = member.encode(graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency)
+            if config.induction_users or config.induction_movies:  # cold-start training, see induction_step
+                keep, user_ids, movie_ids = induction_step(
+                    keep, user_ids, graph.edge_index, num_users, graph.movie_x.size(0),
+                    config.induction_users, config.induction_movies,
+                )  # fmt: skip
+                edge_index, rating_index = graph.edge_index[:, keep], graph.rating_index[keep]
+                z_user, z_movie = member.encode(
+                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids
+                )
+            else:
+                z_user, z_movie = member.encode(
+                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency
+                )
             if config.supervision == "dropped":
                 targets, level = graph.edge_index[:, ~keep], graph.rating_index[~keep]
             else:

@@ -30,6 +30,7 @@ class Popularity(RatingModel):
     """
 
     name = "popularity"
+    fold_in_kinds = ("users",)
     config_class = PopularityConfig
     predicts_ratings = False
 
@@ -51,6 +52,11 @@ class Popularity(RatingModel):
 
     def _score_matrix(self, users: Tensor) -> Tensor:
         return self.scores.expand(len(users), -1).clone()
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        if kind != "users":
+            return super()._fold_in(kind, features, support, rating, num_new)  # a new film has no popularity
+        return self.scores.expand(num_new, -1).clone()
 
     def _state(self) -> dict[str, Any]:
         return {"scores": self.scores}

@@ -22,14 +22,15 @@ class RatingGraphEncoder(nn.Module):
 
     and likewise for movies with their own parameters. Each term of layer 0 is present when ``use_ids`` /
     the features are on (row :math:`U` of :math:`\mathbf{E}_u` is the "unknown user" for ID dropout and
-    cold start); :math:`\mathrm{conv}_\ell` is :class:`~gnnrec.nn.BipartiteRatingConv`. With ``onehot`` the
+    cold start; row :math:`M` of the movie tables is the "unknown movie");
+    :math:`\mathrm{conv}_\ell` is :class:`~gnnrec.nn.BipartiteRatingConv`. With ``onehot`` the
     first convolution reads node IDs, so every (node, level) pair has its own message weights (GC-MC).
     :math:`\mathrm{agg}` concatenates, averages or keeps the last layer; dropout acts on every
     convolution's and the dense layer's input.
 
     Args:
         num_users: number of users :math:`U` (the ID table has :math:`U + 1` rows).
-        num_movies: number of movies.
+        num_movies: number of movies :math:`M` (the ID table has :math:`M + 1` rows).
         user_features: width of ``user_x`` (0: none).
         movie_features: width of ``movie_x`` (0: none).
         num_levels: number of rating levels :math:`R`.
@@ -46,7 +47,8 @@ class RatingGraphEncoder(nn.Module):
 
     Shapes:
         - **input:** ``user_x`` :math:`(U', F_u)`, ``movie_x`` :math:`(M, F_m)`, ``edge_index`` :math:`(2, E)`,
-          ``rating_index`` :math:`(E)`, ``user_ids`` :math:`(U')` (rows of the ID table)
+          ``rating_index`` :math:`(E)`, ``user_ids`` :math:`(U')` (rows of the ID table), optional
+          ``movie_ids`` :math:`(M')` (default: ``0..M'-1``)
         - **output:** :math:`(U', d_{out})` and :math:`(M, d_{out})`
     """
 
@@ -82,9 +84,9 @@ class RatingGraphEncoder(nn.Module):
         self.onehot = onehot
         self.dropout = dropout
         self.layer_aggregation = layer_aggregation
-        # layer 0; the extra last user row is the "unknown user"
+        # layer 0; the extra last rows are the "unknown user" and the "unknown movie" (cold start)
         self.user_id = nn.Embedding(num_users + 1, d) if use_ids else None
-        self.movie_id = nn.Embedding(num_movies, d) if use_ids else None
+        self.movie_id = nn.Embedding(num_movies + 1, d) if use_ids else None
         self.user_features = nn.Linear(user_features, d) if use_user_features else None
         self.movie_features = nn.Linear(movie_features, d) if use_movie_features else None
 
@@ -92,7 +94,7 @@ class RatingGraphEncoder(nn.Module):
         if conv_kwargs.get("accumulate", "sum") == "stack":
             hidden = max(num_levels, hidden - hidden % num_levels)
         self.convs = nn.ModuleList()
-        user_channels, movie_channels = (num_users + 1, num_movies) if onehot else (d, d)
+        user_channels, movie_channels = (num_users + 1, num_movies + 1) if onehot else (d, d)
         for _ in range(num_layers):
             self.convs.append(BipartiteRatingConv(user_channels, movie_channels, hidden, num_levels, **conv_kwargs))
             user_channels = movie_channels = hidden
@@ -131,14 +133,17 @@ class RatingGraphEncoder(nn.Module):
         rating_index: Tensor,
         user_ids: Tensor,
         adjacency: tuple[Tensor, Tensor] | None = None,
+        movie_ids: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Final ``(user, movie)`` representations; ``adjacency`` (from :meth:`adjacency`) saves rebuilding it."""
+        if movie_ids is None:
+            movie_ids = torch.arange(movie_x.size(0), device=user_ids.device)
         if adjacency is None and self.convs:
             adjacency = self.adjacency(edge_index, rating_index, user_x.size(0), movie_x.size(0))
         user = movie = None
         if self.user_id is not None:
             user = self.user_id(user_ids)
-            movie = self.movie_id.weight
+            movie = self.movie_id(movie_ids)
         if self.user_features is not None:
             projected = self.user_features(user_x)
             user = projected if user is None else user + projected
@@ -149,7 +154,7 @@ class RatingGraphEncoder(nn.Module):
         movies = [movie] if movie is not None else []
         for index, conv in enumerate(self.convs):
             if index == 0 and self.onehot:
-                user, movie = conv(user_ids, torch.arange(movie_x.size(0), device=user_ids.device), adjacency)
+                user, movie = conv(user_ids, movie_ids, adjacency)
             else:
                 user, movie = conv(self._dropout(user), self._dropout(movie), adjacency)
             users.append(user)

@@ -1,0 +1,143 @@
+"""What a user would otherwise use for new people and new films: movie means and group means.
+
+These reference predictors exist for the cold-start benchmark (:mod:`gnnrec.benchmark.cold_start`);
+they are :class:`RatingModel` subclasses so they share the fold-in interface, but they are not
+registered (they are not meant as general-purpose models). Every mean is damped toward its parent
+level with ``damping`` pseudo-ratings: ``(Σ r + k · parent) / (n + k)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gnnrec.data.split import RatingSplit
+from gnnrec.data.user_features import layout_from_spec
+from gnnrec.models.base import FoldInNotSupported, RatingModel
+
+AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML-100k ages too
+
+
+@dataclass
+class GroupMeanConfig:
+    damping: float = 5.0  # pseudo-ratings pulling a mean toward its coarser level (fixed a priori, not tuned)
+
+
+def damped_means(key: Tensor, rating: Tensor, parent: Tensor, num_keys: int, damping: float) -> Tensor:
+    """Per key ``(Σ r + k · parent[key]) / (n + k)``; ``parent`` is ``[num_keys]`` (keys without ratings get it)."""
+    total = torch.zeros(num_keys, dtype=torch.float64).index_add_(0, key, rating.double())
+    count = torch.bincount(key, minlength=num_keys).double()
+    return ((total + damping * parent.double()) / (count + damping)).float()
+
+
+def demographic_keys(layout_spec: dict | None, x: Tensor) -> Tensor:
+    """``[N, 3]`` (gender, age bucket, occupation) of user feature rows; raises if the layout has none."""
+    layout = layout_from_spec(layout_spec)
+    if layout.kind == "ml-100k":
+        age = x[:, 0] * max(layout.age_max - layout.age_min, 1.0) + layout.age_min
+        bucket = torch.bucketize(age, torch.tensor(AGE_BUCKETS, dtype=age.dtype), right=True)
+        return torch.stack([x[:, 1].round().long(), bucket, x[:, 2:].argmax(1)], 1)
+    if layout.kind == "ml-1m":
+        buckets = len(layout.age_buckets)
+        return torch.stack([x[:, 0].round().long(), x[:, 1 : 1 + buckets].argmax(1), x[:, 1 + buckets :].argmax(1)], 1)
+    raise FoldInNotSupported(f"demographic-group means need user demographics; layout {layout.kind!r} has none")
+
+
+class _MeanModel(RatingModel):
+    config_class = GroupMeanConfig
+    fold_in_kinds = ("users", "movies")
+
+    def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        train = split.train
+        k = self.config.damping
+        self.mean = float(train.rating.double().mean())
+        self.movie_mean = damped_means(
+            train.movie, train.rating, torch.full((split.num_movies,), self.mean), split.num_movies, k
+        )
+        self.train_edges = (train.user, train.movie, train.rating)
+        graph = split.graph
+        self.user_x = graph["user"].x.float() if "x" in graph["user"] else torch.zeros(split.num_users, 0)
+        self.movie_x = graph["movie"].x.float() if "x" in graph["movie"] else torch.zeros(split.num_movies, 0)
+        self.layout_spec = split.user_layout.spec()
+        self.history.append({"epoch": 1, "seconds": 0.0})
+
+    def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
+        return self.movie_mean[movie]
+
+    def _new_movie_means(self, parent: Tensor, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        return damped_means(support[0], rating, parent, num_new, self.config.damping)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean,
+            "movie_mean": self.movie_mean,
+            "train_edges": self.train_edges,
+            "user_x": self.user_x,
+            "movie_x": self.movie_x,
+            "layout_spec": self.layout_spec,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+class MovieMean(_MeanModel):
+    """New users: every film's (damped) mean rating, popular taste for everyone. New films: the damped
+    mean of the film's revealed ratings (the global mean with none)."""
+
+    name = "movie-mean"
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        if kind == "users":
+            return self.movie_mean.expand(num_new, -1).clone()
+        means = self._new_movie_means(torch.full((num_new,), self.mean), support, rating, num_new)
+        return means[:, None].expand(-1, self.info.num_users).clone()
+
+
+class GroupMean(_MeanModel):
+    """New users: per-film mean of the users in the same gender × age bucket × occupation group, backing
+    off to gender × age, gender, then the film's mean. New films: mean rating of films with the same
+    genre flags, then (with support) the film's own damped mean around it."""
+
+    name = "group-mean"
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        k = self.config.damping
+        user, movie, value = self.train_edges
+        num_movies = self.info.num_movies
+        if kind == "users":
+            if features is None:
+                raise FoldInNotSupported("group-mean needs the new users' demographic features")
+            train_keys = demographic_keys(self.layout_spec, self.user_x)
+            new_keys = demographic_keys(self.layout_spec, features)
+            level = self.movie_mean.expand(num_new, -1)
+            for width in (1, 2, 3):  # gender, + age bucket, + occupation
+                groups, inverse = torch.unique(torch.cat([train_keys, new_keys])[:, :width], dim=0, return_inverse=True)
+                train_group, new_group = inverse[: len(train_keys)], inverse[len(train_keys) :]
+                cell = train_group[user] * num_movies + movie
+                size = len(groups) * num_movies
+                total = torch.zeros(size, dtype=torch.float64).index_add_(0, cell, value.double())
+                count = torch.bincount(cell, minlength=size).double()
+                new_cell = new_group[:, None] * num_movies + torch.arange(num_movies)
+                level = ((total[new_cell] + k * level.double()) / (count[new_cell] + k)).float()
+            return level
+        flags = self._genre_flags(self.movie_x)
+        new_flags = self._genre_flags(features) if features is not None else None
+        if new_flags is None:
+            parent = torch.full((num_new,), self.mean)
+        else:
+            groups, inverse = torch.unique(torch.cat([flags, new_flags]), dim=0, return_inverse=True)
+            train_group, new_group = inverse[: len(flags)], inverse[len(flags) :]
+            group_mean = damped_means(train_group[movie], value, torch.full((len(groups),), self.mean), len(groups), k)
+            parent = group_mean[new_group]
+        means = self._new_movie_means(parent, support, rating, num_new)
+        return means[:, None].expand(-1, self.info.num_users).clone()
+
+    def _genre_flags(self, x: Tensor) -> Tensor:
+        """The binary (0/1) columns of the training films' features: genre flags on MovieLens."""
+        binary = ((self.movie_x == 0) | (self.movie_x == 1)).all(0)
+        return x[:, binary].round().long()
