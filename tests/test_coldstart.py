@@ -25,6 +25,10 @@ def model(split) -> GNNModel:
 PERSON = {"age": 31, "gender": "F", "occupation": "writer"}
 
 
+def person_row(split) -> torch.Tensor:
+    return split.user_layout.encode(**PERSON).view(1, -1)
+
+
 @pytest.mark.parametrize("num_rated", [0, 1, 12])
 def test_recommends_unseen_movies_for_any_number_of_ratings(model, split, num_rated):
     rated = [(int(m), float(1 + m % 5)) for m in torch.randperm(split.num_movies)[:num_rated]]
@@ -32,7 +36,13 @@ def test_recommends_unseen_movies_for_any_number_of_ratings(model, split, num_ra
     assert movies.shape == scores.shape == (10,)
     assert len(set(movies.tolist())) == 10
     assert not set(movies.tolist()) & {m for m, _ in rated}
-    assert torch.all(scores[:-1] >= scores[1:])
+    # the list follows the ranking head's scores; the returned values are the predicted ratings
+    support = torch.tensor([[0] * num_rated, [m for m, _ in rated]], dtype=torch.long)
+    fold = model.fold_in("users", support, torch.tensor([r for _, r in rated]), num_new=1,
+                         features=person_row(split))  # fmt: skip
+    ranked = fold.rank_scores[0, movies]
+    assert fold.ranking is not None and torch.all(ranked[:-1] >= ranked[1:])
+    assert torch.allclose(scores, fold.predict(torch.zeros(10, dtype=torch.long), movies))
     assert float(scores.min()) >= split.rating_min and float(scores.max()) <= split.rating_max
 
 

@@ -166,7 +166,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         first = next(iter(counts.values()), {})
         for metric in TABLE_METRICS:
             better = "lower" if metric in ("rmse", "mae") else "higher"
-            lines += ["", f"<!-- table:{kind}-{metric} -->", f"## New {kind}: {metric} ({better} is better)", ""]
+            name = f"{kind}-{metric}"
+            lines += ["", f"## New {kind}: {metric} ({better} is better)", "", f"<!-- table:{name} -->"]
             lines.append("| model | " + " | ".join(f"n={n}" for n in sizes) + " |")
             lines.append("|---|" + "---|" * len(sizes))
             lines.append("| held-out covered | " + " | ".join(str(first.get(str(n), 0)) for n in sizes) + " |")
@@ -179,6 +180,7 @@ def results_markdown(results: dict[str, Any]) -> str:
                     value = entry.get(metric, {}).get(str(n))
                     cells.append("—" if value is None else f"{value[0]:.4f} ± {value[1]:.4f}")
                 lines.append(f"| {model} | " + " | ".join(cells) + " |")
+            lines.append(f"<!-- /table:{name} -->")
         if kind == "users":
             lines += ["", "Warm-user test RMSE of the same fits (users not held out):", ""]
             for model, entry in models.items():

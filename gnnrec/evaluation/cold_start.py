@@ -75,7 +75,7 @@ def evaluate_cold_start(
         ratings = RatingPredictions(row, other, fold.predict(row, other).float().clamp(low, high), target)
     relevant = target >= threshold
     ranked_rows, relevant_row = torch.unique(row[relevant], return_inverse=True)
-    scores = fold.scores[ranked_rows].clone()
+    scores = fold.rank_scores[ranked_rows].clone()
     mask = torch.zeros_like(fold.scores, dtype=torch.bool)
     mask[support_row, support_other] = True
     scores = scores.masked_fill(mask[ranked_rows], float("-inf"))

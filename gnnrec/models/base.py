@@ -36,6 +36,8 @@ class FoldIn:
 
     ``scores`` is ``[num_new, num_other]`` raw (unclipped) scores: of every movie for a new user, or of
     every user for a new movie; ``support`` is ``[2, S]`` (new row, other index) of the revealed ratings.
+    ``ranking`` holds the scores that order top-K lists when the model ranks by something other than its
+    predicted rating (the GNN's ranking head); ``None`` means ``scores``.
     """
 
     kind: str
@@ -44,6 +46,12 @@ class FoldIn:
     predicts_ratings: bool
     rating_min: float
     rating_max: float
+    ranking: Tensor | None = None
+
+    @property
+    def rank_scores(self) -> Tensor:
+        """``[num_new, num_other]`` scores that order top-K lists."""
+        return self.scores if self.ranking is None else self.ranking
 
     def predict(self, row: Tensor, other: Tensor) -> Tensor:
         """Predicted ratings (clipped to the scale) of the pairs ``(new row, other index)``."""
@@ -53,7 +61,7 @@ class FoldIn:
 
     def top_k(self, k: int = 10) -> Tensor:
         """``[num_new, k]`` best other indices per new row, support items excluded (ties: lower index)."""
-        ranked = self.scores.clone()
+        ranked = self.rank_scores.clone()
         ranked[self.support[0], self.support[1]] = float("-inf")
         return torch.sort(ranked, dim=1, descending=True, stable=True).indices[:, :k]
 
@@ -308,10 +316,14 @@ class RatingModel(abc.ABC):
             if features.dim() != 2 or features.size(0) != num_new:
                 raise ValueError(f"fold-in features must have shape [{num_new}, F], got {tuple(features.shape)}")
         with torch.no_grad():
-            scores = self._fold_in(kind, features, support, rating, num_new).detach().float().cpu()
-        if tuple(scores.shape) != (num_new, num_other):
-            raise ValueError(f"{self.name} fold-in returned shape {tuple(scores.shape)}, not {(num_new, num_other)}")
-        return FoldIn(kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max)
+            out = self._fold_in(kind, features, support, rating, num_new)
+        scores, ranking = out if isinstance(out, tuple) else (out, None)
+        scores = scores.detach().float().cpu()
+        ranking = None if ranking is None else ranking.detach().float().cpu()
+        for value in (scores, ranking):
+            if value is not None and tuple(value.shape) != (num_new, num_other):
+                raise ValueError(f"{self.name} fold-in returned shape {tuple(value.shape)}, not {(num_new, num_other)}")
+        return FoldIn(kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max, ranking)
 
     def save(self, path: str | Path) -> Path:
         """Write weights, config, split fingerprint and history atomically to ``path``."""

@@ -294,9 +294,12 @@ class GNNModel(GNNTraining, RatingModel):
         top = fold.top_k(k)[0]
         return top, fold.scores[0, top].clamp(info.rating_min, info.rating_max)
 
-    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+    def _fold_in(
+        self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int
+    ) -> tuple[Tensor, Tensor | None]:
         """New nodes join the training graph with the unknown ID rows, their features and support edges;
-        message passing then runs on the enlarged graph (all new nodes of one call together)."""
+        message passing then runs on the enlarged graph (all new nodes of one call together). Returns the
+        rating head's scores and, with a ranking head, the ranking snapshot's scores that order top-K lists."""
         graph = self.graph
         level = rating_level_index(rating, self.metadata["rating_values"])
         num_users, num_movies = graph.user_x.size(0), graph.movie_x.size(0)
@@ -315,16 +318,25 @@ class GNNModel(GNNTraining, RatingModel):
         rating_index = torch.cat([graph.rating_index, level])
         user_ids = torch.arange(user_x.size(0)).clamp(max=num_users)  # new users: the "unknown user" row
         movie_ids = torch.arange(movie_x.size(0)).clamp(max=num_movies)  # new movies: the "unknown movie" row
-        scores = []
+
+        def encode(member: RatingGNN) -> tuple[Tensor, Tensor]:
+            return member.eval().encode(user_x, movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids)
+
+        scores, ranking = [], []
         for member in self.members:
-            z_user, z_movie = member.eval().encode(
-                user_x, movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids
-            )
+            z_user, z_movie = encode(member)
             if kind == "users":
                 scores.append(member.decode_all(z_user[num_users:], z_movie))
             else:
                 scores.append(member.decode_all(z_user, z_movie[num_movies:]).T)
-        return torch.stack(scores).mean(0)
+        for member in self.rank_members:
+            z_user, z_movie = encode(member)
+            head = member.ranker
+            if kind == "users":
+                ranking.append(member.rank_all(z_user[num_users:], z_movie))
+            else:  # the per-movie bias is unknown for a new movie and constant over the users it ranks
+                ranking.append(head.movie(z_movie[num_movies:]) @ head.user(z_user).t())
+        return torch.stack(scores).mean(0), (torch.stack(ranking).mean(0) if ranking else None)
 
     def movie_indices(self, raw_ids: Iterable[Any]) -> list[int]:
         """Movie indices of raw dataset movie ids (e.g. MovieLens ``u.item`` ids), for :meth:`recommend_new_user`."""
