@@ -99,7 +99,7 @@ def test_bias_fold_in_equals_the_hand_solved_ridge(tiny_split):
 
 
 def test_mf_fold_in_equals_the_hand_solved_ridge(tiny_split):
-    from gnnrec.models.baselines import MF_FOLD_IN_REG
+    from gnnrec.models.mf import MF_FOLD_IN_REG
 
     draw = cold_start_draw(tiny_split, "movies", seed=0)
     model = create_model("mf", test_config=True).fit(draw.split)

@@ -24,6 +24,10 @@ the test ratings every fine-tuning epoch and keeps, per metric (RMSE, MAE, GLoca
 best TEST value and its epoch (:attr:`GLocalK.paper_metrics`), each from its own epoch as the
 published numbers were; the predictions kept are those of the best test-RMSE epoch. It is
 labelled as such in :attr:`GLocalK.protocol_note`, the history and the checkpoint.
+
+One module over ~400 lines on purpose: the model's config (with dataset presets), both protocols (honest and
+paper), memory check, fitting schedule and persistence belong together; its maths lives in gnnrec/nn/kernel.py
+and gnnrec/nn/glocal_k.py.
 """
 
 from __future__ import annotations
