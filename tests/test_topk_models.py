@@ -45,3 +45,22 @@ def test_popularity_ranks_by_training_count(tiny_split):
     model = create_model("popularity").fit(tiny_split)
     count = torch.bincount(tiny_split.train.movie, minlength=tiny_split.num_movies)
     assert torch.equal(model.score_matrix([0], clip=False)[0].floor().long(), count)
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "key"),
+    [
+        ("ease", {"reg": 0.0}, "reg"),
+        ("ease", {"reg_grid": ()}, "reg_grid"),
+        ("ease", {"selection_metric": "ndcg@k"}, "cutoff"),
+        ("lightgcn", {"dim": 0}, "dim"),
+        ("lightgcn", {"lr": -1.0}, "lr"),
+        ("lightgcn", {"device": "gpu7"}, "device"),
+        ("popularity", {"min_rating": -1.0}, "min_rating"),
+    ],
+)
+def test_peer_configs_refuse_bad_values(name, overrides, key):
+    from gnnrec.models import create_model
+
+    with pytest.raises(ValueError, match=key):
+        create_model(name, overrides)

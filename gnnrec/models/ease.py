@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec.config import check_device, check_range
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
@@ -35,6 +36,17 @@ class EASEConfig:
     selection_metric: str = "ndcg@10"
     min_rating: float = 0.0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.reg is not None:
+            check_range("EASEConfig", "reg", self.reg, 0.0, low_open=True)
+        if not self.reg_grid:
+            raise ValueError("EASEConfig: reg_grid=() is invalid; give at least one λ")
+        for value in self.reg_grid:
+            check_range("EASEConfig", "reg_grid", value, 0.0, low_open=True)
+        check_selection_metric(self.selection_metric)
+        check_range("EASEConfig", "min_rating", self.min_rating, 0.0)
+        check_device("EASEConfig", self.device)
 
 
 def ease_weights(gram: Tensor, reg: float) -> Tensor:

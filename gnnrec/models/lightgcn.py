@@ -22,6 +22,7 @@ from torch import Tensor
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
+from gnnrec.config import check_device, check_range
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
@@ -48,6 +49,15 @@ class LightGCNConfig:
     selection_metric: str = "ndcg@10"
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for key in ("dim", "num_layers", "batch_size", "max_epochs", "patience", "eval_every"):
+            check_range("LightGCNConfig", key, getattr(self, key), 0 if key == "num_layers" else 1, integer=True)
+        check_range("LightGCNConfig", "lr", self.lr, 0.0, low_open=True)
+        check_range("LightGCNConfig", "reg", self.reg, 0.0)
+        check_range("LightGCNConfig", "min_rating", self.min_rating, 0.0)
+        check_selection_metric(self.selection_metric)
+        check_device("LightGCNConfig", self.device)
 
 
 @register_model

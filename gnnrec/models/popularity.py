@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec.config import check_range
 from gnnrec.data.split import RatingSplit
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
@@ -19,6 +20,10 @@ class PopularityConfig:
 
     min_rating: float = 0.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_range("PopularityConfig", "min_rating", self.min_rating, 0.0)
+        check_range("PopularityConfig", "seed", self.seed, integer=True)
 
 
 @register_model
