@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -297,31 +298,10 @@ class LargeMovieLens(RatingGraphDataset):
     default_split = "random"
 
     def __init__(
-        self,
-        root: str | Path | None = None,
-        split: str = "random",
-        *,
-        source_dir: str | Path | None = None,
-        val_fraction: float = 0.05,
-        seed: int = 0,
-        download: bool = True,
-        transform: Callable | None = None,
-        pre_transform: Callable | None = None,
-        force_reload: bool = False,
-        log: bool = True,
+        self, root: str | Path | None = None, split: str | None = None, *, download: bool = True, **common: Any
     ) -> None:
         self.allow_download = download
-        super().__init__(
-            root,
-            split,
-            source_dir=source_dir,
-            val_fraction=val_fraction,
-            seed=seed,
-            transform=transform,
-            pre_transform=pre_transform,
-            force_reload=force_reload,
-            log=log,
-        )
+        super().__init__(root, split, **common)
 
     @property
     def raw_file_names(self) -> list[str]:

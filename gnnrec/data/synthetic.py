@@ -9,9 +9,10 @@ ratings fit in a few GB.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,11 +213,8 @@ class SyntheticDataset(RatingGraphDataset):
     def __init__(
         self,
         root: str | Path | None = None,
-        split: str = "random",
+        split: str | None = None,
         *,
-        source_dir: str | Path | None = None,
-        val_fraction: float = 0.05,
-        seed: int = 0,
         num_users: int = 1000,
         num_movies: int = 500,
         num_ratings: int = 20_000,
@@ -224,12 +222,9 @@ class SyntheticDataset(RatingGraphDataset):
         rank: int = 8,
         noise: float = 0.35,
         data_seed: int = 0,
-        transform: Callable | None = None,
-        pre_transform: Callable | None = None,
-        force_reload: bool = False,
-        log: bool = True,
+        **common: Any,
     ) -> None:
-        if source_dir is not None:
+        if common.get("source_dir") is not None:
             raise ValueError("the synthetic dataset is generated; it takes no source_dir")
         self.generator_args = {
             "num_users": int(num_users),
@@ -240,17 +235,7 @@ class SyntheticDataset(RatingGraphDataset):
             "noise": float(noise),
             "seed": int(data_seed),
         }
-        super().__init__(
-            root,
-            split,
-            source_dir=None,
-            val_fraction=val_fraction,
-            seed=seed,
-            transform=transform,
-            pre_transform=pre_transform,
-            force_reload=force_reload,
-            log=log,
-        )
+        super().__init__(root, split, **common)
 
     @property
     def raw_file_names(self) -> list[str]:
