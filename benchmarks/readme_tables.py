@@ -1,17 +1,7 @@
 """Copy result tables from committed results files into README.md, or check that they agree.
 
-A results file (e.g. ``benchmarks/results/quick/results.md``) names each table it holds::
-
-    <!-- table:rating -->
-    | model | RMSE | ... |
-    <!-- /table:rating -->
-
-and README.md says where a table goes, by the results file's path (relative to the README's directory) and the
-table's name::
-
-    <!-- results: benchmarks/results/quick/results.md#rating -->
-    (anything here is replaced)
-    <!-- /results -->
+The marker syntax (``<!-- table:NAME -->`` blocks in results files, ``<!-- results: PATH#NAME -->`` blocks in
+the README) is documented in :mod:`gnnrec.benchmark.markers`, which this script loads by path (no torch import).
 
 ``python benchmarks/readme_tables.py`` rewrites every such block with the named table, copied verbatim;
 ``--check`` changes nothing, prints a diff and exits 1 when README.md and the results files disagree (for CI).
