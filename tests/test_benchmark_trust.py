@@ -115,6 +115,21 @@ def test_refit_uses_the_selected_epoch_count(ml100k_fixture_dir, tmp_path):
     assert run.results["provenance"]["command"] is not None
 
 
+def test_score_without_refit_equals_a_no_refit_cell(ml100k_fixture_dir, tmp_path):
+    suite = _suite(models=["mf", {"model": "mf", "label": "mf-no-refit", "refit": False}], score_without_refit=True)
+    suite["overrides"] = {"mf": {"max_epochs": 6, "device": "cpu"}}
+    run = _run(suite, tmp_path / "run", ml100k_fixture_dir, threads=1)
+    cells = {c["label"]: c for c in run.cells}
+    assert cells["mf-no-refit"]["metrics_without_refit"] is None  # nothing was refitted
+    before = cells["mf"]["metrics_without_refit"]
+    assert before["rmse"] == pytest.approx(cells["mf-no-refit"]["metrics"]["rmse"], abs=1e-6)
+    assert before["rmse"] != cells["mf"]["metrics"]["rmse"]
+    table = extract_table((tmp_path / "run" / "results.md").read_text(), "refit-effect", "results.md")
+    row = next(line for line in table.splitlines() if line.startswith("| mf |"))
+    delta = cells["mf"]["metrics"]["rmse"] - before["rmse"]
+    assert f"{delta:+.4f}" in row and "mf-no-refit" not in table
+
+
 class Counting(GlobalMean):
     name = "counting-trust"
     fits = 0

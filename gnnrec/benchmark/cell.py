@@ -137,6 +137,7 @@ def run_cell(
         "per_user": None,
         "note": None,
         "paper_metrics": None,
+        "metrics_without_refit": None,
         "fit_config": None,
         "preset_name": None,
         "finished": None,
@@ -167,6 +168,9 @@ def run_cell(
         out["selection"] = selection
         final, final_split = model, split
         if cell.refit(suite) and supports_refit(model):
+            if suite.score_without_refit and suite.select_on is None:
+                # the same fit a `"refit": false` cell would test, scored here instead of fitted twice
+                out["metrics_without_refit"] = evaluate_part(model, split, "test", suite, False).to_dict()["metrics"]
             overrides = {**cell.overrides, **model.refit_overrides()}
             seed_everything(cell.seed)
             final = create_model(cell.entry.model, overrides, test_config=suite.test_config)

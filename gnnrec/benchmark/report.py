@@ -92,6 +92,10 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                     )
                     for n in names
                 },
+                "metrics_without_refit": {
+                    n: mean_std([v for r in ok if (v := (r.get("metrics_without_refit") or {}).get(n)) is not None])
+                    for n in names
+                },
                 "stale": sum(bool(r.get("stale")) for r in ok),
                 "refit": sum(r.get("refit_fit") is not None for r in ok),
                 "selected": [(r.get("selection") or {}).get("selected") for r in ok],
@@ -169,6 +173,27 @@ def metric_table(results: Mapping[str, Any], names: Sequence[str], *, key: str =
     return "\n".join(lines)
 
 
+REFIT_TABLE_METRICS = ("rmse", "mae", "ndcg", "ndcg@10")
+
+
+def refit_effect_table(results: Mapping[str, Any], names: Sequence[str]) -> str:
+    """Per model that refits: each metric without refit, with refit, and the mean difference."""
+    header = ["model"] + [f"{n} {part}" for n in names for part in ("no refit", "refit", "Δ")]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for row in results["summary"]:
+        if not any(s["mean"] is not None for s in row["metrics_without_refit"].values()):
+            continue
+        cells = [_label(row)]
+        for n in names:
+            before = row["metrics_without_refit"].get(n) or {"mean": None}
+            after = row["metrics"].get(n) or {"mean": None}
+            cells += [format_mean_std(before), format_mean_std(after)]
+            both = before["mean"] is not None and after["mean"] is not None
+            cells.append(f"{after['mean'] - before['mean']:+.4f}" if both else NOT_APPLICABLE)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def significance_table(test: Mapping[str, Any]) -> str:
     """The leader against each other model: difference, its 95% percentile interval, p-value, verdict."""
     metric, leader = test["metric"], test["leader"]
@@ -205,6 +230,15 @@ def _tables(results: Mapping[str, Any]) -> list[str]:
         ]
     out += ["## Rating metrics (test)", "", wrap_table("rating", metric_table(results, rating))]
     out += ["## Ranking metrics (test)", "", wrap_table("ranking", metric_table(results, ranking))]
+    if any(r.get("metrics_without_refit") for r in results["cells"]):
+        out += [
+            "## Refit on / off (test)",
+            "",
+            "The selection fit (train minus validation) and its refit on train ∪ validation with what was selected, "
+            "both scored on test in the same cell. Δ = refit − no refit.",
+            "",
+            wrap_table("refit-effect", refit_effect_table(results, [n for n in names if n in REFIT_TABLE_METRICS])),
+        ]
     for name, test in (results.get("significance") or {}).items():
         out += [
             f"## Paired bootstrap over users: {test['metric']}",

@@ -76,6 +76,8 @@ class Suite:
     ``select_on="validation"`` (ablations): the entries are variants; every cell is evaluated on validation,
     the variant with the best mean validation ``selection_metric`` is chosen, and only its cells are
     evaluated on test.
+    ``score_without_refit`` (with ``refit``): also score the selection fit on test, before the refit, so that
+    ``results.md`` shows the effect of refitting (refit on / off) without a second fit of every model.
     """
 
     name: str
@@ -93,6 +95,7 @@ class Suite:
     refit: bool = True
     select_on: str | None = None
     selection_metric: str = "rmse"
+    score_without_refit: bool = False
     # a cold-start protocol instead of warm cells (gnnrec.benchmark.cold_start): kinds, support_sizes, ...
     cold_start: dict[str, Any] | None = None
 
