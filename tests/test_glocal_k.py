@@ -349,10 +349,18 @@ def test_same_seed_same_predictions_and_save_load(tiny_split, tmp_path):
         assert torch.equal(loaded.network.state_dict()[name], value)
 
 
-def test_rejects_a_scale_that_collides_with_the_missing_marker(tiny_split, monkeypatch):
-    monkeypatch.setattr(RatingSplit, "rating_levels", property(lambda self: torch.tensor([0.0, 1.0, 2.0])))
-    with pytest.raises(ValueError, match="ratings must be positive"):
-        GLocalK(GLocalK.test_config()).fit(tiny_split)
+def test_a_scale_from_zero_does_not_collide_with_the_missing_marker(tiny_split):
+    shifted = tiny_split.map_ratings(1.0, -1.0)  # 0..4: a 0 rating must not read as "unobserved"
+    model = GLocalK(GLocalK.test_config()).fit(shifted)
+    scores = model.score_matrix()
+    assert scores.min() >= 0 and scores.max() <= 4
+    observed = model.predict(shifted.train.user, shifted.train.movie)
+    torch.testing.assert_close(
+        observed,
+        GLocalK(GLocalK.test_config()).fit(tiny_split).predict(tiny_split.train.user, tiny_split.train.movie) - 1.0,
+        atol=1e-4,
+        rtol=0,
+    )
 
 
 def test_sparse_helpers_equal_their_dense_reference():

@@ -117,7 +117,8 @@ def test_uses_the_split_rating_scale(tiny_split):
     model = GNNModel(fast()).fit(halved)
     scores = model.score_matrix()
     assert float(scores.min()) >= 0.5 and float(scores.max()) <= 2.5
-    assert model.members[0].rating_values.tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
+    assert model.members[0].rating_values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]  # model units (target_scale)
+    assert model.target_scale.to_user(model.members[0].rating_values).tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
     assert rmse(model, halved.test) < mean_rmse(halved, halved.test)
 
 

@@ -168,6 +168,21 @@ class RatingSplit:
         graph.fingerprint = f"{self.fingerprint}+trainval"
         return RatingSplit(graph)
 
+    def map_ratings(self, slope: float, offset: float) -> RatingSplit:
+        """A split whose every rating ``r`` becomes ``slope · r + offset`` (``slope > 0``): the labels of every
+        part, the message edges' ratings and the rating levels. Node features, indices, times and the
+        fingerprint are shared with this split (the graph is a shallow copy; this split is left untouched)."""
+        if not slope > 0:
+            raise ValueError(f"map_ratings needs a positive slope (an order-preserving map), got {slope}")
+        graph = copy.copy(self.graph)  # HeteroData's copy copies each store
+        store = graph[RATES]
+        for part in PARTS:
+            store[f"{part}_edge_label"] = store[f"{part}_edge_label"] * slope + offset
+        store.rating = store.rating * slope + offset
+        graph[RATED_BY].rating = graph[RATED_BY].rating * slope + offset
+        graph.rating_levels = graph.rating_levels * slope + offset
+        return RatingSplit(graph)
+
     def describe(self) -> dict:
         """Counts and the rating histogram of each part (plain Python types)."""
         out: dict = {"dataset": self.name, "users": self.num_users, "movies": self.num_movies}

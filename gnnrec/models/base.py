@@ -13,6 +13,7 @@ from torch import Tensor
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.evaluator import user_chunk_size
+from gnnrec.models.target_scale import TargetScale
 from gnnrec.nn.sparse import row_pointer
 from gnnrec.utils import atomic_path, resolve_device
 
@@ -102,6 +103,12 @@ class RatingModel(abc.ABC):
     Fitting uses only the split's train edges, with its validation edges for
     early stopping or model selection; the test edges are never read in fit
     (a model may offer a labelled protocol that does, e.g. GLocal-K's ``paper``).
+
+    Targets are normalised for every model (:mod:`gnnrec.models.target_scale`): ``_fit`` receives the split
+    with its ratings mapped onto 1–5 (unchanged for 1–5 data), the hooks work in those units, and the public
+    methods map ratings in and predictions out. While ``_fit`` runs, ``self.info`` describes the mapped split,
+    so a model that scores validation through :meth:`predict` compares like with like; ``history`` is in
+    model units.
     """
 
     name: ClassVar[str]
@@ -182,13 +189,27 @@ class RatingModel(abc.ABC):
         """Train on ``split``; ``logger`` is an optional TensorBoard ``SummaryWriter``."""
         if not isinstance(split, RatingSplit):
             raise TypeError(f"fit expects a gnnrec.data.RatingSplit, got {type(split).__name__}")
-        self.info = SplitInfo.from_split(split)
+        model_split = TargetScale.of(split).model_split(split)
         known = split.known
         self.seen = torch.stack([known.user, known.movie])
         self._seen_dense = None
         self.history = []
-        self._fit(split, logger)
+        self.info = SplitInfo.from_split(model_split)
+        try:
+            self._fit(model_split, logger)
+        finally:
+            self.info = SplitInfo.from_split(split)
         return self
+
+    @property
+    def target_scale(self) -> TargetScale:
+        """The map between the scale of :attr:`info` and the model's units (the identity while fitting)."""
+        info = self._require_fitted()
+        return TargetScale(info.rating_min, info.rating_max)
+
+    def _to_user(self, scores: Tensor) -> Tensor:
+        """Model-unit outputs of the hooks in the user's scale (ranking-only scores are not ratings: unchanged)."""
+        return self.target_scale.to_user(scores) if self.predicts_ratings else scores
 
     def predict(self, user_index: Any, movie_index: Any) -> Tensor:
         """Predicted ratings (clipped to the rating scale) for paired user and movie indices."""
@@ -203,7 +224,7 @@ class RatingModel(abc.ABC):
         if user.shape != movie.shape:
             raise ValueError(f"user_index has shape {tuple(user.shape)} but movie_index has {tuple(movie.shape)}")
         with torch.no_grad():
-            out = self._predict(user.reshape(-1), movie.reshape(-1)).detach().float().cpu()
+            out = self._to_user(self._predict(user.reshape(-1), movie.reshape(-1)).detach().float().cpu())
         return out.clamp(info.rating_min, info.rating_max).view(user.shape)
 
     def score_matrix(self, user_index: Any | None = None, *, clip: bool = True) -> Tensor:
@@ -218,7 +239,7 @@ class RatingModel(abc.ABC):
             torch.arange(info.num_users) if user_index is None else self._as_index(user_index, info.num_users, "user")
         )
         with torch.no_grad():
-            scores = self._score_matrix(users.reshape(-1)).detach().float().cpu()
+            scores = self._to_user(self._score_matrix(users.reshape(-1)).detach().float().cpu())
         return scores.clamp(info.rating_min, info.rating_max) if clip and self.predicts_ratings else scores
 
     def seen_mask(self, users: Tensor) -> Tensor:
@@ -316,9 +337,9 @@ class RatingModel(abc.ABC):
             if features.dim() != 2 or features.size(0) != num_new:
                 raise ValueError(f"fold-in features must have shape [{num_new}, F], got {tuple(features.shape)}")
         with torch.no_grad():
-            out = self._fold_in(kind, features, support, rating, num_new)
+            out = self._fold_in(kind, features, support, self.target_scale.to_model(rating), num_new)
         scores, ranking = out if isinstance(out, tuple) else (out, None)
-        scores = scores.detach().float().cpu()
+        scores = self._to_user(scores.detach().float().cpu())
         ranking = None if ranking is None else ranking.detach().float().cpu()
         for value in (scores, ranking):
             if value is not None and tuple(value.shape) != (num_new, num_other):

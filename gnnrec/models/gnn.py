@@ -284,7 +284,8 @@ class GNNModel(GNNTraining, RatingModel):
             row = None
         elif row.numel() != graph.user_x.size(1):
             raise ValueError(f"new user has {row.numel()} features, the model's users have {graph.user_x.size(1)}")
-        movies, values = check_new_ratings(ratings, info.num_movies, meta["rating_values"])
+        levels = self.target_scale.to_user(meta["rating_values"])  # the model keeps its levels in its own units
+        movies, values = check_new_ratings(ratings, info.num_movies, levels)
         unrated = info.num_movies - len(movies)
         if not 1 <= k <= unrated:
             raise ValueError(f"k must lie in 1..{unrated} (movies this person has not rated), got {k}")
