@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from gnnrec.benchmark.markers import wrap_table
 from gnnrec.benchmark.report import format_mean_std, json_safe
 from gnnrec.data import load_split
 from gnnrec.evaluation import evaluate
@@ -64,18 +65,18 @@ def markdown(rows: list[dict], provenance: dict, args: argparse.Namespace) -> st
         + (" (uncommitted changes)" if provenance["dirty"] else "")
         + f", seeds {', '.join(map(str, args.seeds))}, honest protocol (validation selection, no refit).",
         "",
-        "<!-- table:scale -->",
+    ]
+    table = [
         "| model | scale | factor | test RMSE | RMSE / RMSE(1–5) | deviation | within 2% | fit s |",
         "|---|---|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
-        lines.append(
+        table.append(
             f"| {row['model']} | {row['scale']} | {row['factor']:g} | {format_mean_std(row['rmse'])} | "
             f"{row['ratio']:.4f} | {100 * row['deviation']:+.3f}% | {'yes' if row['ok'] else 'NO'} | "
             f"{format_mean_std(row['fit_seconds'], 1)} |"
         )
-    lines.append("<!-- /table:scale -->")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + wrap_table("scale", "\n".join(table))
 
 
 def main(argv: list[str] | None = None) -> int:

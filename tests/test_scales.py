@@ -14,16 +14,29 @@ from gnnrec.models import available_models, get_model_class
 from gnnrec.testing.ml1m_monti import write_monti_fixture
 
 SCALES = {"half-star": ("flixster", Flixster), "1-100": ("yahoo-music", YahooMusic)}
-# A model that handles the scale predicts no worse than a generous multiple of the train mean's error;
-# one that assumes 1..5 (e.g. clips 1..100 ratings to 5) lands far above it.
-MEAN_RMSE_FACTOR = 1.5
+# A model that handles the scale beats the train mean's error; one that assumes 1..5 (e.g. clips 1..100
+# ratings to 5) lands far above it.
+MEAN_RMSE_FACTOR = 1.0
+# GLocal-K's published regularisation (lambda_2 = 20) is sized for ~1,000 x 1,700 matrices: on a 150 x 100
+# fixture its tiny test config underfits (worse than the mean), so it gets a small-data config here.
+OVERRIDES = {
+    "glocal-k": {
+        "hidden_sizes": (100, 100),
+        "pretrain_epochs": 10,
+        "finetune_epochs": 5,
+        "pretrain_iterations": 5,
+        "finetune_iterations": 5,
+        "lambda_2": 1.0,
+        "lambda_s": 0.001,
+    }
+}
 
 
 @pytest.fixture(scope="module")
 def scale_splits(tmp_path_factory):
     splits = {}
     for scale, (kind, cls) in SCALES.items():
-        source = write_monti_fixture(tmp_path_factory.mktemp(kind), kind, num_users=40, num_items=50, density=0.35)
+        source = write_monti_fixture(tmp_path_factory.mktemp(kind), kind, num_users=150, num_items=100, density=0.3)
         splits[scale] = cls(tmp_path_factory.mktemp(f"{kind}_root"), source_dir=source, log=False).rating_split()
     return splits
 
@@ -49,8 +62,7 @@ def test_model_fits_and_predicts_within_scale(model_name, scale, scale_splits):
     cls = get_model_class(model_name)
     if not cls.predicts_ratings:
         pytest.skip(f"{model_name} is ranking-only: it predicts no ratings")
-    config = cls.test_config()
-    model = cls(config).fit(split)
+    model = cls(cls.test_config(), **OVERRIDES.get(model_name, {})).fit(split)
 
     test = split.test
     pred = model.predict(test.user, test.movie)
