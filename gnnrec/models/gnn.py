@@ -163,6 +163,11 @@ class GNNModel(GNNTraining, RatingModel):
     :meth:`predict` and ``score_matrix(clip=True)``; the best ``rank_selection_metric`` (ndcg@10) serves
     :meth:`recommend` and ``score_matrix(clip=False)``, i.e. every top-K metric.
     :meth:`recommend_new_user` serves people who are not in the data without retraining.
+
+    When the split has a user–user (``follows``) or movie–movie (``similar``) side graph, ``side_graphs="auto"``
+    adds a :class:`~gnnrec.nn.SideGraphConv` per relation to the encoder (see
+    :class:`~gnnrec.nn.RatingGraphEncoder`; edges from :func:`~gnnrec.models.side_graphs.side_graph_edges`);
+    ``"off"`` ignores them. Folded-in nodes have no side edges.
     """
 
     name = "gnn"
