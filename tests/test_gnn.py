@@ -166,10 +166,10 @@ def test_target_edges_are_hidden_in_dropped_supervision(tiny_split, monkeypatch)
     messages = []
     original_encode = RatingGNN.encode
 
-    def spy_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency=None):
+    def spy_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency=None, **kwargs):
         if self.training:
             messages.append(set(zip(edge_index[0].tolist(), edge_index[1].tolist(), strict=True)))
-        return original_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency)
+        return original_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency, **kwargs)
 
     monkeypatch.setattr(RatingGNN, "decode", spy)
     monkeypatch.setattr(RatingGNN, "encode", spy_encode)

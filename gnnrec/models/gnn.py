@@ -15,6 +15,7 @@ from gnnrec.evaluation.validation import check_selection_metric
 from gnnrec.models.base import RatingModel
 from gnnrec.models.gnn_training import GNNTraining, _Graph, rating_level_index
 from gnnrec.models.registry import register_model
+from gnnrec.models.side_graphs import SIDE_GRAPH_MODES
 from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES
 from gnnrec.nn.encoder import LAYER_AGGREGATIONS
 from gnnrec.nn.network import DECODERS, RatingGNN
@@ -40,6 +41,7 @@ class GNNConfig:
     ordinal: bool = True  # GC-MC ordinal weight sharing between rating levels
     accumulate: str = "stack"  # per-level messages stacked side by side (GC-MC; R times cheaper) | sum
     root_weight: bool = False  # convolutions add a transform of the node's own previous features
+    side_graphs: str = "auto"  # auto: also pass messages over the split's user–user / movie–movie graphs | off
     layer_aggregation: str = "concat"  # concat | mean | last (of layer 0..L outputs, before the dense layer)
     output_dim: int = 75  # size of the final node representations the decoder reads
     # decoder
@@ -91,6 +93,7 @@ class GNNConfig:
             "input": ("embedding", "onehot"),
             "accumulate": ACCUMULATIONS,
             "rank_loss": RANK_LOSSES,
+            "side_graphs": SIDE_GRAPH_MODES,
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
@@ -160,6 +163,11 @@ class GNNModel(GNNTraining, RatingModel):
     :meth:`predict` and ``score_matrix(clip=True)``; the best ``rank_selection_metric`` (ndcg@10) serves
     :meth:`recommend` and ``score_matrix(clip=False)``, i.e. every top-K metric.
     :meth:`recommend_new_user` serves people who are not in the data without retraining.
+
+    When the split has a user–user (``follows``) or movie–movie (``similar``) side graph, ``side_graphs="auto"``
+    adds a :class:`~gnnrec.nn.SideGraphConv` per relation to the encoder (see
+    :class:`~gnnrec.nn.RatingGraphEncoder`; edges from :func:`~gnnrec.models.side_graphs.side_graph_edges`);
+    ``"off"`` ignores them. Folded-in nodes have no side edges.
     """
 
     name = "gnn"
@@ -203,7 +211,9 @@ class GNNModel(GNNTraining, RatingModel):
         ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
         with torch.no_grad():
             return [
-                m.eval().encode(graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency)
+                m.eval().encode(
+                    graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency, side=graph.side
+                )
                 for m in members
             ]
 
@@ -321,7 +331,9 @@ class GNNModel(GNNTraining, RatingModel):
         movie_ids = torch.arange(movie_x.size(0)).clamp(max=num_movies)  # new movies: the "unknown movie" row
 
         def encode(member: RatingGNN) -> tuple[Tensor, Tensor]:
-            return member.eval().encode(user_x, movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids)
+            return member.eval().encode(
+                user_x, movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids, side=graph.side
+            )
 
         scores, ranking = [], []
         for member in self.members:

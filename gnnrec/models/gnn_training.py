@@ -18,6 +18,7 @@ from gnnrec.data.graph import RATES
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import improved, validation_metrics
 from gnnrec.models.induction import induction_step
+from gnnrec.models.side_graphs import side_graph_edges
 from gnnrec.nn.network import RatingGNN
 from gnnrec.nn.ranking import ranking_loss, scale_gradient
 from gnnrec.utils import seed_everything
@@ -31,9 +32,14 @@ class _Graph:
     movie_x: Tensor
     edge_index: Tensor  # [2, E] (user, movie) message edges = training ratings
     rating_index: Tensor  # [E] 0-based rating levels of the message edges
+    # side graphs used in message passing: {"user" / "movie": (edge_index, edge_weight)}, see side_graph_edges
+    side: dict[str, tuple[Tensor, Tensor]] = dataclasses.field(default_factory=dict)
 
     def to(self, device: torch.device) -> _Graph:
-        return _Graph(*(t.to(device) for t in dataclasses.astuple(self)))
+        return _Graph(
+            *(t.to(device) for t in (self.user_x, self.movie_x, self.edge_index, self.rating_index)),
+            {kind: (edges.to(device), weight.to(device)) for kind, (edges, weight) in self.side.items()},
+        )
 
 
 def rating_level_index(rating: Tensor, rating_values: Tensor) -> Tensor:
@@ -61,6 +67,7 @@ class GNNTraining:
             rating_values=self.metadata["rating_values"],
             global_mean=self.metadata["global_mean"],
             config=self.config,
+            side_graphs=tuple(graph.side),
         )
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
@@ -88,6 +95,7 @@ class GNNTraining:
             movie_x.cpu(),
             store.edge_index.long().cpu(),
             rating_level_index(store.rating.cpu(), rating_values),
+            side_graph_edges(data, config.side_graphs),
         )
         self.metadata = {
             "rating_values": rating_values,
@@ -165,11 +173,12 @@ class GNNTraining:
                 )  # fmt: skip
                 edge_index, rating_index = graph.edge_index[:, keep], graph.rating_index[keep]
                 z_user, z_movie = member.encode(
-                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids
-                )
+                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, None,
+                    movie_ids=movie_ids, side=graph.side,
+                )  # fmt: skip
             else:
                 z_user, z_movie = member.encode(
-                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency
+                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency, side=graph.side
                 )
             if config.supervision == "dropped":
                 targets, level = graph.edge_index[:, ~keep], graph.rating_index[~keep]
@@ -260,7 +269,7 @@ class GNNTraining:
             with torch.no_grad():
                 ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
                 z_user, z_movie = member.encode(
-                    graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency
+                    graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency, side=graph.side
                 )
             logger.add_histogram(f"embedding{suffix}/user", z_user.cpu(), epoch)
             logger.add_histogram(f"embedding{suffix}/movie", z_movie.cpu(), epoch)

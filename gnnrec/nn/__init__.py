@@ -5,6 +5,7 @@ from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
 from gnnrec.nn.encoder import RatingGraphEncoder
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, local_kernel
 from gnnrec.nn.ranking import RankingHead
+from gnnrec.nn.side_conv import SideGraphConv
 
 __all__ = [
     "BilinearDecoder",
@@ -16,5 +17,6 @@ __all__ = [
     "RankingHead",
     "RatingConv",
     "RatingGraphEncoder",
+    "SideGraphConv",
     "local_kernel",
 ]

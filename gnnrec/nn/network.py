@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -16,7 +17,8 @@ DECODERS = ("bilinear", "dot", "mlp")
 class RatingGNN(nn.Module):
     """A :class:`~gnnrec.nn.RatingGraphEncoder`, a decoder from :mod:`gnnrec.nn.decoders` (``bilinear``,
     ``dot`` or ``mlp``) and, with ``config.rank_weight > 0``, a :class:`~gnnrec.nn.ranking.RankingHead` on
-    the same representations; built from a ``GNNConfig`` (:mod:`gnnrec.models.gnn`)."""
+    the same representations; built from a ``GNNConfig`` (:mod:`gnnrec.models.gnn`). ``side_graphs``: the node
+    types with a same-type side graph (see :class:`~gnnrec.nn.RatingGraphEncoder`)."""
 
     def __init__(
         self,
@@ -27,6 +29,7 @@ class RatingGNN(nn.Module):
         rating_values: Tensor,
         global_mean: float,
         config: Any,
+        side_graphs: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.register_buffer("rating_values", rating_values.float().clone())
@@ -45,6 +48,7 @@ class RatingGNN(nn.Module):
             use_features=config.use_features,
             layer_aggregation=config.layer_aggregation,
             dropout=config.dropout,
+            side_graphs=side_graphs,
             act="leaky_relu",
             message=config.message,
             ordinal=config.ordinal,
