@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
 from gnnrec.nn.encoder import RatingGraphEncoder
 from gnnrec.nn.ranking import RankingHead
+from gnnrec.nn.rating_messages import RATING_MESSAGES
 
 DECODERS = ("bilinear", "dot", "mlp")
 
@@ -29,6 +30,11 @@ class RatingGNN(nn.Module):
         config: Any,
     ) -> None:
         super().__init__()
+        if config.rating_messages not in RATING_MESSAGES:
+            raise ValueError(
+                f"rating_messages={config.rating_messages!r} is not resolved; build RatingGNN from "
+                "GNNConfig.resolved(...) (one of " + ", ".join(RATING_MESSAGES) + ")"
+            )
         self.register_buffer("rating_values", rating_values.float().clone())
         self.encoder = RatingGraphEncoder(
             num_users,
@@ -45,6 +51,9 @@ class RatingGNN(nn.Module):
             use_features=config.use_features,
             layer_aggregation=config.layer_aggregation,
             dropout=config.dropout,
+            rating_messages=config.rating_messages,
+            rating_values=rating_values,
+            rating_bins=config.rating_bins,
             act="leaky_relu",
             message=config.message,
             ordinal=config.ordinal,
