@@ -161,10 +161,10 @@ class RatingConv(MessagePassing):
             return edge_index, norm
         if rating_index is None:
             raise ValueError(f"message={self.message_mode!r} needs the rating_index of every edge")
-        if rating_index.size(0) != edge_index.size(1) or rating_index.dim() not in (1, 2):
+        if rating_index.dim() not in (1, 2) or rating_index.size(0) != edge_index.size(1):
             raise ValueError(
-                f"rating_index has shape {tuple(rating_index.shape)}; expected [{edge_index.size(1)}] "
-                f"or [{edge_index.size(1)}, A] for {edge_index.size(1)} edges"
+                f"rating_index has {rating_index.size(0) if rating_index.dim() else 0} entries for "
+                f"{edge_index.size(1)} edges (shape {tuple(rating_index.shape)}; expected [E] or [E, A])"
             )
         if rating_index.numel() and (int(rating_index.min()) < 0 or int(rating_index.max()) >= self.num_levels):
             raise ValueError(f"rating_index must lie in 0..{self.num_levels - 1}")
