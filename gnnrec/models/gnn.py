@@ -180,6 +180,11 @@ class GNNModel(GNNTraining, RatingModel):
     :math:`(\mathbf{z}_u, \mathbf{z}_m)` into a distribution over rating levels and its expected value.
     The loss is cross-entropy over levels plus squared error of the expected rating.
 
+    On scales with many levels (``rating_messages``, :mod:`gnnrec.nn.rating_messages`) :math:`\mathbf{W}_r` is
+    shared by the levels of one bin of the scale, or interpolated between a few basis levels; the decoder
+    and the loss keep every level. Fields left ``None`` come from the dataset's preset
+    (:mod:`gnnrec.models.gnn_presets`), recorded as :attr:`preset_name` with the resolved :attr:`fit_config`.
+
     Message edges are the split's training ratings. In each step a random share
     ``edge_dropout`` of them is removed from message passing; with ``supervision="dropped"``
     the loss is computed on exactly those removed edges, so the model never reads the
