@@ -30,10 +30,12 @@ class RatingGNN(nn.Module):
         config: Any,
     ) -> None:
         super().__init__()
-        if config.rating_messages not in RATING_MESSAGES:
+        # None (a config whose preset was not resolved): GC-MC's per-level weights, the layers' default
+        messages = getattr(config, "rating_messages", None) or "levels"
+        if messages not in RATING_MESSAGES:
             raise ValueError(
-                f"rating_messages={config.rating_messages!r} is not resolved; build RatingGNN from "
-                "GNNConfig.resolved(...) (one of " + ", ".join(RATING_MESSAGES) + ")"
+                f"rating_messages={messages!r} is not resolved; build RatingGNN from GNNConfig.resolved(...) "
+                "(one of " + ", ".join(RATING_MESSAGES) + ")"
             )
         self.register_buffer("rating_values", rating_values.float().clone())
         self.encoder = RatingGraphEncoder(
@@ -51,9 +53,9 @@ class RatingGNN(nn.Module):
             use_features=config.use_features,
             layer_aggregation=config.layer_aggregation,
             dropout=config.dropout,
-            rating_messages=config.rating_messages,
+            rating_messages=messages,
             rating_values=rating_values,
-            rating_bins=config.rating_bins,
+            rating_bins=getattr(config, "rating_bins", 5),
             act="leaky_relu",
             message=config.message,
             ordinal=config.ordinal,
