@@ -238,6 +238,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config_record = {
         "model": args.model,
         "config": config_to_dict(model.config),
+        # models with dataset presets (GLocal-K, gnn): the config they fitted with, and the preset
+        "fit_config": config_to_dict(model.fit_config) if getattr(model, "fit_config", None) is not None else None,
+        "preset_name": getattr(model, "preset_name", None),
         "overrides": overrides,
         "seed": seed,
         "dataset": split.dataset,

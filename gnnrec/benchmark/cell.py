@@ -192,7 +192,7 @@ def run_cell(
                 "history": json_safe(final.history),
             }
             out["fit_seconds"] += out["refit_fit"]["fit_seconds"]
-        out.update(_glocal_k_extras(final))  # of the model that is tested
+        out.update(_model_extras(final))  # of the model that is tested
         if suite.select_on is None:
             start = time.perf_counter()
             result = evaluate_part(final, final_split, "test", suite, per_user)
@@ -238,8 +238,9 @@ def supports_refit(model: Any) -> bool:
     return type(model).refit_overrides is not RatingModel.refit_overrides
 
 
-def _glocal_k_extras(model: Any) -> dict[str, Any]:
-    """GLocal-K's resolved config, preset and (paper protocol) per-metric best test epochs; empty for others."""
+def _model_extras(model: Any) -> dict[str, Any]:
+    """The config a model with dataset presets (GLocal-K, the GNN) fitted with (``fit_config``: its preset
+    filled in) and the preset's name; GLocal-K's (paper protocol) per-metric best test epochs; else empty."""
     extras: dict[str, Any] = {}
     fit_config = getattr(model, "fit_config", None)
     if fit_config is not None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids
+from gnnrec.config import config_to_dict, update_config
+from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
 from gnnrec.evaluation.validation import check_selection_metric
 from gnnrec.models.base import RatingModel
+from gnnrec.models.gnn_presets import FALLBACK_PRESET, PRESETS, RATING_MESSAGE_CHOICES, auto_rating_messages
 from gnnrec.models.gnn_training import GNNTraining, _Graph, rating_level_index
 from gnnrec.models.registry import register_model
 from gnnrec.models.side_graphs import SIDE_GRAPH_MODES
@@ -20,6 +24,7 @@ from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES
 from gnnrec.nn.encoder import LAYER_AGGREGATIONS
 from gnnrec.nn.network import DECODERS, RatingGNN
 from gnnrec.nn.ranking import RANK_LOSSES
+from gnnrec.presets import resolve_preset
 
 __all__ = ["GNNConfig", "GNNModel", "RatingGNN", "rating_level_index"]
 
@@ -28,7 +33,13 @@ SUPERVISION = ("all", "dropped")
 
 @dataclasses.dataclass
 class GNNConfig:
-    """Hyper-parameters of :class:`GNNModel`; every switch the ablations use is a field here."""
+    """Hyper-parameters of :class:`GNNModel`; every switch the ablations use is a field here.
+
+    Fields that default to ``None`` follow the split's dataset: at fit time :meth:`resolved` fills them
+    from the dataset's preset (:mod:`gnnrec.models.gnn_presets`; ``preset="auto"``, datasets without one
+    use the ``generic`` preset). Setting one explicitly always wins; ``preset="ml-100k"`` etc. uses that
+    preset whatever the dataset. The model records the preset and the resolved config it fitted with.
+    """
 
     # encoder
     input: str = "onehot"  # first convolution reads: onehot (free weights per ID and level, GC-MC) | embedding
@@ -38,6 +49,11 @@ class GNNConfig:
     num_layers: int = 1
     hidden_dim: int = 250  # output size of each convolution (stacking: rounded down to a multiple of the levels)
     message: str = "levels"  # levels (per-rating matrices) | plain (rating-blind)
+    # which message weights a rating level uses (gnnrec.nn.rating_messages): levels (one set per level, GC-MC) |
+    # binned (per bin of the scale) | continuous (interpolated between basis levels) | auto (levels up to 10
+    # levels, else the variant chosen on validation); None: the dataset's preset
+    rating_messages: str | None = None
+    rating_bins: int = 5  # bins (binned) or basis levels (continuous) of the rating scale
     ordinal: bool = True  # GC-MC ordinal weight sharing between rating levels
     accumulate: str = "stack"  # per-level messages stacked side by side (GC-MC; R times cheaper) | sum
     root_weight: bool = False  # convolutions add a transform of the node's own previous features
@@ -81,6 +97,7 @@ class GNNConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch intra-op CPU threads while fitting (0: leave torch's setting)
+    preset: str = "auto"  # where the None fields come from: auto (the split's dataset) | a name in PRESETS
 
     def __post_init__(self) -> None:
         check_selection_metric(self.selection_metric)
@@ -131,6 +148,22 @@ class GNNConfig:
             raise ValueError(f"config threads must be >= 0, got {self.threads}")
         if self.lr <= 0:
             raise ValueError(f"config lr must be positive, got {self.lr}")
+        if self.rating_messages is not None and self.rating_messages not in RATING_MESSAGE_CHOICES:
+            raise ValueError(
+                f"config rating_messages={self.rating_messages!r}; choose None (the preset's) or one of "
+                f"{', '.join(RATING_MESSAGE_CHOICES)}"
+            )
+        if isinstance(self.rating_bins, bool) or not isinstance(self.rating_bins, int) or self.rating_bins < 2:
+            raise ValueError(f"config rating_bins must be an integer >= 2, got {self.rating_bins!r}")
+        if self.preset != "auto" and str(self.preset).lower() not in PRESETS:
+            raise ValueError(f"config preset={self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
+
+    def resolved(self, dataset: str | None, num_levels: int) -> tuple[GNNConfig, str]:
+        """This config with its ``None`` fields from the preset for ``dataset`` and ``rating_messages="auto"``
+        resolved for ``num_levels`` rating levels; and the preset's name."""
+        config, name = resolve_preset(self, PRESETS, dataset, FALLBACK_PRESET, preset=self.preset)
+        messages = auto_rating_messages(config.rating_messages, num_levels)
+        return dataclasses.replace(config, rating_messages=messages), name
 
 
 @register_model
@@ -149,6 +182,11 @@ class GNNModel(GNNTraining, RatingModel):
     with their own parameters; the bilinear decoder of :class:`RatingGNN` turns
     :math:`(\mathbf{z}_u, \mathbf{z}_m)` into a distribution over rating levels and its expected value.
     The loss is cross-entropy over levels plus squared error of the expected rating.
+
+    On scales with many levels (``rating_messages``, :mod:`gnnrec.nn.rating_messages`) :math:`\mathbf{W}_r` is
+    shared by the levels of one bin of the scale, or interpolated between a few basis levels; the decoder
+    and the loss keep every level. Fields left ``None`` come from the dataset's preset
+    (:mod:`gnnrec.models.gnn_presets`), recorded as :attr:`preset_name` with the resolved :attr:`fit_config`.
 
     Message edges are the split's training ratings. In each step a random share
     ``edge_dropout`` of them is removed from message passing; with ``supervision="dropped"``
@@ -185,6 +223,8 @@ class GNNModel(GNNTraining, RatingModel):
         self.metadata: dict[str, Any] = {}
         self._embeddings: list[tuple[Tensor, Tensor]] | None = None
         self._eval_graph: tuple[_Graph, Any] | None = None
+        self.preset_name: str | None = None  # the preset the last fit took its unset fields from
+        self.fit_config: GNNConfig | None = None  # self.config with the preset (and "auto") filled in
 
     @classmethod
     def test_config(cls) -> GNNConfig:
@@ -203,6 +243,22 @@ class GNNModel(GNNTraining, RatingModel):
             device="cpu",
             threads=1,
         )
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        """Resolve the preset for ``split`` (:meth:`GNNConfig.resolved`), then train with that config."""
+        self.fit_config, self.preset_name = self.config.resolved(split.dataset, len(split.rating_levels))
+        with self._resolved_config():
+            super()._fit(split, logger)
+
+    @contextlib.contextmanager
+    def _resolved_config(self) -> Iterator[None]:
+        """While fitting (or rebuilding networks), ``self.config`` is :attr:`fit_config`; then what was asked for."""
+        requested, self.config = self.config, self.fit_config
+        try:
+            yield
+        finally:
+            self.config = requested
 
     # ------------------------------------------------------------------ inference
     def _encode_members(self, members: list[RatingGNN]) -> list[tuple[Tensor, Tensor]]:
@@ -367,16 +423,24 @@ class GNNModel(GNNTraining, RatingModel):
             "selected_epochs": self.selected_epochs,
             "graph": dataclasses.asdict(self.graph),
             "metadata": self.metadata,
+            "preset": self.preset_name,
+            "fit_config": config_to_dict(self.fit_config),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.graph = _Graph(**state["graph"])
         self.metadata = dict(state["metadata"])
+        self.preset_name = state.get("preset")
+        if "fit_config" in state:
+            self.fit_config = update_config(GNNConfig(), state["fit_config"])
+        else:  # checkpoints older than presets: every network had per-level message weights
+            self.fit_config = dataclasses.replace(self.config, rating_messages="levels")
         self.members, self.rank_members = [], []
-        for key, members in (("members", self.members), ("rank_members", self.rank_members)):
-            for member_state in state.get(key, []):
-                member = self._build_member()
-                member.load_state_dict(member_state)
-                members.append(member.eval())
+        with self._resolved_config():
+            for key, members in (("members", self.members), ("rank_members", self.rank_members)):
+                for member_state in state.get(key, []):
+                    member = self._build_member()
+                    member.load_state_dict(member_state)
+                    members.append(member.eval())
         self.selected_epochs = list(state.get("selected_epochs", []))
         self._embeddings = self._rank_embeddings = None

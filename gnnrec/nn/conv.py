@@ -43,6 +43,11 @@ class RatingConv(MessagePassing):
       with ``ordinal=True`` they share weights as in GC-MC, :math:`\mathbf{W}_r = \sum_{s \le r} \mathbf{T}_s`;
     * ``plain``: :math:`\mathbf{m}_r(\mathbf{h}) = \mathbf{W}\mathbf{h}` (ignores the rating; for ablations).
 
+    An edge may also spread its message over several levels: with ``rating_index`` ``[E, A]`` and
+    ``rating_weight`` :math:`w_{ea}` it sends :math:`w_{ea}\, c_{ij}\, \mathbf{m}_{r_{ea}}(\mathbf{h}_j)` through
+    each of its levels :math:`r_{ea}` (:mod:`gnnrec.nn.rating_messages` maps many-level scales onto a few
+    bins or interpolated basis levels this way; :math:`R` is then the number of those channels).
+
     Messages are computed once per (source node, level) pair, :math:`O(N_{src} R\, d)`, then
     either gathered and scattered per edge (``edge_index`` input, :math:`O(E\,d)`) or multiplied
     by the sparse matrix from :meth:`adjacency` (fused, faster on CPU); no dense adjacency is built.
@@ -143,28 +148,54 @@ class RatingConv(MessagePassing):
         """Output blocks per target node: one per rating level when stacking, else one."""
         return self.num_levels if self.accumulate == "stack" else 1
 
-    def _virtual_edges(self, edge_index: Tensor, rating_index: Tensor | None) -> Tensor:
-        """Edges between virtual nodes ``j * K + r`` (node ``j`` seen through level ``r``)."""
+    def _virtual_edges(
+        self, edge_index: Tensor, rating_index: Tensor | None, norm: Tensor, rating_weight: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Edges between virtual nodes ``j * K + r`` (node ``j`` seen through level ``r``) and their weights.
+
+        ``rating_index`` is ``[E]`` (one level per edge), or ``[E, A]`` with ``rating_weight`` ``[E, A]``: edge
+        ``e`` then sends ``rating_weight[e, a]`` of its message through each level ``rating_index[e, a]``
+        (:class:`~gnnrec.nn.rating_messages.RatingMessageMap`'s ``continuous`` messages).
+        """
         if self.sources_per_node == 1:
-            return edge_index
+            return edge_index, norm
         if rating_index is None:
             raise ValueError(f"message={self.message_mode!r} needs the rating_index of every edge")
-        if rating_index.numel() != edge_index.size(1):
-            raise ValueError(f"rating_index has {rating_index.numel()} entries for {edge_index.size(1)} edges")
+        if rating_index.dim() not in (1, 2) or rating_index.size(0) != edge_index.size(1):
+            raise ValueError(
+                f"rating_index has {rating_index.size(0) if rating_index.dim() else 0} entries for "
+                f"{edge_index.size(1)} edges (shape {tuple(rating_index.shape)}; expected [E] or [E, A])"
+            )
         if rating_index.numel() and (int(rating_index.min()) < 0 or int(rating_index.max()) >= self.num_levels):
             raise ValueError(f"rating_index must lie in 0..{self.num_levels - 1}")
+        if rating_weight is not None and rating_weight.shape != rating_index.shape:
+            shapes = f"{tuple(rating_weight.shape)}, rating_index {tuple(rating_index.shape)}"
+            raise ValueError(f"rating_weight has shape {shapes}")
+        if rating_index.dim() == 2:  # every (edge, channel) pair becomes one virtual edge
+            per_edge = rating_index.size(1)
+            weight = torch.ones_like(norm).unsqueeze(-1) if rating_weight is None else rating_weight.to(norm)
+            norm = (norm.unsqueeze(-1) * weight).reshape(-1)
+            edge_index = edge_index.repeat_interleave(per_edge, dim=1)
+            rating_index = rating_index.reshape(-1)
+        elif rating_weight is not None:
+            norm = norm * rating_weight.to(norm)
         source = edge_index[0] * self.num_levels + rating_index
         target = edge_index[1] * self.num_levels + rating_index if self.accumulate == "stack" else edge_index[1]
-        return torch.stack([source, target])
+        return torch.stack([source, target]), norm
 
-    def adjacency(self, edge_index: Tensor, rating_index: Tensor | None, size: tuple[int, int]) -> Tensor:
+    def adjacency(
+        self,
+        edge_index: Tensor,
+        rating_index: Tensor | None,
+        size: tuple[int, int],
+        rating_weight: Tensor | None = None,
+    ) -> Tensor:
         """Normalised sparse CSR matrix ``[N_dst * T, N_src * K]`` for :meth:`forward`'s fused path.
 
         Build it once and reuse it while the graph does not change; multiplying it
         is several times faster on CPU than gathering and scattering messages.
         """
-        virtual = self._virtual_edges(edge_index, rating_index)
-        norm = edge_norm(edge_index, size)
+        virtual, norm = self._virtual_edges(edge_index, rating_index, edge_norm(edge_index, size), rating_weight)
         rows = size[1] * self.targets_per_node
         return coo_to_csr(virtual[1], virtual[0], norm, (rows, size[0] * self.sources_per_node))
 
@@ -174,6 +205,7 @@ class RatingConv(MessagePassing):
         edge_index: Tensor,
         rating_index: Tensor | None = None,
         size: tuple[int, int] | None = None,
+        rating_weight: Tensor | None = None,
     ) -> Tensor:
         """Aggregate rating-aware messages from source to target nodes.
 
@@ -183,8 +215,10 @@ class RatingConv(MessagePassing):
                 IDs of featureless nodes (one-hot input).
             edge_index: ``[2, E]`` long tensor of (source, target) node indices, or the
                 sparse matrix returned by :meth:`adjacency` (then ``rating_index`` is unused).
-            rating_index: ``[E]`` long tensor of 0-based rating levels.
+            rating_index: ``[E]`` long tensor of 0-based rating levels (or ``[E, A]``, see ``rating_weight``).
             size: ``(N_src, N_dst)``; defaults to the sizes of ``x``.
+            rating_weight: ``[E, A]`` share of each edge's message sent through each of its ``A`` levels
+                (``None``: all of it through its one level).
         """
         x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
         table = self._message_table(x_src)  # [N_src * K, message_channels]
@@ -200,8 +234,7 @@ class RatingConv(MessagePassing):
                 if x_dst is None:
                     raise ValueError("pass size=(num_src, num_dst) when the target features are None")
                 size = (x_src.size(0), x_dst.size(0))
-            norm = edge_norm(edge_index, size)
-            virtual = self._virtual_edges(edge_index, rating_index)
+            virtual, norm = self._virtual_edges(edge_index, rating_index, edge_norm(edge_index, size), rating_weight)
             virtual_size = (table.size(0), size[1] * self.targets_per_node)
             out = self.propagate(virtual, x=(table, None), norm=norm, size=virtual_size)
         out = out.reshape(-1, self.out_channels)  # stacked levels side by side
@@ -301,12 +334,17 @@ class BipartiteRatingConv(nn.Module):
         self.movie_to_user.reset_parameters()
 
     def adjacency(
-        self, edge_index: Tensor, rating_index: Tensor | None, num_users: int, num_movies: int
+        self,
+        edge_index: Tensor,
+        rating_index: Tensor | None,
+        num_users: int,
+        num_movies: int,
+        rating_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Both directions' sparse matrices for the fused path: ``(user → movie, movie → user)``."""
         return (
-            self.user_to_movie.adjacency(edge_index, rating_index, (num_users, num_movies)),
-            self.movie_to_user.adjacency(edge_index.flip(0), rating_index, (num_movies, num_users)),
+            self.user_to_movie.adjacency(edge_index, rating_index, (num_users, num_movies), rating_weight),
+            self.movie_to_user.adjacency(edge_index.flip(0), rating_index, (num_movies, num_users), rating_weight),
         )
 
     def forward(
@@ -315,11 +353,13 @@ class BipartiteRatingConv(nn.Module):
         x_movie: Tensor,
         edge_index: Tensor | tuple[Tensor, Tensor],
         rating_index: Tensor | None = None,
+        rating_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """New ``(user, movie)`` features.
 
-        ``edge_index`` is ``[2, E]`` (user, movie) with ``rating_index`` ``[E]``, or the
-        pair of matrices from :meth:`adjacency` (reusable across layers of one kind).
+        ``edge_index`` is ``[2, E]`` (user, movie) with ``rating_index`` ``[E]`` (or ``[E, A]`` with
+        ``rating_weight``, see :meth:`RatingConv.forward`), or the pair of matrices from :meth:`adjacency`
+        (reusable across layers of one kind).
         """
         if isinstance(edge_index, tuple):
             to_movie, to_user = edge_index
@@ -327,6 +367,6 @@ class BipartiteRatingConv(nn.Module):
             user = self.movie_to_user((x_movie, x_user), to_user)
         else:
             sizes = (x_user.size(0), x_movie.size(0))
-            movie = self.user_to_movie((x_user, x_movie), edge_index, rating_index, size=sizes)
-            user = self.movie_to_user((x_movie, x_user), edge_index.flip(0), rating_index, size=sizes[::-1])
+            movie = self.user_to_movie((x_user, x_movie), edge_index, rating_index, sizes, rating_weight)
+            user = self.movie_to_user((x_movie, x_user), edge_index.flip(0), rating_index, sizes[::-1], rating_weight)
         return self.act(user), self.act(movie)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from gnnrec.nn.activation import activation
 from gnnrec.nn.conv import BipartiteRatingConv
+from gnnrec.nn.rating_messages import RatingMessageMap
 from gnnrec.nn.side_conv import SideGraphConv
 
 LAYER_AGGREGATIONS = ("concat", "mean", "last")
@@ -29,6 +30,9 @@ class RatingGraphEncoder(nn.Module):
     cold start; row :math:`M` of the movie tables is the "unknown movie");
     :math:`\mathrm{conv}_\ell` is :class:`~gnnrec.nn.BipartiteRatingConv`. With ``onehot`` the
     first convolution reads node IDs, so every (node, level) pair has its own message weights (GC-MC).
+    ``rating_messages`` other than ``"levels"`` pass the levels through a
+    :class:`~gnnrec.nn.rating_messages.RatingMessageMap` (bins or interpolated basis levels), so the
+    convolutions have one set of message weights per bin or basis level instead of per level.
     :math:`\mathrm{agg}` concatenates, averages or keeps the last layer; dropout acts on every
     convolution's and the dense layer's input.
 
@@ -62,6 +66,9 @@ class RatingGraphEncoder(nn.Module):
         dropout: feature dropout probability.
         side_graphs: node types (``"user"``, ``"movie"``) with a same-type side graph, one
             :class:`~gnnrec.nn.SideGraphConv` each; :meth:`forward` then needs their edges in ``side``.
+        rating_messages: ``"levels"``, ``"binned"`` or ``"continuous"`` (:mod:`gnnrec.nn.rating_messages`).
+        rating_values: ``[R]`` values of the levels (needed unless ``rating_messages="levels"``).
+        rating_bins: bins or basis levels of ``binned`` / ``continuous`` messages.
         **conv_kwargs: passed to every :class:`~gnnrec.nn.BipartiteRatingConv` (``act``, ``accumulate``, ...).
 
     Shapes:
@@ -90,6 +97,9 @@ class RatingGraphEncoder(nn.Module):
         layer_aggregation: str = "concat",
         dropout: float = 0.0,
         side_graphs: Sequence[str] = (),
+        rating_messages: str = "levels",
+        rating_values: Tensor | None = None,
+        rating_bins: int = 5,
         **conv_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -111,6 +121,13 @@ class RatingGraphEncoder(nn.Module):
         self.user_features = nn.Linear(user_features, d) if use_user_features else None
         self.movie_features = nn.Linear(movie_features, d) if use_movie_features else None
 
+        # many-level scales: the convolutions see bins or basis levels ("channels") instead of the levels
+        self.rating_map = None
+        if rating_messages != "levels" and conv_kwargs.get("message", "levels") != "plain":
+            if rating_values is None or len(rating_values) != num_levels:
+                raise ValueError(f"rating_messages={rating_messages!r} needs the {num_levels} rating_values")
+            self.rating_map = RatingMessageMap(rating_values, rating_messages, rating_bins)
+            num_levels = self.rating_map.num_channels
         hidden = hidden_dim
         if conv_kwargs.get("accumulate", "sum") == "stack":
             hidden = max(num_levels, hidden - hidden % num_levels)
@@ -158,7 +175,10 @@ class RatingGraphEncoder(nn.Module):
         """The sparse matrices every convolution multiplies (``None`` without convolutions)."""
         if not self.convs:
             return None
-        return self.convs[0].adjacency(edge_index, rating_index, num_users, num_movies)
+        if self.rating_map is None:
+            return self.convs[0].adjacency(edge_index, rating_index, num_users, num_movies)
+        channel, weight = self.rating_map(rating_index)
+        return self.convs[0].adjacency(edge_index, channel, num_users, num_movies, weight)
 
     def forward(
         self,

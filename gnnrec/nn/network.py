@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from gnnrec.nn.decoders import BilinearDecoder, DotDecoder, MLPDecoder
 from gnnrec.nn.encoder import RatingGraphEncoder
 from gnnrec.nn.ranking import RankingHead
+from gnnrec.nn.rating_messages import RATING_MESSAGES
 
 DECODERS = ("bilinear", "dot", "mlp")
 
@@ -32,6 +33,13 @@ class RatingGNN(nn.Module):
         side_graphs: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        # None (a config whose preset was not resolved): GC-MC's per-level weights, the layers' default
+        messages = getattr(config, "rating_messages", None) or "levels"
+        if messages not in RATING_MESSAGES:
+            raise ValueError(
+                f"rating_messages={messages!r} is not resolved; build RatingGNN from GNNConfig.resolved(...) "
+                "(one of " + ", ".join(RATING_MESSAGES) + ")"
+            )
         self.register_buffer("rating_values", rating_values.float().clone())
         self.encoder = RatingGraphEncoder(
             num_users,
@@ -49,6 +57,9 @@ class RatingGNN(nn.Module):
             layer_aggregation=config.layer_aggregation,
             dropout=config.dropout,
             side_graphs=side_graphs,
+            rating_messages=messages,
+            rating_values=rating_values,
+            rating_bins=getattr(config, "rating_bins", 5),
             act="leaky_relu",
             message=config.message,
             ordinal=config.ordinal,
