@@ -74,7 +74,7 @@ class StepPlan:
         self.device = graph.edge_index.device
         # the batch order and the ranking users: one seeded stream, the same on every rank
         self.shared = torch.Generator().manual_seed(int(config.seed))
-        self.rank_seed = torch.Generator().manual_seed(distributed.rank_seed(config.seed))
+        self.rank_generator = torch.Generator().manual_seed(distributed.rank_seed(config.seed))
         self.induction = bool(config.induction_users or config.induction_movies)
         convs = member.encoder.convs
         use_masked = len(convs) > 0 and config.edge_dropout > 0 and not self.induction
@@ -121,7 +121,7 @@ class StepPlan:
             return
         devices = [torch.cuda.current_device()] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.rank_seed)))
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.rank_generator)))
             yield
 
 
