@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-DATA_PARALLEL_MODELS = ("mf",)  # models whose training loop shards batches across ranks
+DATA_PARALLEL_MODELS = ("mf", "gnn")  # models whose training loop shards batches across ranks
 
 
 def check_data_parallel(model_name: str) -> None:

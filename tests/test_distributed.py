@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from gnnrec import distributed
 from gnnrec.data import MovieLens100K
-from gnnrec.models import create_model
+from gnnrec.models import create_model, gnn_steps
 
 TIMEOUT_S = 120
 
@@ -86,3 +86,69 @@ def test_single_process_helpers(monkeypatch):
     with distributed.main_first():  # alone: just runs the block
         ran = True
     assert ran
+
+
+def _gnn_worker(rank: int, world: int, port: int, source: str, root: str, overrides: dict, out: str) -> None:
+    os.environ.update(
+        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"}
+    )
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    assert distributed.init_distributed(backend="gloo", timeout_s=TIMEOUT_S)
+    try:
+        overrides = dict(overrides)
+        if "_block_users" in overrides:  # several blocks per rank: the checkpointed blocks under DDP
+            gnn_steps.RANK_BLOCK_CELLS = overrides.pop("_block_users") * 60
+        split = MovieLens100K(root, split="u1", source_dir=source, log=False).rating_split()
+        model = create_model("gnn", overrides, test_config=True).fit(split)
+        states = [member.state_dict() for member in (*model.members, *model.rank_members)]
+        torch.save({"states": states, "history": model.history}, out.replace(".pt", f"-{rank}.pt"))
+    finally:
+        distributed.cleanup()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"epochs": 1, "batch_size": "third"},  # 3 mini-batch steps of one epoch
+        {"epochs": 3, "val_every": 1, "patience": 1},  # 3 full-batch steps, validated and early-stopped by rank 0
+        {"epochs": 2, "batch_size": "third", "supervision": "all", "rank_users": 7},  # 6 steps, sampled ranking users
+        {"epochs": 2, "_block_users": 7},  # the ranking loss in checkpointed blocks of 7 users
+    ],
+)
+def test_two_gloo_processes_train_the_gnn_like_one_process(ml100k_fixture_dir, tmp_path, overrides, monkeypatch):
+    root = tmp_path / "root"
+    split = MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+    assert split.num_movies == 60
+    if overrides.get("batch_size") == "third":
+        overrides = {**overrides, "batch_size": math.ceil(len(split.train) / 3)}
+    single_overrides = dict(overrides)
+    if "_block_users" in single_overrides:
+        monkeypatch.setattr(gnn_steps, "RANK_BLOCK_CELLS", single_overrides.pop("_block_users") * 60)
+        single_overrides["batch_size"] = len(split.train)  # one process: the same loop, one batch of all edges
+    single = create_model("gnn", single_overrides, test_config=True).fit(split)
+    out = tmp_path / "ddp.pt"
+    context = mp.start_processes(
+        _gnn_worker, args=(2, _free_port(), str(ml100k_fixture_dir), str(root), overrides, str(out)),
+        nprocs=2, join=False, start_method="spawn",
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT_S
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"2-process run did not finish in {TIMEOUT_S} s")
+    ranks = [torch.load(tmp_path / f"ddp-{rank}.pt") for rank in range(2)]
+    expected = [member.state_dict() for member in (*single.members, *single.rank_members)]
+    for saved in ranks:
+        assert len(saved["history"]) == len(single.history)
+        for state, reference in zip(saved["states"], expected, strict=True):
+            for name, value in reference.items():
+                if name == "ranker.movie.bias":  # shifts all scores of a user alike: the softmax (and BPR margins)
+                    continue  # ignore it: its gradient is 0 up to round-off, which Adam normalises into steps
+                torch.testing.assert_close(state[name], value, atol=1e-5, rtol=0, msg=name)
+    # rank 0 validated (and stopped) exactly as the single process did; rank 1 has no validation metrics
+    assert [row.get("val_rmse") for row in ranks[0]["history"]] == pytest.approx(
+        [row.get("val_rmse") for row in single.history], abs=1e-5
+    )
+    assert all("val_rmse" not in row for row in ranks[1]["history"])

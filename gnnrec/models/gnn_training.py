@@ -14,9 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnrec import distributed
 from gnnrec.data.graph import RATES
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import improved, validation_metrics
+from gnnrec.models.gnn_steps import StepLoss, StepPlan, batch_edges, train_epoch
 from gnnrec.models.induction import induction_step
 from gnnrec.models.side_graphs import side_graph_edges
 from gnnrec.nn.network import RatingGNN
@@ -157,55 +159,70 @@ class GNNTraining:
         done, done_rank = list(self.members), list(self.rank_members)
         full_adjacency = member.adjacency(graph.edge_index, graph.rating_index, num_users, graph.movie_x.size(0))
         self._eval_graph = (graph, full_adjacency)
+        # mini-batches and/or several processes (gnnrec.models.gnn_steps); else today's one full-batch step per epoch
+        batch, main = batch_edges(config.batch_size, num_edges), distributed.is_main()
+        plan = None
+        if batch is not None or distributed.world_size() > 1:
+            plan = StepPlan(config, member, graph, batch, full_adjacency)
+            step_loss = distributed.wrap(StepLoss(member, plan))
         started = time.perf_counter()
         for epoch in range(1, config.epochs + 1):
             member.train()
-            keep = torch.rand(num_edges, device=all_ids.device) >= config.edge_dropout
-            if config.edge_dropout > 0:
-                edge_index, rating_index, adjacency = graph.edge_index[:, keep], graph.rating_index[keep], None
+            if plan is not None:
+                row, tic = {"epoch": epoch}, time.perf_counter()
+                loss, mse, rank_loss = train_epoch(plan, step_loss, member, averaged, optimizer)
+                row.update(train_seconds=time.perf_counter() - tic, steps=plan.steps)
+                if member.ranker is not None:
+                    row["train_rank_loss"] = rank_loss.item()
             else:
-                edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, full_adjacency
-            user_ids = torch.where(torch.rand(num_users, device=all_ids.device) < config.id_dropout, num_users, all_ids)
-            if config.induction_users or config.induction_movies:  # cold-start training, see induction_step
-                keep, user_ids, movie_ids = induction_step(
-                    keep, user_ids, graph.edge_index, num_users, graph.movie_x.size(0),
-                    config.induction_users, config.induction_movies,
-                )  # fmt: skip
-                edge_index, rating_index = graph.edge_index[:, keep], graph.rating_index[keep]
-                z_user, z_movie = member.encode(
-                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, None,
-                    movie_ids=movie_ids, side=graph.side,
-                )  # fmt: skip
-            else:
-                z_user, z_movie = member.encode(
-                    graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency, side=graph.side
+                keep = torch.rand(num_edges, device=all_ids.device) >= config.edge_dropout
+                if config.edge_dropout > 0:
+                    edge_index, rating_index, adjacency = graph.edge_index[:, keep], graph.rating_index[keep], None
+                else:
+                    edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, full_adjacency
+                user_ids = torch.where(
+                    torch.rand(num_users, device=all_ids.device) < config.id_dropout, num_users, all_ids
                 )
-            if config.supervision == "dropped":
-                targets, level = graph.edge_index[:, ~keep], graph.rating_index[~keep]
-            else:
-                targets, level = graph.edge_index, graph.rating_index
-            logits, pred = member.decode(z_user, z_movie, targets[0], targets[1])
-            mse = F.mse_loss(pred, member.rating_values[level])
-            loss = config.mse_weight * mse
-            if logits is not None and config.ce_weight > 0:
-                loss = loss + config.ce_weight * F.cross_entropy(logits, level)
-            row = {"epoch": epoch}
-            if member.ranker is not None:
-                rank_loss = self._ranking_loss(member, z_user, z_movie, keep, graph)
-                loss = loss + config.rank_weight * rank_loss
-                row["train_rank_loss"] = rank_loss.item()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if averaged is not member:
-                # warm-up: roughly an average over the last tenth of the steps, until that reaches ema_decay
-                decay = min(config.ema_decay, epoch / (epoch + 10))
-                with torch.no_grad():
-                    for average, parameter in zip(averaged.parameters(), member.parameters(), strict=True):
-                        average.lerp_(parameter, 1.0 - decay)
+                if config.induction_users or config.induction_movies:  # cold-start training, see induction_step
+                    keep, user_ids, movie_ids = induction_step(
+                        keep, user_ids, graph.edge_index, num_users, graph.movie_x.size(0),
+                        config.induction_users, config.induction_movies,
+                    )  # fmt: skip
+                    edge_index, rating_index = graph.edge_index[:, keep], graph.rating_index[keep]
+                    z_user, z_movie = member.encode(
+                        graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, None,
+                        movie_ids=movie_ids, side=graph.side,
+                    )  # fmt: skip
+                else:
+                    z_user, z_movie = member.encode(
+                        graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency, side=graph.side
+                    )
+                if config.supervision == "dropped":
+                    targets, level = graph.edge_index[:, ~keep], graph.rating_index[~keep]
+                else:
+                    targets, level = graph.edge_index, graph.rating_index
+                logits, pred = member.decode(z_user, z_movie, targets[0], targets[1])
+                mse = F.mse_loss(pred, member.rating_values[level])
+                loss = config.mse_weight * mse
+                if logits is not None and config.ce_weight > 0:
+                    loss = loss + config.ce_weight * F.cross_entropy(logits, level)
+                row = {"epoch": epoch}
+                if member.ranker is not None:
+                    rank_loss = self._ranking_loss(member, z_user, z_movie, keep, graph)
+                    loss = loss + config.rank_weight * rank_loss
+                    row["train_rank_loss"] = rank_loss.item()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if averaged is not member:
+                    # warm-up: roughly an average over the last tenth of the steps, until that reaches ema_decay
+                    decay = min(config.ema_decay, epoch / (epoch + 10))
+                    with torch.no_grad():
+                        for average, parameter in zip(averaged.parameters(), member.parameters(), strict=True):
+                            average.lerp_(parameter, 1.0 - decay)
 
             validate = has_val and (epoch % config.val_every == 0 or epoch == config.epochs)
-            if validate:
+            if validate and main:  # under torchrun rank 0 alone validates (and decides early stopping)
                 # validate the averaged weights alone through the shared evaluator
                 self.members, self.rank_members, self._embeddings = [averaged], [averaged], None
                 values = validation_metrics(self, split, metrics, relevance_threshold=None)
@@ -216,7 +233,7 @@ class GNNTraining:
             if config.ensemble > 1:
                 row["member"] = member_index
             self.history.append(row)
-            if logger is not None:
+            if logger is not None and main:
                 self._log(logger, averaged, row, suffix, graph, full_adjacency)
             if not has_val:  # no validation ratings: train for all epochs, keep the asked-for snapshots
                 for role in watch:
@@ -225,9 +242,10 @@ class GNNTraining:
                 continue
             if not validate:
                 continue
-            for role, metric in watch.items():
-                if improved(metric, values[metric], best[role][0]):
-                    best[role] = (values[metric], epoch, copy.deepcopy(averaged.state_dict()))
+            better = [main and improved(metric, values[metric], best[role][0]) for role, metric in watch.items()]
+            for (role, metric), better_ in zip(watch.items(), distributed.broadcast_flags(better), strict=True):
+                if better_:  # rank 0's decision, on every rank
+                    best[role] = (values[metric] if main else None, epoch, copy.deepcopy(averaged.state_dict()))
             if epoch - max(epoch_ for _, epoch_, _ in best.values()) >= config.patience:
                 break
         final = averaged.state_dict()

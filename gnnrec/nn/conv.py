@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
 from gnnrec.nn.activation import activation
-from gnnrec.nn.sparse import coo_to_csr
+from gnnrec.nn.sparse import ConstantSparse, coo_to_csr
 
 MESSAGE_MODES = ("levels", "plain")
 ACCUMULATIONS = ("sum", "stack")
@@ -214,7 +214,9 @@ class RatingConv(MessagePassing):
                 target part may be ``None`` when ``root_weight=False``. Long tensors are
                 IDs of featureless nodes (one-hot input).
             edge_index: ``[2, E]`` long tensor of (source, target) node indices, or the
-                sparse matrix returned by :meth:`adjacency` (then ``rating_index`` is unused).
+                sparse matrix returned by :meth:`adjacency` (then ``rating_index`` is unused), or that
+                matrix as a :class:`~gnnrec.nn.sparse.ConstantSparse` with its transpose (the backward pass
+                then multiplies the given transpose instead of transposing the matrix at every step).
             rating_index: ``[E]`` long tensor of 0-based rating levels (or ``[E, A]``, see ``rating_weight``).
             size: ``(N_src, N_dst)``; defaults to the sizes of ``x``.
             rating_weight: ``[E, A]`` share of each edge's message sent through each of its ``A`` levels
@@ -222,13 +224,14 @@ class RatingConv(MessagePassing):
         """
         x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
         table = self._message_table(x_src)  # [N_src * K, message_channels]
-        if edge_index.layout == torch.sparse_csr:
-            if edge_index.size(1) != table.size(0):
+        constant = isinstance(edge_index, ConstantSparse)  # with its transpose, for the backward pass
+        if constant or edge_index.layout == torch.sparse_csr:
+            if edge_index.shape[1] != table.size(0):
                 raise ValueError(
-                    f"adjacency has {edge_index.size(1)} columns but {x_src.size(0)} sources need "
+                    f"adjacency has {edge_index.shape[1]} columns but {x_src.size(0)} sources need "
                     f"{table.size(0)}; build it with this layer's adjacency()"
                 )
-            out = self.propagate(edge_index, x=(table, None), norm=None)
+            out = edge_index @ table if constant else self.propagate(edge_index, x=(table, None), norm=None)
         else:
             if size is None:
                 if x_dst is None:

@@ -1,0 +1,112 @@
+"""Train the ``gnn`` model on MovieLens-25M-sized data: peak memory, seconds per epoch, test RMSE against ``bias``.
+
+Generates the ``synthetic`` dataset (:mod:`gnnrec.data.synthetic`, default ML-25M's shape: 25,000,095
+ratings, 162,541 users, 59,047 movies, half-star levels) in a child process (its cache under
+``$GNNREC_HOME/datasets/synthetic`` is reused by later runs), loads its random split here, fits the ``bias``
+baseline and then the GNN with its default config for ``--epochs`` epochs (``batch_size="auto"``: mini-batches
+of 2^18 training edges above 2M training ratings), validating only after the last one (RMSE: the ranking
+snapshot is selected on RMSE too here, since ranking metrics over every user x movie would cost more than the
+training). Prints the peak RSS (VmHWM) of this process, the training seconds per epoch (without validation),
+and the test RMSE of both models on the same split. Targets on a 2-core machine at ML-25M size: peak RSS
+<= 12 GB, one epoch <= 10 min, RMSE clearly below the bias baseline's.
+
+    python benchmarks/bench_gnn_large.py [--num-ratings N --num-users U --num-movies M] [--epochs 1]
+        [--threads 2] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import time
+
+import torch
+
+from gnnrec.config import parse_set_options
+from gnnrec.data import load_split
+from gnnrec.data.synthetic import ML25M_SIZE
+from gnnrec.evaluation import evaluate
+from gnnrec.models import create_model
+
+
+def vm_hwm_gib() -> float:
+    """Peak resident set size of this process (VmHWM), GiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings, "log": False}
+
+
+def _prepare(settings: dict, queue) -> None:
+    start = time.perf_counter()
+    split = load_split("synthetic", **settings)
+    queue.put((time.perf_counter() - start, vm_hwm_gib(), len(split.train), len(split.val), len(split.test)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-ratings", type=int, default=ML25M_SIZE["num_ratings"])
+    parser.add_argument("--num-users", type=int, default=ML25M_SIZE["num_users"])
+    parser.add_argument("--num-movies", type=int, default=ML25M_SIZE["num_movies"])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads while fitting")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="GNN config overrides")
+    args = parser.parse_args()
+    settings = _settings(args)
+
+    # the dataset cache is built in a child process, so that this process's peak RSS is the training's
+    context = multiprocessing.get_context("spawn")
+    queue = context.SimpleQueue()
+    child = context.Process(target=_prepare, args=(settings, queue))
+    child.start()
+    seconds, child_peak, train, val, test = queue.get()
+    child.join()
+    print(f"data: synthetic {args.num_ratings:,} ratings, {args.num_users:,} users, {args.num_movies:,} movies; "
+          f"split {train:,} train / {val:,} val / {test:,} test; generate or load the cache: {seconds:.1f} s "
+          f"(peak RSS of that process {child_peak:.2f} GiB)", flush=True)  # fmt: skip
+
+    start = time.perf_counter()
+    split = load_split("synthetic", **settings)
+    print(f"load the split: {time.perf_counter() - start:.1f} s; peak RSS {vm_hwm_gib():.2f} GiB", flush=True)
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    bias = create_model("bias").fit(split)
+    bias_rmse = evaluate(bias, split, part="test", metrics=["rmse"]).metrics["rmse"]
+    print(f"bias: fit + test {time.perf_counter() - start:.1f} s, test RMSE {bias_rmse:.4f}", flush=True)
+    del bias
+
+    overrides = {
+        "epochs": args.epochs, "val_every": args.epochs, "patience": args.epochs, "rank_selection_metric": "rmse",
+        "threads": args.threads, "device": "cpu", **parse_set_options(args.set),
+    }  # fmt: skip
+    model = create_model("gnn", overrides)
+    config = model.config
+    levels = len(split.rating_levels)
+    hidden = max(levels, config.hidden_dim - config.hidden_dim % levels) if config.accumulate == "stack" else None
+    per_node = hidden if hidden is not None else config.hidden_dim * levels  # first-layer weights per node
+    onehot = (args.num_users + args.num_movies + 2) * per_node * 4 / 2**30
+    print(f"gnn: onehot first layer {onehot:.2f} GiB of parameters ({per_node} weights per node); "
+          f"with its gradient, Adam's two moments and the averaged copy {5 * onehot:.2f} GiB", flush=True)  # fmt: skip
+    start = time.perf_counter()
+    model.fit(split)
+    fit_seconds = time.perf_counter() - start
+    epochs = model.history
+    per_epoch = [row.get("train_seconds", row["seconds"]) for row in epochs]
+    steps = epochs[-1].get("steps", len(epochs))
+    print(f"gnn: fit {fit_seconds:.1f} s for {len(epochs)} epoch(s), {steps} optimizer steps "
+          f"({sum(per_epoch) / max(steps, 1):.2f} s per step); training seconds per epoch: "
+          f"{', '.join(f'{s:.1f}' for s in per_epoch)}", flush=True)  # fmt: skip
+    start = time.perf_counter()
+    gnn_rmse = evaluate(model, split, part="test", metrics=["rmse"]).metrics["rmse"]
+    print(f"gnn: test {time.perf_counter() - start:.1f} s, test RMSE {gnn_rmse:.4f} (bias {bias_rmse:.4f})")
+    print(f"peak RSS of the whole run (VmHWM, this process): {vm_hwm_gib():.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
