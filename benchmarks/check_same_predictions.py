@@ -55,6 +55,11 @@ def predictions(checkout: Path, target: Path) -> dict:
     return result
 
 
+def describe(version: dict) -> str:
+    """``git <commit>`` and whether the tree was dirty."""
+    return f"git {version['commit_short']} ({'dirty' if version['dirty'] else 'clean'} tree)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old", type=Path, help="checkout (a clean clone) of the older commit")
@@ -67,9 +72,8 @@ def main() -> None:
     lines = [
         "# Same ML-100k predictions at two commits (`benchmarks/check_same_predictions.py`)",
         "",
-        f"Command: `python benchmarks/check_same_predictions.py OLD NEW` with OLD = git {old['version']['commit_short']}"
-        f" (dirty: {old['version']['dirty']}), NEW = git {new['version']['commit_short']} (dirty: {new['version']['dirty']});"
-        " u1, seed 0, one thread.",
+        f"Command: `python benchmarks/check_same_predictions.py OLD NEW` with OLD = {describe(old['version'])},"
+        f" NEW = {describe(new['version'])}; u1, seed 0, one thread.",
         "",
         "| model | short run (overrides) | test predictions bit-identical | max abs difference |",
         "|---|---|---|---:|",
