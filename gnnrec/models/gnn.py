@@ -47,6 +47,9 @@ class GNNConfig:
     embedding_dim: int = 32  # layer-0 size: ID embeddings and side-feature projections (skip path)
     use_ids: bool = False  # layer 0 holds an ID embedding (which input="embedding" also passes along edges)
     use_features: bool = True  # layer 0 holds a projection of the side features
+    # layer 0 holds a projection of each node's rating statistics from its message edges (log-degree, scaled mean
+    # rating, share of each level; gnnrec.nn.rating_stats): training ratings only, an input without side features
+    rating_stats: bool = False
     num_layers: int = 1
     hidden_dim: int = 250  # output size of each convolution (stacking: rounded down to a multiple of the levels)
     message: str = "levels"  # levels (per-rating matrices) | plain (rating-blind)
@@ -141,7 +144,7 @@ class GNNConfig:
             raise ValueError("accumulate='stack' stacks per-level messages; with message='plain' use accumulate='sum'")
         if self.layer_aggregation == "mean" and self.num_layers and self.hidden_dim != self.embedding_dim:
             raise ValueError("layer_aggregation='mean' needs hidden_dim == embedding_dim")
-        if not (self.use_ids or self.use_features or (self.input == "onehot" and self.num_layers)):
+        if not (self.use_ids or self.use_features or self.rating_stats or (self.input == "onehot" and self.num_layers)):
             raise ValueError("use_ids and use_features are both off: nodes would have no input")
         if self.rank_weight < 0 or self.rank_like_weight < 0 or not 0.0 <= self.rank_grad_scale <= 1.0:
             raise ValueError("config rank_weight and rank_like_weight must be >= 0 and rank_grad_scale in [0, 1]")

@@ -157,6 +157,8 @@ class StepLoss(nn.Module):
         edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, plan.full_adjacency
         if plan.masked is not None:  # the kept graph's matrices (the encoder reads no edge list then)
             adjacency = plan.masked(keep)
+            if config.rating_stats:  # ... except for the rating statistics: those of the kept edges
+                edge_index, rating_index = graph.edge_index[:, keep], graph.rating_index[keep]
         elif config.edge_dropout > 0 or movie_ids is not None:
             edge_index, rating_index, adjacency = graph.edge_index[:, keep], graph.rating_index[keep], None
         if movie_ids is not None:

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from gnnrec.nn.activation import activation
 from gnnrec.nn.conv import BipartiteRatingConv
 from gnnrec.nn.rating_messages import RatingMessageMap
+from gnnrec.nn.rating_stats import rating_statistics, rating_stats_width
 from gnnrec.nn.side_conv import SideGraphConv
 
 LAYER_AGGREGATIONS = ("concat", "mean", "last")
@@ -49,6 +50,11 @@ class RatingGraphEncoder(nn.Module):
     side edges (e.g. a folded-in new user) gets :math:`\sigma(\mathbf{b})` in that block. Without side
     graphs nothing of this exists and the encoder is the one above.
 
+    With ``rating_stats`` layer 0 also holds :math:`\mathbf{S}_u \mathbf{s}_u`, a projection of the node's
+    rating statistics :math:`\mathbf{s}_u` (:func:`~gnnrec.nn.rating_stats.rating_statistics`: log-degree,
+    scaled mean rating, share of each level), recomputed in every forward pass from the message edges it is
+    given; it uses training ratings only, so it is an input for datasets (or ablations) without side features.
+
     Args:
         num_users: number of users :math:`U` (the ID table has :math:`U + 1` rows).
         num_movies: number of movies :math:`M` (the ID table has :math:`M + 1` rows).
@@ -62,6 +68,7 @@ class RatingGraphEncoder(nn.Module):
         onehot: the first convolution reads node IDs instead of layer 0.
         use_ids: layer 0 holds an ID embedding.
         use_features: layer 0 holds a projection of the side features.
+        rating_stats: layer 0 holds a projection of each node's rating statistics (needs ``rating_values``).
         layer_aggregation: ``"concat"``, ``"mean"`` or ``"last"``.
         dropout: feature dropout probability.
         side_graphs: node types (``"user"``, ``"movie"``) with a same-type side graph, one
@@ -100,6 +107,7 @@ class RatingGraphEncoder(nn.Module):
         rating_messages: str = "levels",
         rating_values: Tensor | None = None,
         rating_bins: int = 5,
+        rating_stats: bool = False,
         **conv_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -110,8 +118,10 @@ class RatingGraphEncoder(nn.Module):
         use_user_features = use_features and user_features > 0
         use_movie_features = use_features and movie_features > 0
         for kind, has_features in (("users", use_user_features), ("movies", use_movie_features)):
-            if not (use_ids or has_features or onehot):
+            if not (use_ids or has_features or onehot or rating_stats):
                 raise ValueError(f"{kind} would have no input: enable use_ids, give features or use input='onehot'")
+        if rating_stats and (rating_values is None or len(rating_values) != num_levels):
+            raise ValueError(f"rating_stats needs the {num_levels} rating_values")
         self.onehot = onehot
         self.dropout = dropout
         self.layer_aggregation = layer_aggregation
@@ -120,6 +130,10 @@ class RatingGraphEncoder(nn.Module):
         self.movie_id = nn.Embedding(num_movies + 1, d) if use_ids else None
         self.user_features = nn.Linear(user_features, d) if use_user_features else None
         self.movie_features = nn.Linear(movie_features, d) if use_movie_features else None
+        self.user_stats = nn.Linear(rating_stats_width(num_levels), d) if rating_stats else None
+        self.movie_stats = nn.Linear(rating_stats_width(num_levels), d) if rating_stats else None
+        if rating_stats:
+            self.register_buffer("stat_values", rating_values.float().clone(), persistent=False)
 
         # many-level scales: the convolutions see bins or basis levels ("channels") instead of the levels
         self.rating_map = None
@@ -137,8 +151,10 @@ class RatingGraphEncoder(nn.Module):
             self.convs.append(BipartiteRatingConv(user_channels, movie_channels, hidden, num_levels, **conv_kwargs))
             user_channels = movie_channels = hidden
         if layer_aggregation == "concat":
-            user_in = d * (self.user_id is not None or self.user_features is not None) + num_layers * hidden
-            movie_in = d * (self.movie_id is not None or self.movie_features is not None) + num_layers * hidden
+            user_layer0 = self.user_id is not None or self.user_features is not None or rating_stats
+            movie_layer0 = self.movie_id is not None or self.movie_features is not None or rating_stats
+            user_in = d * user_layer0 + num_layers * hidden
+            movie_in = d * movie_layer0 + num_layers * hidden
         else:
             user_in = movie_in = hidden if num_layers else d
         # side graphs: a convolution of the aggregated representation over each same-type relation
@@ -161,7 +177,8 @@ class RatingGraphEncoder(nn.Module):
         for embedding in (self.user_id, self.movie_id):
             if embedding is not None:
                 nn.init.normal_(embedding.weight, std=0.1)
-        for linear in (self.user_features, self.movie_features, self.user_dense, self.movie_dense):
+        linears = (self.user_features, self.movie_features, self.user_stats, self.movie_stats)
+        for linear in (*linears, self.user_dense, self.movie_dense):
             if linear is not None:
                 linear.reset_parameters()
         for conv in self.convs:
@@ -212,6 +229,14 @@ class RatingGraphEncoder(nn.Module):
             user = projected if user is None else user + projected
         if self.movie_features is not None:
             projected = self.movie_features(movie_x)
+            movie = projected if movie is None else movie + projected
+        if self.user_stats is not None:  # from the message edges only (never the targets of a training step)
+            user_s, movie_s = rating_statistics(
+                edge_index, rating_index, self.stat_values, user_x.size(0), movie_x.size(0)
+            )
+            projected = self.user_stats(user_s)
+            user = projected if user is None else user + projected
+            projected = self.movie_stats(movie_s)
             movie = projected if movie is None else movie + projected
         users = [user] if user is not None else []
         movies = [movie] if movie is not None else []

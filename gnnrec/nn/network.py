@@ -60,6 +60,7 @@ class RatingGNN(nn.Module):
             rating_messages=messages,
             rating_values=rating_values,
             rating_bins=getattr(config, "rating_bins", 5),
+            rating_stats=getattr(config, "rating_stats", False),
             act="leaky_relu",
             message=config.message,
             ordinal=config.ordinal,
