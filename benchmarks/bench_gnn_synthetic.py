@@ -43,8 +43,9 @@ def main() -> None:
 
     size = {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings}
     split = load_split("synthetic", **size, log=False)
+    parts = f"{len(split.train):,} train / {len(split.val):,} val / {len(split.test):,} test"
     print(f"data: synthetic {args.num_ratings:,} ratings, {args.num_users:,} users, {args.num_movies:,} movies; "
-          f"split {len(split.train):,} train / {len(split.val):,} val / {len(split.test):,} test", flush=True)  # fmt: skip
+          f"split {parts}", flush=True)  # fmt: skip
 
     start = time.perf_counter()
     bias = create_model("bias").fit(split)
