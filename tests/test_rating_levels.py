@@ -26,7 +26,7 @@ def fast(**overrides) -> GNNConfig:
 
 @pytest.fixture(scope="module")
 def many_level_split(tmp_path_factory):
-    """A tiny synthetic split on the 71-level scale (dataset "synthetic": no GNN preset of its own)."""
+    """A tiny synthetic split on the 71-level scale (dataset "synthetic": its preset resolves "auto" as generic's)."""
     root = tmp_path_factory.mktemp("many_levels")
     dataset = SyntheticDataset(root, num_users=120, num_movies=60, num_ratings=3000, levels=MANY_LEVELS, log=False)
     return dataset.rating_split()
@@ -114,7 +114,7 @@ def test_each_variant_fits_within_the_scale_and_beats_the_global_mean(many_level
     torch.set_num_threads(1)
     split = many_level_split
     model = GNNModel(fast(rating_messages=messages, epochs=100)).fit(split)
-    assert model.fit_config.rating_messages == messages and model.preset_name == FALLBACK_PRESET
+    assert model.fit_config.rating_messages == messages and model.preset_name == "synthetic"
     channels = {"levels": 71, "binned": 5, "continuous": 5}[messages]
     assert model.members[0].encoder.convs[0].user_to_movie.num_levels == channels
     scores = model.score_matrix()
@@ -164,7 +164,7 @@ def test_save_load_round_trips_the_resolved_config(many_level_split, tmp_path):
     loaded = GNNModel.load(model.save(tmp_path / "gnn.pt"), split=many_level_split)
     torch.testing.assert_close(loaded.score_matrix(), model.score_matrix())
     assert loaded.config == model.config and loaded.config.rating_bins == 3
-    assert loaded.fit_config == model.fit_config and loaded.preset_name == FALLBACK_PRESET
+    assert loaded.fit_config == model.fit_config and loaded.preset_name == "synthetic"
     assert loaded.members[0].encoder.rating_map.num_channels == 3
 
 
@@ -198,7 +198,20 @@ def test_preset_follows_the_dataset_and_an_override_wins():
     # resolving leaves the asked-for config alone
     requested = GNNConfig()
     requested.resolved("ml-100k", 5)
-    assert requested.rating_messages is None
+    assert requested.rating_messages is requested.dropout is requested.node_dropout is requested.patience is None
+
+
+def test_ml100k_and_generic_keep_todays_training_defaults_synthetic_drops_the_dropouts():
+    for dataset in ("ml-100k", "ml-1m", "yahoo-music"):
+        config = GNNConfig().resolved(dataset, 5)[0]
+        assert (config.dropout, config.node_dropout, config.patience) == (0.5, 0.5, 60)
+    config, name = GNNConfig().resolved("synthetic", 10)
+    assert name == "synthetic" and (config.dropout, config.node_dropout, config.patience) == (0.0, 0.0, 200)
+    assert config.rating_messages == "levels"
+    assert GNNConfig().resolved("synthetic", 71)[0].rating_messages == MANY_LEVELS_MESSAGES
+    assert GNNConfig(dropout=0.3).resolved("synthetic", 10)[0].dropout == 0.3  # an explicit value wins
+    with pytest.raises(ValueError, match="dropout, node_dropout not resolved"):
+        RatingGNN(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="levels"))
 
 
 def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):

@@ -68,8 +68,9 @@ class GNNConfig:
     decoder: str = "bilinear"  # bilinear (mixture over levels) | dot | mlp
     num_bases: int = 2  # basis matrices shared by the bilinear decoder's levels
     # regularisation
-    dropout: float = 0.5  # on node features entering every convolution and dense layer
-    node_dropout: float = 0.5  # share of source nodes whose messages are all dropped in a training step
+    # None: the preset's (ml-100k and generic: 0.5 each; synthetic: 0, see gnnrec.models.gnn_presets)
+    dropout: float | None = None  # on node features entering every convolution and dense layer
+    node_dropout: float | None = None  # share of source nodes whose messages are all dropped in a training step
     edge_dropout: float = 0.25  # share of message edges removed in every training step
     id_dropout: float = 0.05  # share of users seen as the "unknown user" (trains its row for cold start)
     supervision: str = "dropped"  # dropped: loss only on the edges removed from messages | all: every train edge
@@ -82,7 +83,7 @@ class GNNConfig:
     lr: float = 0.01
     weight_decay: float = 0.0
     epochs: int = 1000
-    patience: int = 60  # stop after this many epochs without a better validation selection_metric
+    patience: int | None = None  # stop after this many epochs without a better validation metric (None: preset's)
     selection_metric: str = "rmse"  # validation metric for early stopping and the kept weights
     ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights
     ensemble: int = 1  # independently initialised members whose predictions are averaged
@@ -131,7 +132,7 @@ class GNNConfig:
         if self.num_layers < 0:
             raise ValueError(f"config num_layers must be >= 0, got {self.num_layers}")
         for key in ("dropout", "edge_dropout", "node_dropout", "id_dropout", "ema_decay"):
-            if not 0.0 <= getattr(self, key) < 1.0:
+            if getattr(self, key) is not None and not 0.0 <= getattr(self, key) < 1.0:
                 raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
         for key in ("induction_users", "induction_movies"):
             if not 0.0 <= getattr(self, key) < 1.0:
@@ -462,7 +463,8 @@ class GNNModel(GNNTraining, RatingModel):
         if "fit_config" in state:
             self.fit_config = update_config(GNNConfig(), state["fit_config"])
         else:  # checkpoints older than presets: every network had per-level message weights
-            self.fit_config = dataclasses.replace(self.config, rating_messages="levels")
+            old = dataclasses.replace(self.config, preset="ml-100k").resolved(None, 0)[0]  # all of today's defaults
+            self.fit_config = dataclasses.replace(old, preset=self.config.preset)
         self.members, self.rank_members = [], []
         with self._resolved_config():
             for key, members in (("members", self.members), ("rank_members", self.rank_members)):

@@ -40,6 +40,9 @@ class RatingGNN(nn.Module):
                 f"rating_messages={messages!r} is not resolved; build RatingGNN from GNNConfig.resolved(...) "
                 "(one of " + ", ".join(RATING_MESSAGES) + ")"
             )
+        unset = [key for key in ("dropout", "node_dropout") if getattr(config, key) is None]
+        if unset:
+            raise ValueError(f"config {', '.join(unset)} not resolved; build RatingGNN from GNNConfig.resolved(...)")
         self.register_buffer("rating_values", rating_values.float().clone())
         self.encoder = RatingGraphEncoder(
             num_users,
