@@ -102,6 +102,14 @@ def main() -> None:
     print(f"gnn: fit {fit_seconds:.1f} s for {len(epochs)} epoch(s), {steps} optimizer steps "
           f"({sum(per_epoch) / max(steps, 1):.2f} s per step); training seconds per epoch: "
           f"{', '.join(f'{s:.1f}' for s in per_epoch)}", flush=True)  # fmt: skip
+    fitted = model.fit_config
+    print(f"gnn: preset {model.preset_name} (dropout {fitted.dropout}, node_dropout {fitted.node_dropout}); "
+          f"overrides {overrides}; validation RMSE in model units (the scale mapped onto 1..5):")  # fmt: skip
+    for row in epochs:
+        if "val_rmse" in row:
+            print(f"  epoch {row['epoch']:3d}  train RMSE {row.get('train_rmse', float('nan')):.4f}  "
+                  f"val RMSE {row['val_rmse']:.4f}")  # fmt: skip
+    print(f"gnn: kept the weights of epoch {model.selected_epochs[0]['rating']}")
     start = time.perf_counter()
     gnn_rmse = evaluate(model, split, part="test", metrics=["rmse"]).metrics["rmse"]
     print(f"gnn: test {time.perf_counter() - start:.1f} s, test RMSE {gnn_rmse:.4f} (bias {bias_rmse:.4f})")
