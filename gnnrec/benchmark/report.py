@@ -363,7 +363,8 @@ def results_csv(results: Mapping[str, Any]) -> str:
 
 def write_results(run_dir: Path, results: Mapping[str, Any], *, plots: bool = True) -> str:
     """Write ``results.json``, ``results.csv``, ``results.md`` and (optionally) the plots; return the markdown."""
-    atomic_write_text(run_dir / "results.json", json.dumps(json_safe(results), indent=1) + "\n")
+    # compact: per-epoch histories make an indented file several MB; results.md is the readable view
+    atomic_write_text(run_dir / "results.json", json.dumps(json_safe(results), separators=(",", ":")) + "\n")
     atomic_write_text(run_dir / "results.csv", results_csv(results))
     markdown = results_markdown(results)
     atomic_write_text(run_dir / "results.md", markdown)
