@@ -146,7 +146,10 @@ class GNNConfig:
         if self.layer_aggregation == "mean" and self.num_layers and self.hidden_dim != self.embedding_dim:
             raise ValueError("layer_aggregation='mean' needs hidden_dim == embedding_dim")
         if not (self.use_ids or self.use_features or self.rating_stats or (self.input == "onehot" and self.num_layers)):
-            raise ValueError("use_ids and use_features are both off: nodes would have no input")
+            raise ValueError(
+                "use_ids and use_features are both off, without rating_stats or an onehot convolution: "
+                "nodes would have no input"
+            )
         if self.rank_weight < 0 or self.rank_like_weight < 0 or not 0.0 <= self.rank_grad_scale <= 1.0:
             raise ValueError("config rank_weight and rank_like_weight must be >= 0 and rank_grad_scale in [0, 1]")
         if self.rank_weight > 0 and self.edge_dropout == 0.0:

@@ -119,7 +119,9 @@ class RatingGraphEncoder(nn.Module):
         use_movie_features = use_features and movie_features > 0
         for kind, has_features in (("users", use_user_features), ("movies", use_movie_features)):
             if not (use_ids or has_features or onehot or rating_stats):
-                raise ValueError(f"{kind} would have no input: enable use_ids, give features or use input='onehot'")
+                raise ValueError(
+                    f"{kind} would have no input: enable use_ids, give features, rating_stats or input='onehot'"
+                )
         if rating_stats and (rating_values is None or len(rating_values) != num_levels):
             raise ValueError(f"rating_stats needs the {num_levels} rating_values")
         self.onehot = onehot
