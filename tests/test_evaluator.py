@@ -299,3 +299,21 @@ def test_per_user_outputs_average_to_the_metrics(tiny_split):
     assert "coverage@5" not in details
     ranking_only = evaluate(create_model("popularity").fit(tiny_split), tiny_split, per_user=True).per_user
     assert "sse" not in ranking_only and "rating_user" not in ranking_only and "ndcg@10" in ranking_only
+
+
+def test_a_sample_of_users_gets_the_metrics_the_full_evaluation_gives_them(tiny_split):
+    model = create_model("bias").fit(tiny_split)
+    full = evaluate(model, tiny_split, k=5, per_user=True).per_user
+    sample = full["ranked_user"][::2]
+    result = evaluate(model, tiny_split, k=5, per_user=True, users=sample)
+    assert result.num_ranked_users == len(sample) and torch.equal(result.per_user["ranked_user"], sample)
+    rows = torch.isin(full["ranked_user"], sample)
+    assert math.isclose(result.metrics["ndcg@5"], float(full["ndcg@5"][rows].double().mean()), rel_tol=1e-5)
+    rated = torch.isin(full["rating_user"], sample)
+    sse, count = full["sse"][rated].sum(), full["count"][rated].sum()
+    assert result.num_ratings == int(count)
+    assert math.isclose(result.metrics["rmse"], math.sqrt(float(sse / count)), rel_tol=1e-9)
+    everyone = evaluate(model, tiny_split, k=5, users=torch.arange(tiny_split.num_users))
+    assert everyone.metrics == evaluate(model, tiny_split, k=5).metrics
+    with pytest.raises(ValueError, match=r"users: index -1 is outside"):
+        evaluate(model, tiny_split, users=[-1])

@@ -41,6 +41,29 @@ def test_ease_weights_solve_the_constrained_least_squares():
         ease_weights(x.T @ x, 0.0)
 
 
+def test_ease_scores_are_the_dense_closed_form_in_chunks(tiny_split, monkeypatch):
+    import gnnrec.models.ease as ease_module
+
+    model = create_model("ease", {"reg": 3.0}).fit(tiny_split)
+    train = tiny_split.train
+    x = torch.zeros(tiny_split.num_users, tiny_split.num_movies, dtype=torch.float64)
+    x[train.user, train.movie] = 1.0
+    expected = (x @ ease_weights(x.T @ x, 3.0)).float()
+    torch.testing.assert_close(model.score_matrix(clip=False), expected)
+    monkeypatch.setattr(ease_module, "PREDICT_MEMORY_BUDGET", 1)  # one pair per chunk
+    user, movie = tiny_split.test.user, tiny_split.test.movie
+    torch.testing.assert_close(model._predict(user, movie), expected[user, movie])
+
+
+def test_ease_refuses_a_catalogue_whose_dense_matrices_do_not_fit(tiny_split, monkeypatch):
+    import gnnrec.models.ease as ease_module
+
+    assert ease_module.fit_memory_estimate(59_047) > 150 * 2**30  # ML-25M's catalogue
+    monkeypatch.setattr(ease_module, "available_memory", lambda device: 1000)
+    with pytest.raises(MemoryError, match=r"EASE needs about .* GiB on cpu .* but only 0\.0 GiB is available"):
+        create_model("ease", test_config=True).fit(tiny_split)
+
+
 def test_popularity_ranks_by_training_count(tiny_split):
     model = create_model("popularity").fit(tiny_split)
     count = torch.bincount(tiny_split.train.movie, minlength=tiny_split.num_movies)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from gnnrec.data.graph import PARTS
-from gnnrec.data.split import RatingSplit
+from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation.metrics import METRICS, RANKING, RATING, Metric, RatingPredictions, TopKRecommendations
 
 
@@ -144,6 +144,7 @@ def evaluate(
     tie_seed: int = 0,
     per_user: bool = False,
     chunk_users: int | None = None,
+    users: Tensor | None = None,
 ) -> EvaluationResult:
     """Evaluate a fitted model on ``part`` of ``split`` with every metric in :data:`METRICS`.
 
@@ -166,6 +167,10 @@ def evaluate(
     :data:`SCORE_MEMORY_BUDGET`, :func:`user_chunk_size`), never all users × all movies at once, and
     ratings are predicted in chunks of :data:`PREDICT_CHUNK`; results equal the unchunked ones
     (the tie permutation is the same for every chunk).
+
+    ``users`` restricts the evaluation to these users' ratings in the part (e.g. a seeded sample of
+    users when ranking the whole catalogue for every user would cost too much); each user's metrics
+    are the ones the full evaluation gives them.
 
     ``per_user=True`` fills :attr:`EvaluationResult.per_user`: ``rating_user`` (users with a rating in
     the part), their ``sse``/``abs_error_sum`` (float64, clipped predictions) and ``count``;
@@ -195,6 +200,8 @@ def evaluate(
 
     selected = select_metrics(metrics, k)
     edges = split.edges(part)
+    if users is not None:
+        edges = _edges_of_users(edges, users, split.num_users)
     if len(edges) == 0:
         raise ValueError(f"{split.name} has no {part} ratings to evaluate")
     order = torch.argsort(edges.user * split.num_movies + edges.movie)
@@ -238,6 +245,16 @@ def evaluate(
         tie_seed=int(tie_seed),
         per_user=details,
     )
+
+
+def _edges_of_users(edges: RatingEdges, users: Any, num_users: int) -> RatingEdges:
+    """The ratings of ``users`` (user indices) among ``edges``."""
+    users = torch.as_tensor(users, dtype=torch.long).reshape(-1)
+    outside = (users < 0) | (users >= num_users)
+    if outside.any():
+        raise ValueError(f"users: index {int(users[outside][0])} is outside 0..{num_users - 1}")
+    keep = torch.isin(edges.user, users)
+    return RatingEdges(edges.user[keep], edges.movie[keep], edges.rating[keep])
 
 
 def _top_k_in_chunks(

@@ -48,6 +48,7 @@ from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
 from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
 from gnnrec.presets import resolve_preset
+from gnnrec.utils import available_memory
 
 PROTOCOLS = ("honest", "paper")
 # Dense item × user float32 matrices alive at the fit's peak (layer outputs, the completed matrix, their
@@ -63,22 +64,6 @@ def fit_memory_estimate(num_items: int, num_users: int, num_parameters: int, lbf
     L-BFGS-B keeps ``2·history`` correction vectors and a few more of the flattened parameters in float64.
     """
     return 4 * DENSE_MATRIX_COPIES * num_items * num_users + 8 * (2 * lbfgs_history + 6) * num_parameters
-
-
-def available_memory(device: torch.device) -> int:
-    """Free bytes for the fit: CUDA free memory on a GPU, else the machine's available memory."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import psutil  # not Linux: PyG's dependency psutil knows
-
-    return int(psutil.virtual_memory().available)
 
 
 def check_fit_memory(num_items: int, num_users: int, network: nn.Module, lbfgs_history: int, device) -> None:
