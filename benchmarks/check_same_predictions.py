@@ -1,13 +1,16 @@
-"""Do two checkouts of gnnrec predict the same ML-100k ratings? (Are committed results still the code's?)
+"""Do two checkouts of gnnrec predict the same ML-100k ratings, as fast? (Are committed results still the code's?)
 
-    python benchmarks/check_same_predictions.py OLD_CHECKOUT NEW_CHECKOUT --out benchmarks/results/same_predictions.md
+    python benchmarks/check_same_predictions.py OLD_CHECKOUT NEW_CHECKOUT [--models gnn glocal-k ...]
+        [--repeats 3] --out benchmarks/results/same_predictions.md
 
 Each checkout's ``gnnrec`` is imported in its own subprocess (``PYTHONPATH`` = the checkout), fits short
-default-config runs of the GNN and GLocal-K (few epochs, seed 0, one thread) on u1 and predicts the test
-ratings; the script reports whether the two prediction vectors are bit-identical and their largest
-difference. Equal predictions after the same seeded steps mean the later commits left the ML-100k code path
-alone, so results produced at the older commit (e.g. ``benchmarks/results/paper``) still describe the newer
-code. Needs the ML-100k files (``$GNNREC_ML100K_DIR``).
+default-config runs of the chosen models (few epochs, seed 0, one thread) on u1 and predicts the test
+ratings (ranking-only models: scores every user × movie); the script reports whether the two outputs are
+bit-identical, their largest difference, each side's test RMSE, and the fit seconds (the fastest of
+``--repeats`` runs per side, the sides alternating so that a busy spell hits both). Equal predictions after
+the same seeded steps mean the later commits left the ML-100k code path alone, so results produced at the
+older commit (e.g. ``benchmarks/results/paper``) still describe the newer code. Needs the ML-100k files
+(``$GNNREC_ML100K_DIR``).
 """
 
 from __future__ import annotations
@@ -24,10 +27,20 @@ import torch
 from gnnrec.utils import atomic_write_text
 
 # short runs: the first epochs exercise every part of the fit (encoder, decoder, losses, EMA, validation)
-RUNS = {"gnn": {"epochs": 15, "val_every": 5, "threads": 1}, "glocal-k": {"pretrain_epochs": 3, "finetune_epochs": 2}}
+RUNS = {
+    "gnn": {"epochs": 15, "val_every": 5, "threads": 1},
+    "glocal-k": {"pretrain_epochs": 3, "finetune_epochs": 2},
+    "global-mean": {},
+    "bias": {},
+    "mf": {"max_epochs": 5},
+    "popularity": {},
+    "ease": {},
+    "lightgcn": {"max_epochs": 5},
+}
+DEFAULT_MODELS = ["gnn", "glocal-k"]
 
 CHILD = """
-import sys, torch
+import sys, time, torch
 torch.set_num_threads(1)
 import gnnrec
 from gnnrec.data.registry import load_split
@@ -38,16 +51,23 @@ split = load_split("ml-100k", "u1")
 out = {{"version": code_version(), "file": gnnrec.__file__}}
 for name, overrides in runs.items():
     torch.manual_seed(0)
+    start = time.perf_counter()
     model = create_model(name, overrides).fit(split)
-    out[name] = model.predict(split.test.user, split.test.movie)
+    seconds = time.perf_counter() - start
+    if getattr(model, "predicts_ratings", True):
+        output = model.predict(split.test.user, split.test.movie)
+        rmse = float((output.clamp(1, 5) - split.test.rating).pow(2).mean().sqrt())
+    else:
+        output, rmse = model.score_matrix(clip=False), None
+    out[name] = {{"output": output, "seconds": seconds, "rmse": rmse}}
 torch.save(out, sys.argv[1])
 """
 
 
-def predictions(checkout: Path, target: Path) -> dict:
+def predictions(checkout: Path, target: Path, runs: dict) -> dict:
     """Run the short fits with ``checkout``'s gnnrec in a subprocess; its outputs."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
-    code = CHILD.format(runs=RUNS)
+    code = CHILD.format(runs=runs)
     subprocess.run([sys.executable, "-c", code, str(target)], env=env, check=True, cwd=checkout)
     result = torch.load(target)
     if not Path(result["file"]).resolve().is_relative_to(checkout.resolve()):
@@ -64,24 +84,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old", type=Path, help="checkout (a clean clone) of the older commit")
     parser.add_argument("new", type=Path, help="checkout (a clean clone) of the newer commit")
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(RUNS))
+    parser.add_argument("--repeats", type=int, default=1, help="fits per side; the fastest fit time is reported")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args()
+    runs = {name: RUNS[name] for name in args.models}
+    olds, news = [], []
     with tempfile.TemporaryDirectory() as scratch:
-        old = predictions(args.old, Path(scratch) / "old.pt")
-        new = predictions(args.new, Path(scratch) / "new.pt")
+        for repeat in range(args.repeats):
+            olds.append(predictions(args.old, Path(scratch) / f"old{repeat}.pt", runs))
+            news.append(predictions(args.new, Path(scratch) / f"new{repeat}.pt", runs))
+    old, new = olds[0], news[0]
     lines = [
         "# Same ML-100k predictions at two commits (`benchmarks/check_same_predictions.py`)",
         "",
-        f"Command: `python benchmarks/check_same_predictions.py OLD NEW` with OLD = {describe(old['version'])},"
-        f" NEW = {describe(new['version'])}; u1, seed 0, one thread.",
+        f"Command: `python benchmarks/check_same_predictions.py OLD NEW --models {' '.join(args.models)} --repeats"
+        f" {args.repeats}` with OLD = {describe(old['version'])}, NEW = {describe(new['version'])}; u1, seed 0, one"
+        f" thread. Fit seconds: the fastest of {args.repeats} fit(s) per side, sides alternating. Ranking-only models"
+        " compare their scores for every user × movie (no RMSE).",
         "",
-        "| model | short run (overrides) | test predictions bit-identical | max abs difference |",
-        "|---|---|---|---:|",
+        "| model | short run (overrides) | outputs bit-identical | max abs difference | test RMSE old | test RMSE new"
+        " | fit s old | fit s new | new / old |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, overrides in RUNS.items():
-        same = torch.equal(old[name], new[name])
-        gap = float((old[name] - new[name]).abs().max())
-        lines.append(f"| {name} | `{overrides}` | {'yes' if same else 'no'} | {gap:.3g} |")
+    for name, overrides in runs.items():
+        a, b = old[name]["output"], new[name]["output"]
+        same = a.shape == b.shape and torch.equal(a, b)
+        gap = float((a - b).abs().max()) if a.shape == b.shape else float("nan")
+        old_s = min(run[name]["seconds"] for run in olds)
+        new_s = min(run[name]["seconds"] for run in news)
+        rmse = [("–" if side[name]["rmse"] is None else f"{side[name]['rmse']:.4f}") for side in (old, new)]
+        lines.append(
+            f"| {name} | `{overrides}` | {'yes' if same else 'no'} | {gap:.3g} | {rmse[0]} | {rmse[1]} | {old_s:.2f}"
+            f" | {new_s:.2f} | {new_s / old_s:.2f} |"
+        )
+    for versions in (olds, news):
+        if len({describe(run["version"]) for run in versions}) != 1:
+            raise RuntimeError("a checkout changed between repeats")
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out is not None:
