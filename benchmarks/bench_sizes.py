@@ -173,7 +173,8 @@ def main() -> None:
             result = run_child(_cell, (model_name, size, args.threads), args.timeout)
             print(f"  {model_name}: {json.dumps(result)}", flush=True)
             rows.append((size_name, model_name, result))
-    print("\n| size | model | status | peak RSS GiB | fit s (epochs) | test RMSE | NDCG@10 | recall@10 | "
+    print("\n<!-- table:sizes -->")
+    print("| size | model | status | peak RSS GiB | fit s (epochs) | test RMSE | NDCG@10 | recall@10 | "
           "ranking s | recommend 1k s |")  # fmt: skip
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for size_name, model_name, r in rows:
@@ -183,6 +184,7 @@ def main() -> None:
                  _number(r.get("recall"), ".4f"), _number(r.get("ranking_eval_s"), ".0f"),
                  _number(r.get("recommend_s"), ".1f")]  # fmt: skip
         print(f"| {size_name} | {model_name} | {status} | {' | '.join(cells)} |")
+    print("<!-- /table:sizes -->")
 
 
 if __name__ == "__main__":
