@@ -1,0 +1,162 @@
+"""The ``gnnrec`` command (also ``python -m gnnrec``): data, train, evaluate, benchmark, recommend.
+
+One module per subcommand (:mod:`.train` holds data, train and evaluate; :mod:`.benchmark`;
+:mod:`.recommend`), the shared helpers in :mod:`.common`, and the argparse definitions here; the work
+itself lives in the library modules, imported lazily per subcommand (``gnnrec.benchmark`` only by
+``gnnrec benchmark``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gnnrec.cli.benchmark import cmd_benchmark
+from gnnrec.cli.common import add_data_options
+from gnnrec.cli.recommend import RECOMMEND_MODEL, cmd_recommend
+from gnnrec.cli.train import cmd_data, cmd_evaluate, cmd_train
+from gnnrec.data import DataFormatError
+
+
+def _model_help() -> str:
+    from gnnrec.models import available_models
+
+    return f"registered models: {', '.join(available_models())}"
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        metavar="auto|N",
+        help="torch intra-op threads: N, or auto = free cores (cores available minus those busy; default)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gnnrec", description="GNN rating prediction and recommendation toolkit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="locate, verify and describe a dataset split")
+    add_data_options(data)
+    data.add_argument("--json", action="store_true", help="print the description as JSON")
+    data.set_defaults(func=cmd_data)
+
+    set_help = "config override KEY=VALUE (repeatable)"
+    train = sub.add_parser(
+        "train",
+        help="train one model and save checkpoint, config, validation metrics and TensorBoard logs",
+        description="Train MODEL on a split's training ratings (validation ratings for early stopping) and write "
+        "model.pt, config.json, metrics.json (validation; test only with --evaluate-test) and tensorboard/ to --out.",
+    )
+    train.add_argument("model", metavar="MODEL", help=_model_help())
+    add_data_options(train)
+    train.add_argument("--seed", type=int, default=None, help="model seed (sets the config's seed)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
+    train.add_argument("--test-config", action="store_true", help="start from the model's tiny test configuration")
+    train.add_argument(
+        "--out", default=None, help="run directory (default: $GNNREC_HOME/runs/train-MODEL-DATASET-SPLIT-TIME)"
+    )
+    train.add_argument("--evaluate-test", action="store_true", help="also evaluate on the test ratings (touch once)")
+    train.add_argument("-k", "--k", type=int, default=10, help="cutoff of the top-K metrics")
+    _add_threads_option(train)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on a split",
+        description="Evaluate a saved model with every metric. The split defaults to the one it was trained on; "
+        "a checkpoint is refused on a split it was not trained on.",
+    )
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="model.pt file or a `gnnrec train` run directory")
+    add_data_options(evaluate, from_checkpoint=True)
+    evaluate.add_argument("--part", choices=["test", "val", "both"], default="test", help="ratings to evaluate on")
+    evaluate.add_argument("-k", "--k", type=int, default=10, help="cutoff of the top-K metrics")
+    evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_threads_option(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser(
+        "benchmark",
+        help="run a benchmark suite (quick, paper, cv5) and write tables, plots and TensorBoard logs",
+        description="Fit and evaluate every model × split × seed of a suite. Finished cells are stored at once; "
+        "rerunning into the same directory (--out or --resume) reuses them.",
+    )
+    bench.add_argument("suite", metavar="SUITE", nargs="?", help="suite name (quick, paper, cv5) or a suite .json path")
+    bench.add_argument("--out", default=None, help="run directory (default: $GNNREC_HOME/runs/benchmark-SUITE-TIME)")
+    bench.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR")
+    bench.add_argument("--models", nargs="+", metavar="MODEL", help="only these model labels or names")
+    bench.add_argument("--splits", nargs="+", metavar="SPLIT", help="replace the suite's splits")
+    bench.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="replace the suite's seeds")
+    bench.add_argument(
+        "--set",
+        action="append",
+        metavar="[MODEL.]KEY=VALUE",
+        help="config override for every model that has KEY, or only for MODEL (a name or label); repeatable",
+    )
+    bench.add_argument("--test-config", action="store_true", help="start every model from its tiny test config")
+    bench.add_argument("--data-dir", default=None, help="directory with the raw files (else $GNNREC_ML100K_DIR)")
+    bench.add_argument("--save-models", action="store_true", help="also save each cell's checkpoint")
+    bench.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard logs")
+    bench.add_argument("--no-projector", action="store_true", help="skip the embedding projector output")
+    bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    bench.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="evaluate the model fitted on train with validation selection, without refitting on train + validation",
+    )
+    bench.add_argument(
+        "--reuse-stale",
+        action="store_true",
+        help="also reuse finished cells computed by another code version (marked stale in the tables)",
+    )
+    _add_threads_option(bench)
+    bench.set_defaults(func=cmd_benchmark)
+
+    rec = sub.add_parser(
+        "recommend",
+        help="top-k movies for a known user or a new person",
+        description=f"Recommend movies. With --checkpoint the saved model is used (new persons need a "
+        f"{RECOMMEND_MODEL!r} checkpoint); without one, {RECOMMEND_MODEL!r} is trained on the split with its default "
+        f"config plus --set overrides and cached under $GNNREC_HOME/models for later calls.",
+    )
+    rec.add_argument("--checkpoint", default=None, help="model.pt or a `gnnrec train` run directory")
+    rec.add_argument("--user", type=int, default=None, help="raw MovieLens user id of a known user")
+    rec.add_argument("--age", type=float, default=None, help="a new person's age in years")
+    rec.add_argument("--gender", default=None, help="a new person's gender (M or F)")
+    rec.add_argument("--occupation", default=None, help="a new person's occupation (as in u.occupation)")
+    rec.add_argument(
+        "--liked",
+        nargs="+",
+        metavar="ID[:RATING]",
+        help="raw MovieLens movie ids the new person rated (default rating: the top of the scale)",
+    )
+    rec.add_argument("-k", "--k", type=int, default=10, help="number of movies")
+    rec.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help=f"config override of the on-the-fly {RECOMMEND_MODEL}"
+    )
+    rec.add_argument("--json", action="store_true", help="print the recommendations as JSON")
+    add_data_options(rec, from_checkpoint=True)
+    _add_threads_option(rec)
+    rec.set_defaults(func=cmd_recommend)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from gnnrec.threads import resolve_threads, torch_threads
+
+        if getattr(args, "threads", None) is None:
+            return args.func(args)
+        args.torch_threads = resolve_threads(args.threads)
+        with torch_threads(args.torch_threads):
+            return args.func(args)
+    except (DataFormatError, ValueError, FileNotFoundError, IndexError) as error:
+        print(f"gnnrec {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gnnrec {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,70 @@
+"""``gnnrec benchmark``: run a suite (the runner lives in :mod:`gnnrec.benchmark`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from gnnrec.cli.common import command_line, set_overrides
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from gnnrec.benchmark import Suite, load_suite, parse_targeted_overrides, run_benchmark, summary_table
+    from gnnrec.tensorboard import tensorboard_command
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        stored = run_dir / "suite.json"
+        if not stored.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a benchmark run directory (no suite.json)")
+        suite = Suite.from_dict(json.loads(stored.read_text(encoding="utf-8")))
+        if args.suite is not None and args.suite not in (suite.name, str(stored)):
+            raise ValueError(f"{run_dir} holds suite {suite.name!r}, not {args.suite!r}")
+        if args.out is not None and Path(args.out) != run_dir:
+            raise ValueError("give either --resume RUN_DIR or --out DIR, not both")
+    elif args.suite is None:
+        raise ValueError("name a suite (e.g. quick) or give --resume RUN_DIR")
+    else:
+        suite = load_suite(args.suite)
+        run_dir = Path(args.out) if args.out else None
+    if args.models:
+        suite = suite.select_models([name for item in args.models for name in item.split(",") if name])
+    if args.splits:
+        suite = dataclasses.replace(suite, splits=list(args.splits))
+    if args.seeds:
+        suite = dataclasses.replace(suite, seeds=list(args.seeds))
+    if args.test_config:
+        suite = dataclasses.replace(suite, test_config=True)
+    suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set)))
+    if suite.cold_start is not None:  # issue 12: the cold-start protocol runs in gnnrec.benchmark.cold_start
+        from gnnrec.benchmark.cold_start import main_cold_start
+
+        return main_cold_start(suite, run_dir, data_dir=args.data_dir)
+    run = run_benchmark(
+        suite,
+        run_dir,
+        data_dir=args.data_dir,
+        tensorboard=not args.no_tensorboard,
+        projector=not args.no_projector,
+        save_models=args.save_models,
+        plots=not args.no_plots,
+        command=command_line(args.argv),
+        refit=False if args.no_refit else None,
+        reuse_stale=args.reuse_stale,
+        threads=args.threads,
+    )
+    print(summary_table(run.results))
+    print(f"\nresults: {run.directory / 'results.md'} (also results.json, results.csv, *.png)")
+    if not args.no_tensorboard:
+        print("TensorBoard: " + tensorboard_command(run.tensorboard_dir))
+    failed = run.results["run"]["cells_failed"]
+    if failed:
+        print(
+            f"gnnrec benchmark: {failed} of {len(run.cells)} cells failed; see {run.directory / 'results.md'}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,171 @@
+"""What the subcommands share: data options and the split they name, checkpoints, overrides, run names,
+the metrics table, and fitting with TensorBoard logging and a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gnnrec.data import DATASETS, load_split
+
+
+def split_help() -> str:
+    return "; ".join(f"{name}: {', '.join(cls.splits)}" for name, cls in sorted(DATASETS.items()))
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, from_checkpoint: bool = False) -> None:
+    """Dataset options; for ``evaluate``/``recommend`` unset ones mean "as the checkpoint was trained"."""
+    checkpoint_note = " (default: the checkpoint's)" if from_checkpoint else ""
+    parser.add_argument(
+        "--dataset",
+        default=None if from_checkpoint else "ml-100k",
+        choices=sorted(DATASETS),
+        help="dataset name" + checkpoint_note,
+    )
+    parser.add_argument(
+        "--split",
+        default=None,
+        help=f"split name ({split_help()}); default: "
+        + ("the checkpoint's, else " if from_checkpoint else "")
+        + "the dataset's first (u1 for ml-100k)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory with the raw files (else the dataset's environment variable, e.g. "
+        "$GNNREC_ML100K_DIR, else download)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None if from_checkpoint else 0.05,
+        help="share of each user's training ratings for validation" + checkpoint_note,
+    )
+    parser.add_argument(
+        "--data-seed",
+        type=int,
+        default=None if from_checkpoint else 0,
+        help="seed of the validation carve-out and random split" + checkpoint_note,
+    )
+
+
+def split_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = None):
+    """The split named by the data options; options left unset fall back to ``recorded`` (a checkpoint's split).
+
+    ``recorded`` holds ``dataset`` plus the split's settings (``split``, ``val_fraction``, ``seed``, ...).
+    """
+    recorded = recorded or {}
+
+    def pick(option: str, key: str, default: Any) -> Any:
+        value = getattr(args, option, None)
+        return value if value is not None else recorded.get(key, default)
+
+    options = {}
+    if recorded.get("split") == "random" and recorded.get("test_fraction") is not None:
+        # ML-100k's random split is the one split whose test share is a loader option (not fixed by its name)
+        options["test_fraction"] = recorded["test_fraction"]
+    return load_split(
+        pick("dataset", "dataset", "ml-100k"),
+        pick("split", "split", None),
+        source_dir=args.data_dir,
+        val_fraction=pick("val_fraction", "val_fraction", 0.05),
+        seed=pick("data_seed", "seed", 0),
+        log=False,
+        **options,
+    )
+
+
+def checkpoint_path(path: str) -> Path:
+    """A checkpoint file, or a run directory holding ``model.pt``."""
+    candidate = Path(path).expanduser()
+    if candidate.is_dir():
+        candidate = candidate / "model.pt"
+    if not candidate.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {candidate} (give a model.pt file or a `gnnrec train` run directory)"
+        )
+    return candidate
+
+
+def load_checkpoint(path: str, args: argparse.Namespace):
+    """Load a checkpoint and the split to use it on (the one it was trained on unless the options say otherwise)."""
+    from gnnrec.models import RatingModel
+
+    checkpoint = checkpoint_path(path)
+    info = RatingModel.load(checkpoint).info
+    if not info.dataset and args.dataset is None:
+        raise ValueError(f"{checkpoint} does not record its dataset (an older checkpoint); give --dataset")
+    split = split_from_args(args, {"dataset": info.dataset or None, **info.settings})
+    return RatingModel.load(checkpoint, split), split  # refuses a split the model was not trained on
+
+
+def set_overrides(items: list[str] | None) -> dict[str, str]:
+    from gnnrec.config import parse_set_options
+
+    return parse_set_options(items or [])
+
+
+def slug(name: str) -> str:
+    return name.replace("/", "-")
+
+
+def timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def command_line(argv: list[str] | None) -> str:
+    return "gnnrec " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def format_metrics_table(results: list[Any]) -> str:
+    """Evaluation results side by side: one row per metric, one column per evaluated part."""
+    names = list(dict.fromkeys(name for result in results for name in result.metrics))
+    header = ["metric"] + [f"{r.model} {r.split} {r.part}" for r in results]
+    rows = [[name] + [f"{r.metrics.get(name, float('nan')):.4f}" for r in results] for name in names]
+    rows.append(["ratings"] + [str(r.num_ratings) for r in results])
+    rows.append(["users"] + [str(r.num_users) for r in results])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def model_with_seed(model_name: str, overrides: dict[str, Any], seed: int | None, *, test_config: bool):
+    from gnnrec.models import create_model, get_model_class
+
+    fields = {f.name for f in dataclasses.fields(get_model_class(model_name).config_class)}
+    if seed is not None and "seed" in fields:
+        if "seed" in overrides:
+            raise ValueError("give the seed once: either --seed or --set seed=...")
+        overrides = {**overrides, "seed": seed}
+    return create_model(model_name, overrides, test_config=test_config)
+
+
+def fit_with_progress(model: Any, split: Any, log_dir: Path, description: str) -> tuple[Any, float]:
+    """Fit ``model`` with TensorBoard logging under ``log_dir`` (emptied first) and a progress bar.
+
+    Returns the open writer (for final hparams/embeddings) and the fit seconds.
+    """
+    from gnnrec.config import epochs_hint
+    from gnnrec.tensorboard import ProgressWriter
+
+    shutil.rmtree(log_dir, ignore_errors=True)  # a rerun into the same directory replaces, not mixes, the curves
+    writer = ProgressWriter(log_dir, description=description, total=epochs_hint(model.config))
+    start = time.perf_counter()
+    try:
+        model.fit(split, logger=writer)
+    except BaseException:
+        writer.close()
+        raise
+    return writer, time.perf_counter() - start

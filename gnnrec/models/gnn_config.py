@@ -1,0 +1,169 @@
+"""Hyper-parameters of gnnrec's GNN (:class:`GNNConfig`), validated on construction and resolved per dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gnnrec.evaluation.validation import check_selection_metric
+from gnnrec.models.gnn_presets import FALLBACK_PRESET, PRESETS, RATING_MESSAGE_CHOICES, auto_rating_messages
+from gnnrec.models.side_graphs import SIDE_GRAPH_MODES
+from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES
+from gnnrec.nn.encoder import LAYER_AGGREGATIONS
+from gnnrec.nn.network import DECODERS
+from gnnrec.nn.ranking import RANK_LOSSES
+from gnnrec.presets import resolve_preset
+
+SUPERVISION = ("all", "dropped")
+
+
+@dataclasses.dataclass
+class GNNConfig:
+    """Hyper-parameters of :class:`GNNModel`; every switch the ablations use is a field here.
+
+    Fields that default to ``None`` follow the split's dataset: at fit time :meth:`resolved` fills them
+    from the dataset's preset (:mod:`gnnrec.models.gnn_presets`; ``preset="auto"``, datasets without one
+    use the ``generic`` preset). Setting one explicitly always wins; ``preset="ml-100k"`` etc. uses that
+    preset whatever the dataset. The model records the preset and the resolved config it fitted with.
+    """
+
+    # encoder
+    input: str = "onehot"  # first convolution reads: onehot (free weights per ID and level, GC-MC) | embedding
+    embedding_dim: int = 32  # layer-0 size: ID embeddings and side-feature projections (skip path)
+    use_ids: bool = False  # layer 0 holds an ID embedding (which input="embedding" also passes along edges)
+    use_features: bool = True  # layer 0 holds a projection of the side features
+    # layer 0 holds a projection of each node's rating statistics from its message edges (log-degree, scaled mean
+    # rating, share of each level; gnnrec.nn.rating_stats): training ratings only, an input without side features
+    rating_stats: bool = False
+    num_layers: int = 1
+    hidden_dim: int = 250  # output size of each convolution (stacking: rounded down to a multiple of the levels)
+    message: str = "levels"  # levels (per-rating matrices) | plain (rating-blind)
+    # which message weights a rating level uses (gnnrec.nn.rating_messages): levels (one set per level, GC-MC) |
+    # binned (per bin of the scale) | continuous (interpolated between basis levels) | auto (levels up to 10
+    # levels, else the variant chosen on validation); None: the dataset's preset
+    rating_messages: str | None = None
+    rating_bins: int = 5  # bins (binned) or basis levels (continuous) of the rating scale
+    ordinal: bool = True  # GC-MC ordinal weight sharing between rating levels
+    accumulate: str = "stack"  # per-level messages stacked side by side (GC-MC; R times cheaper) | sum
+    root_weight: bool = False  # convolutions add a transform of the node's own previous features
+    side_graphs: str = "auto"  # auto: also pass messages over the split's user–user / movie–movie graphs | off
+    layer_aggregation: str = "concat"  # concat | mean | last (of layer 0..L outputs, before the dense layer)
+    output_dim: int = 75  # size of the final node representations the decoder reads
+    # decoder
+    decoder: str = "bilinear"  # bilinear (mixture over levels) | dot | mlp
+    num_bases: int = 2  # basis matrices shared by the bilinear decoder's levels
+    # regularisation
+    # None: the preset's (ml-100k and generic: 0.5 each; synthetic: 0, see gnnrec.models.gnn_presets)
+    dropout: float | None = None  # on node features entering every convolution and dense layer
+    node_dropout: float | None = None  # share of source nodes whose messages are all dropped in a training step
+    edge_dropout: float = 0.25  # share of message edges removed in every training step
+    id_dropout: float = 0.05  # share of users seen as the "unknown user" (trains its row for cold start)
+    supervision: str = "dropped"  # dropped: loss only on the edges removed from messages | all: every train edge
+    # cold-start training (gnnrec.models.induction): share of users / movies seen as new in each step
+    induction_users: float = 0.0
+    induction_movies: float = 0.0
+    # training
+    ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)
+    mse_weight: float = 1.0  # squared error of the expected rating
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    epochs: int = 1000
+    patience: int | None = None  # stop after this many epochs without a better validation metric (None: preset's)
+    selection_metric: str = "rmse"  # validation metric for early stopping and the kept weights
+    ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights
+    ensemble: int = 1  # independently initialised members whose predictions are averaged
+    val_every: int = 5  # epochs between validations (patience counts epochs)
+    # training edges per optimizer step (gnnrec.models.gnn_steps): "auto"/0 one full-batch step per epoch up to
+    # 2M training ratings, batches of 2^18 edges above; a number N: an epoch is a pass over the edges in batches of N
+    batch_size: str | int = "auto"
+    rank_users: int = 0  # users in a mini-batch step's ranking loss (0: all, at most 2^23 / num_movies of them)
+    # ranking head: "will this user rate this movie, and like it", trained jointly (0: rank by the rating head)
+    rank_weight: float = 0.5  # weight of the ranking loss beside the rating loss
+    rank_dim: int = 75  # size of the ranking head's user and movie projections
+    rank_loss: str = "multinomial"  # multinomial (softmax over the catalogue) | bpr (one sampled negative)
+    rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
+    rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches the encoder
+    rank_selection_metric: str = "ndcg@10"  # validation metric that picks the ranking snapshot
+    # without validation ratings (a refit on train + validation): the epochs whose weights are kept (0: the last)
+    keep_rating_epoch: int = 0
+    keep_ranking_epoch: int = 0
+    histogram_every: int = 50  # epochs between TensorBoard histograms (0: never)
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # torch intra-op CPU threads while fitting (0: leave torch's setting)
+    preset: str = "auto"  # where the None fields come from: auto (the split's dataset) | a name in PRESETS
+
+    def __post_init__(self) -> None:
+        check_selection_metric(self.selection_metric)
+        check_selection_metric(self.rank_selection_metric)
+        choices = {
+            "message": MESSAGE_MODES,
+            "layer_aggregation": LAYER_AGGREGATIONS,
+            "decoder": DECODERS,
+            "supervision": SUPERVISION,
+            "input": ("embedding", "onehot"),
+            "accumulate": ACCUMULATIONS,
+            "rank_loss": RANK_LOSSES,
+            "side_graphs": SIDE_GRAPH_MODES,
+        }
+        for key, valid in choices.items():
+            if getattr(self, key) not in valid:
+                raise ValueError(f"config {key}={getattr(self, key)!r}; choose one of {', '.join(valid)}")
+        positive = ("embedding_dim", "hidden_dim", "output_dim", "num_bases", "epochs", "ensemble", "rank_dim")
+        positive += ("val_every",)
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ValueError(f"config {key} must be at least 1, got {getattr(self, key)}")
+        if self.num_layers < 0:
+            raise ValueError(f"config num_layers must be >= 0, got {self.num_layers}")
+        for key in ("dropout", "edge_dropout", "node_dropout", "id_dropout", "ema_decay"):
+            if getattr(self, key) is not None and not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
+        for key in ("induction_users", "induction_movies"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
+        if (self.induction_users or self.induction_movies) and self.edge_dropout == 0.0:
+            raise ValueError("induction_users/induction_movies need edge_dropout > 0 (they drop a new node's edges)")
+        if self.supervision == "dropped" and self.edge_dropout == 0.0:
+            raise ValueError("supervision='dropped' needs edge_dropout > 0 (the dropped edges are the targets)")
+        if self.accumulate == "stack" and self.message == "plain":
+            raise ValueError("accumulate='stack' stacks per-level messages; with message='plain' use accumulate='sum'")
+        if self.layer_aggregation == "mean" and self.num_layers and self.hidden_dim != self.embedding_dim:
+            raise ValueError("layer_aggregation='mean' needs hidden_dim == embedding_dim")
+        if not (self.use_ids or self.use_features or self.rating_stats or (self.input == "onehot" and self.num_layers)):
+            raise ValueError(
+                "use_ids and use_features are both off, without rating_stats or an onehot convolution: "
+                "nodes would have no input"
+            )
+        if self.rank_weight < 0 or self.rank_like_weight < 0 or not 0.0 <= self.rank_grad_scale <= 1.0:
+            raise ValueError("config rank_weight and rank_like_weight must be >= 0 and rank_grad_scale in [0, 1]")
+        if self.rank_weight > 0 and self.edge_dropout == 0.0:
+            raise ValueError("rank_weight > 0 needs edge_dropout > 0 (the ranking targets are the dropped edges)")
+        if self.keep_rating_epoch < 0 or self.keep_ranking_epoch < 0:
+            raise ValueError("config keep_rating_epoch and keep_ranking_epoch must be >= 0")
+        if self.threads < 0:
+            raise ValueError(f"config threads must be >= 0, got {self.threads}")
+        if self.lr <= 0:
+            raise ValueError(f"config lr must be positive, got {self.lr}")
+        if self.rating_messages is not None and self.rating_messages not in RATING_MESSAGE_CHOICES:
+            raise ValueError(
+                f"config rating_messages={self.rating_messages!r}; choose None (the preset's) or one of "
+                f"{', '.join(RATING_MESSAGE_CHOICES)}"
+            )
+        if isinstance(self.rating_bins, bool) or not isinstance(self.rating_bins, int) or self.rating_bins < 2:
+            raise ValueError(f"config rating_bins must be an integer >= 2, got {self.rating_bins!r}")
+        if self.preset != "auto" and str(self.preset).lower() not in PRESETS:
+            raise ValueError(f"config preset={self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
+        if isinstance(self.batch_size, str) and self.batch_size.strip().isdigit():
+            self.batch_size = int(self.batch_size)  # from --set batch_size=N
+        if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                                          or self.batch_size < 0):  # fmt: skip
+            raise ValueError(f"config batch_size must be 'auto' or a number of edges >= 0, got {self.batch_size!r}")
+        if self.rank_users < 0:
+            raise ValueError(f"config rank_users must be >= 0 (0: automatic), got {self.rank_users}")
+
+    def resolved(self, dataset: str | None, num_levels: int) -> tuple[GNNConfig, str]:
+        """This config with its ``None`` fields from the preset for ``dataset`` and ``rating_messages="auto"``
+        resolved for ``num_levels`` rating levels; and the preset's name."""
+        config, name = resolve_preset(self, PRESETS, dataset, FALLBACK_PRESET, preset=self.preset)
+        messages = auto_rating_messages(config.rating_messages, num_levels)
+        return dataclasses.replace(config, rating_messages=messages), name
