@@ -1,0 +1,134 @@
+"""Hyper-parameters of GLocal-K (:class:`GLocalKConfig`) and the authors' per-dataset settings (:data:`PRESETS`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+
+from gnnrec.evaluation import check_selection_metric
+from gnnrec.presets import resolve_preset
+
+PROTOCOLS = ("honest", "paper")
+SELECTIONS = ("best_val", "last")
+PAPER_METRICS = ("rmse", "mae", "ndcg")  # the official notebook's per-metric best test epochs
+FALLBACK_PRESET = "ml-100k"  # datasets without a preset of their own (Monti's Flixster, Yahoo, ...) use ML-100k's
+
+# The authors' per-dataset settings (their notebook); ``iterations`` = L-BFGS-B iterations per epoch.
+PRESETS: dict[str, dict[str, Any]] = {
+    "ml-100k": {
+        "lambda_2": 20.0,
+        "lambda_s": 0.006,
+        "pretrain_iterations": 5,
+        "finetune_iterations": 5,
+        "pretrain_epochs": 30,
+        "finetune_epochs": 60,
+        "dot_scale": 1.0,
+    },
+    "ml-1m": {
+        "lambda_2": 70.0,
+        "lambda_s": 0.018,
+        "pretrain_iterations": 50,
+        "finetune_iterations": 10,
+        "pretrain_epochs": 20,
+        "finetune_epochs": 30,
+        "dot_scale": 0.5,
+    },
+    "douban": {
+        "lambda_2": 10.0,
+        "lambda_s": 0.022,
+        "pretrain_iterations": 5,
+        "finetune_iterations": 5,
+        "pretrain_epochs": 20,
+        "finetune_epochs": 60,
+        "dot_scale": 2.0,
+    },
+}
+
+
+@dataclasses.dataclass
+class GLocalKConfig:
+    """Hyper-parameters of :class:`GLocalK`.
+
+    The fields of :data:`PRESETS` (λ₂, λₛ, epochs, iterations, dot scale) default to ``None``:
+    "the preset of the split's dataset", filled in at fit time (``preset="auto"``; datasets
+    without a preset use :data:`FALLBACK_PRESET`). Setting one explicitly always wins;
+    ``preset="ml-1m"`` etc. uses that preset whatever the dataset.
+    """
+
+    hidden_sizes: tuple[int, ...] = (500, 500)
+    kernel_dim: int = 5
+    global_kernel_size: int = 3
+    lambda_2: float | None = None
+    lambda_s: float | None = None
+    pretrain_epochs: int | None = None
+    finetune_epochs: int | None = None
+    pretrain_iterations: int | None = None
+    finetune_iterations: int | None = None
+    lbfgs_history: int = 10
+    dot_scale: float | None = None
+    preset: str = "auto"
+    protocol: str = "honest"
+    selection: str = "best_val"
+    selection_metric: str = "rmse"
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        try:
+            self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        except (TypeError, ValueError):
+            raise ValueError(f"hidden_sizes must be a sequence of integers, got {self.hidden_sizes!r}") from None
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must hold at least one positive size, got {self.hidden_sizes}")
+        positive = ("kernel_dim", "global_kernel_size", "pretrain_iterations", "finetune_iterations", "lbfgs_history")
+        counts = (*positive, "pretrain_epochs", "finetune_epochs", "seed")
+        for name in counts:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name in positive:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.global_kernel_size % 2 == 0:
+            raise ValueError(f"global_kernel_size must be odd ('same' padding), got {self.global_kernel_size}")
+        for name in ("pretrain_epochs", "finetune_epochs", "seed"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.pretrain_epochs == 0 and self.finetune_epochs == 0:
+            raise ValueError("pretrain_epochs and finetune_epochs cannot both be 0")
+        for name in ("lambda_2", "lambda_s", "dot_scale"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or not math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        for name in ("lambda_2", "lambda_s"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.preset != "auto" and self.preset.lower() not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; choose one of {', '.join(SELECTIONS)}")
+        check_selection_metric(self.selection_metric)
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be 'auto' or a torch device string, got {self.device!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError as error:
+                raise ValueError(f"device {self.device!r} is not a torch device: {error}") from None
+
+    @classmethod
+    def preset_config(cls, dataset: str, **overrides: Any) -> GLocalKConfig:
+        """The authors' settings for ``"ml-100k"``, ``"ml-1m"`` or ``"douban"`` filled in, updated by ``overrides``."""
+        key = dataset.lower()
+        if key not in PRESETS:
+            raise ValueError(f"no GLocal-K preset for {dataset!r}; presets: {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[key], "preset": key, **overrides})
+
+    def resolved(self, dataset: str | None) -> tuple[GLocalKConfig, str]:
+        """This config with its ``None`` fields taken from the preset for ``dataset``; and that preset's name."""
+        return resolve_preset(self, PRESETS, dataset, FALLBACK_PRESET, preset=self.preset)
