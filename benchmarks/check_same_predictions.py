@@ -6,8 +6,9 @@
 Each checkout's ``gnnrec`` is imported in its own subprocess (``PYTHONPATH`` = the checkout), fits short
 default-config runs of the chosen models (few epochs, seed 0, one thread) on u1 and predicts the test
 ratings (ranking-only models: scores every user × movie); the script reports whether the two outputs are
-bit-identical, their largest difference, each side's test RMSE, and the fit seconds (the fastest of
-``--repeats`` runs per side, the sides alternating so that a busy spell hits both). Equal predictions after
+bit-identical, their largest difference, each side's test RMSE, and the fit seconds (of the second of two
+identical fits in the process, the first paying one-time imports and allocations; the fastest of ``--repeats``
+processes per side, the sides alternating so that a busy spell hits both). Equal predictions after
 the same seeded steps mean the later commits left the ML-100k code path alone, so results produced at the
 older commit (e.g. ``benchmarks/results/paper``) still describe the newer code. Needs the ML-100k files
 (``$GNNREC_ML100K_DIR``).
@@ -50,6 +51,8 @@ runs = {runs!r}
 split = load_split("ml-100k", "u1")
 out = {{"version": code_version(), "file": gnnrec.__file__}}
 for name, overrides in runs.items():
+    torch.manual_seed(0)
+    create_model(name, overrides).fit(split)  # warm-up: the first fit pays one-time imports and allocations
     torch.manual_seed(0)
     start = time.perf_counter()
     model = create_model(name, overrides).fit(split)
@@ -100,7 +103,8 @@ def main() -> None:
         "",
         f"Command: `python benchmarks/check_same_predictions.py OLD NEW --models {' '.join(args.models)} --repeats"
         f" {args.repeats}` with OLD = {describe(old['version'])}, NEW = {describe(new['version'])}; u1, seed 0, one"
-        f" thread. Fit seconds: the fastest of {args.repeats} fit(s) per side, sides alternating. Ranking-only models"
+        f" thread. Fit seconds: a second, warm fit in each process; the fastest of {args.repeats} processes per side,"
+        " sides alternating. Ranking-only models"
         " compare their scores for every user × movie (no RMSE).",
         "",
         "| model | short run (overrides) | outputs bit-identical | max abs difference | test RMSE old | test RMSE new"
