@@ -12,8 +12,8 @@ from gnnrec.data.cold_start import cold_start_draw
 from gnnrec.data.graph import PARTS, RATED_BY, RATES
 from gnnrec.evaluation.cold_start import evaluate_cold_start
 from gnnrec.models import available_models, create_model
-from gnnrec.models.base import FoldInNotSupported
 from gnnrec.models.cold_start_baselines import GroupMean, MovieMean
+from gnnrec.models.fold_in import FoldInNotSupported
 
 
 @pytest.mark.parametrize("kind", ["users", "movies"])

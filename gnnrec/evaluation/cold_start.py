@@ -15,7 +15,7 @@ from torch import Tensor
 from gnnrec.data.cold_start import ColdStartDraw, ColdStartEpisode
 from gnnrec.evaluation.evaluator import rank_top_k, select_metrics
 from gnnrec.evaluation.metrics import RATING, RatingPredictions, TopKRecommendations
-from gnnrec.models.base import FoldInNotSupported
+from gnnrec.models.fold_in import FoldInNotSupported
 
 COLD_START_METRICS = ("rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10")
 

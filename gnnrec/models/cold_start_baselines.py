@@ -16,7 +16,8 @@ from torch import Tensor
 
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
-from gnnrec.models.base import FoldInNotSupported, RatingModel
+from gnnrec.models.base import RatingModel
+from gnnrec.models.fold_in import FoldInNotSupported
 
 AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML-100k ages too
 

@@ -1,9 +1,56 @@
-"""Closed-form fold-in of new users or movies into factor and bias models (the other side held fixed)."""
+"""Fold-in of new users or movies without retraining: the :class:`FoldIn` result every model returns, the
+refusal of models that cannot, and the closed-form ridge fold-in of factor and bias models (the other side held
+fixed)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import Tensor
+
+
+class FoldInNotSupported(TypeError):
+    """The model cannot add new users or movies without retraining (cold-start tables: "not applicable")."""
+
+
+FOLD_IN_KINDS = ("users", "movies")
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldIn:
+    """Scores of new users (or movies) folded into a fitted model, without changing its weights.
+
+    ``scores`` is ``[num_new, num_other]`` raw (unclipped) scores: of every movie for a new user, or of
+    every user for a new movie; ``support`` is ``[2, S]`` (new row, other index) of the revealed ratings.
+    ``ranking`` holds the scores that order top-K lists when the model ranks by something other than its
+    predicted rating (the GNN's ranking head); ``None`` means ``scores``.
+    """
+
+    kind: str
+    scores: Tensor
+    support: Tensor
+    predicts_ratings: bool
+    rating_min: float
+    rating_max: float
+    ranking: Tensor | None = None
+
+    @property
+    def rank_scores(self) -> Tensor:
+        """``[num_new, num_other]`` scores that order top-K lists."""
+        return self.scores if self.ranking is None else self.ranking
+
+    def predict(self, row: Tensor, other: Tensor) -> Tensor:
+        """Predicted ratings (clipped to the scale) of the pairs ``(new row, other index)``."""
+        if not self.predicts_ratings:
+            raise TypeError("this fold-in comes from a ranking-only model: it has scores, not ratings")
+        return self.scores[row, other].clamp(self.rating_min, self.rating_max)
+
+    def top_k(self, k: int = 10) -> Tensor:
+        """``[num_new, k]`` best other indices per new row, support items excluded (ties: lower index)."""
+        ranked = self.rank_scores.clone()
+        ranked[self.support[0], self.support[1]] = float("-inf")
+        return torch.sort(ranked, dim=1, descending=True, stable=True).indices[:, :k]
 
 
 def ridge_fold_in(
