@@ -64,6 +64,27 @@ def test_ease_refuses_a_catalogue_whose_dense_matrices_do_not_fit(tiny_split, mo
         create_model("ease", test_config=True).fit(tiny_split)
 
 
+def test_lightgcn_propagation_equals_pygs_with_its_per_layer_normalisation(tiny_split):
+    """The adjacency normalised once and reused as its own transpose gives PyG's embeddings and gradients."""
+    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    model = create_model("lightgcn", test_config=True).fit(tiny_split)
+    train, num_users = tiny_split.train, tiny_split.num_users
+    edge_index = model._graph(train.user, train.movie, num_users)
+    num_nodes = num_users + tiny_split.num_movies
+    reference = PyGLightGCN(num_nodes, model.config.dim, model.config.num_layers)  # normalises in every layer
+    reference.load_state_dict(model.module.state_dict())
+    expected = reference.get_embedding(to_torch_csr_tensor(edge_index, size=(num_nodes, num_nodes)))
+    got = model._embedding_of_graph(model._adjacency(edge_index, num_nodes))
+    torch.testing.assert_close(got, expected)
+    weights = torch.rand_like(expected)
+    model.module.zero_grad(set_to_none=True)  # the fit leaves its last step's gradient
+    (expected * weights).sum().backward()
+    (got * weights).sum().backward()
+    torch.testing.assert_close(model.module.embedding.weight.grad, reference.embedding.weight.grad)
+
+
 def test_popularity_ranks_by_training_count(tiny_split):
     model = create_model("popularity").fit(tiny_split)
     count = torch.bincount(tiny_split.train.movie, minlength=tiny_split.num_movies)

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
@@ -27,6 +28,7 @@ from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
+from gnnrec.nn.sparse import ConstantSparse
 
 
 @dataclass
@@ -79,11 +81,27 @@ class LightGCN(RatingModel):
         return torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
 
     @staticmethod
-    def _adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-        """Sparse CSR adjacency: PyG then propagates by sparse matmul, ~8x faster than scatter on CPU."""
+    def _adjacency(edge_index: Tensor, num_nodes: int) -> ConstantSparse:
+        """The symmetrically normalised adjacency ``Â`` as sparse CSR, built once.
+
+        PyG's layers would re-normalise the adjacency in every layer of every step, and ``torch.sparse.mm``'s
+        backward would transpose it; ``Â`` is symmetric, so it serves as its own transpose (same values and
+        gradients, steps about 3x faster; sparse matmul itself is ~8x faster than scatter on CPU).
+        """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
-            return to_torch_csr_tensor(edge_index, size=(num_nodes, num_nodes))
+            adjacency = to_torch_csr_tensor(edge_index, size=(num_nodes, num_nodes))
+            normalized, _ = gcn_norm(adjacency, None, num_nodes, add_self_loops=False)
+        return ConstantSparse(normalized, normalized)
+
+    def _embedding_of_graph(self, adjacency: ConstantSparse) -> Tensor:
+        """PyG's ``LightGCN.get_embedding`` over the pre-normalised ``Â``: ``Σ_l α_l Â^l e^(0)``."""
+        x = self.module.embedding.weight
+        out = x * self.module.alpha[0]
+        for layer in range(self.module.num_layers):
+            x = adjacency @ x
+            out = out + x * self.module.alpha[layer + 1]
+        return out
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         cfg = self.config
@@ -99,8 +117,8 @@ class LightGCN(RatingModel):
         if len(user) == 0:
             raise ValueError(f"lightgcn: no training rating ≥ min_rating={cfg.min_rating}")
         edge_index = self._graph(user, movie, num_users)
-        adjacency = self._adjacency(edge_index, num_users + num_movies).to(device)
-        self.module = PyGLightGCN(num_users + num_movies, cfg.dim, cfg.num_layers).to(device)
+        adjacency = self._adjacency(edge_index.to(device), num_users + num_movies)
+        self.module = PyGLightGCN(num_users + num_movies, cfg.dim, cfg.num_layers, normalize=False).to(device)
         optimizer = torch.optim.Adam(self.module.parameters(), lr=cfg.lr)
         self._edge_index, self._adj = edge_index, adjacency
         metric_key = f"val_{cfg.selection_metric}"
@@ -115,7 +133,7 @@ class LightGCN(RatingModel):
                 u = user[batch].to(device)
                 pos = movie[batch].to(device) + num_users
                 neg = negatives[batch].to(device) + num_users
-                emb = self.module.get_embedding(adjacency)
+                emb = self._embedding_of_graph(adjacency)
                 pos_rank = (emb[u] * emb[pos]).sum(-1)
                 neg_rank = (emb[u] * emb[neg]).sum(-1)
                 nodes = torch.cat([u, pos, neg]).unique()
@@ -159,7 +177,7 @@ class LightGCN(RatingModel):
         """Final node embeddings with the current weights, on the CPU (for scoring)."""
         self.module.eval()
         with torch.no_grad():
-            self._embedding = self.module.get_embedding(self._adj).cpu()
+            self._embedding = self._embedding_of_graph(self._adj).cpu()
 
     def _split_embedding(self) -> tuple[Tensor, Tensor]:
         num_users = self.info.num_users
@@ -180,7 +198,7 @@ class LightGCN(RatingModel):
         cfg = self.config
         weights = state["module"]
         num_nodes, dim = weights["embedding.weight"].shape
-        self.module = PyGLightGCN(num_nodes, dim, cfg.num_layers)
+        self.module = PyGLightGCN(num_nodes, dim, cfg.num_layers, normalize=False)
         self.module.load_state_dict(weights)
         self._edge_index = state["edge_index"]
         self._adj = self._adjacency(self._edge_index, num_nodes)
