@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -152,3 +153,64 @@ def test_two_gloo_processes_train_the_gnn_like_one_process(ml100k_fixture_dir, t
         [row.get("val_rmse") for row in single.history], abs=1e-5
     )
     assert all("val_rmse" not in row for row in ranks[1]["history"])
+
+
+BENCH_SUITE = {"name": "ddp", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["mf", "gnn"]}
+
+
+def _benchmark_worker(rank: int, world: int, port: int, source: str, out: str) -> None:
+    from gnnrec.benchmark import run_benchmark
+
+    os.environ.update(
+        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"}
+    )
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    assert distributed.init_distributed(backend="gloo", timeout_s=TIMEOUT_S)
+    try:
+        refused = ""
+        try:
+            run_benchmark({**BENCH_SUITE, "models": ["mf", "bias"]}, out + "-refused", data_dir=source, progress=False)
+        except ValueError as error:
+            refused = str(error)
+        options = {"data_dir": source, "progress": False, "log": lambda line: None, "plots": False}
+        first = run_benchmark(BENCH_SUITE, out, **options)
+        again = run_benchmark(BENCH_SUITE, out, **options)  # rank 0 reuses every cell; the others follow
+        torch.save(
+            {"refused": refused, "directory": str(first.directory), "reused": again.results["run"]["cells_reused"]},
+            f"{out}-rank{rank}.pt",
+        )
+    finally:
+        distributed.cleanup()
+
+
+def test_a_benchmark_under_two_gloo_processes_matches_one_process(ml100k_fixture_dir, tmp_path):
+    from gnnrec.benchmark import run_benchmark
+
+    single = run_benchmark(
+        BENCH_SUITE, tmp_path / "single", data_dir=ml100k_fixture_dir, progress=False, log=lambda line: None
+    )
+    out = str(tmp_path / "ddp")
+    context = mp.start_processes(
+        _benchmark_worker, args=(2, _free_port(), str(ml100k_fixture_dir), out),
+        nprocs=2, join=False, start_method="spawn",
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT_S
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"2-process benchmark did not finish in {TIMEOUT_S} s")
+    ranks = [torch.load(f"{out}-rank{rank}.pt") for rank in range(2)]
+    assert all("'bias' has no data-parallel training" in saved["refused"] for saved in ranks)
+    assert not (tmp_path / "ddp-refused").exists()
+    assert ranks[0]["directory"] == out and ranks[0]["reused"] == 2
+    assert not os.path.exists(ranks[1]["directory"])  # rank 1 wrote only into its deleted scratch directory
+    ddp = json.loads((tmp_path / "ddp" / "results.json").read_text())
+    assert ddp["run"]["cells_finished"] == 2 and ddp["run"]["cells_failed"] == 0 and ddp["run"]["processes"] == 2
+    assert single.results["run"]["processes"] == 1
+    assert "2 data-parallel processes" in (tmp_path / "ddp" / "results.md").read_text()
+    for expected, got in zip(single.cells, ddp["cells"], strict=True):
+        assert got["label"] == expected["label"] and got["status"] == expected["status"] == "ok"
+        for name in ("rmse", "mae", "ndcg@10"):
+            assert got["metrics"][name] == pytest.approx(expected["metrics"][name], abs=1e-4), (got["label"], name)

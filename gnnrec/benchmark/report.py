@@ -284,7 +284,10 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         f"- versions: python {env['python']}, torch {env['torch']}, torch_geometric {env['torch_geometric']}, "
         f"numpy {env['numpy']}, gnnrec {env['gnnrec']}" + (f" (git {env['git_commit']})" if env["git_commit"] else ""),
         f"- machine: {env['platform']}, {env['processor']}, {env['cpu_count']} CPUs, {env['torch_threads']} torch "
-        f"threads" + (f", GPU {env['cuda']}" if env["cuda"] else ""),
+        f"threads"
+        + (f", GPU {env['cuda']}" if env["cuda"] else "")
+        # older results have no "processes": they ran in one
+        + (f"; {run['processes']} data-parallel processes" if run.get("processes", 1) > 1 else ""),
         f"- started {run['started']}" + (f"; command: `{run['command']}`" if run["command"] else ""),
         "- code: " + _code_line(results.get("provenance")),
         "",

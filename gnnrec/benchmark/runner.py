@@ -19,6 +19,11 @@ A run directory holds::
 Running again into the same directory reuses every finished cell whose model, config, split
 fingerprint, seed, evaluation and refit settings and code version (:func:`gnnrec.provenance.version_key`) are
 unchanged, and computes the rest (failed cells too); ``reuse_stale`` also reuses other code versions' cells.
+
+Under ``torchrun`` (:mod:`gnnrec.distributed`) every rank runs the same cells in the same order, so each fit is
+data-parallel; rank 0 alone writes the run directory (and decides which cells are reused), the other ranks write
+into a scratch directory that is deleted afterwards. Only models with a data-parallel loop may be in the suite,
+and neither ablation (``select_on``) nor cold-start suites run there yet.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -39,6 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 import gnnrec
+from gnnrec import distributed
 from gnnrec.benchmark.cell import PeakMemory, evaluate_part, run_cell, save_per_user
 from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
 from gnnrec.benchmark.significance import leader_comparisons
@@ -158,13 +165,33 @@ def run_benchmark(
     suite = suite if isinstance(suite, Suite) else Suite.from_dict(suite)
     if refit is not None:
         suite = dataclasses.replace(suite, refit=refit)
+    check_data_parallel_suite(suite)
     count = resolve_threads(threads) if threads is not None else torch.get_num_threads()
+    settings = {"requested": threads, "torch_threads": count}
     with torch_threads(count):
+        if not distributed.is_main():  # the same fits as rank 0 (DDP joins them), written nowhere that stays
+            with tempfile.TemporaryDirectory(prefix=f"gnnrec-rank{distributed.rank()}-") as scratch:
+                return _run(
+                    suite, scratch, data_dir=data_dir, tensorboard=False, projector=False, save_models=False,
+                    plots=False, progress=False, command=command, log=lambda line: None, reuse_stale=reuse_stale,
+                    threads=settings, per_user=False,
+                )  # fmt: skip
         return _run(
             suite, out_dir, data_dir=data_dir, tensorboard=tensorboard, projector=projector,
             save_models=save_models, plots=plots, progress=progress, command=command, log=log,
-            reuse_stale=reuse_stale, threads={"requested": threads, "torch_threads": count}, per_user=per_user,
+            reuse_stale=reuse_stale, threads=settings, per_user=per_user,
         )  # fmt: skip
+
+
+def check_data_parallel_suite(suite: Suite) -> None:
+    """Under torchrun, refuse a suite that the ranks could not run in step (alone: nothing to check)."""
+    if not distributed.is_distributed():
+        return
+    kind = "an ablation (select_on)" if suite.select_on is not None else "a cold-start" if suite.cold_start else None
+    if kind is not None:
+        raise ValueError(f"suite {suite.name!r} is {kind} suite, which does not run under torchrun yet; run it alone")
+    for entry in suite.entries():
+        distributed.check_data_parallel(entry.model)
 
 
 def _run(
@@ -204,14 +231,15 @@ def _run(
         for position, cell in enumerate(cells, start=1):
             if cell.split not in splits:
                 splits.clear()  # one split in memory at a time
-                splits[cell.split] = load_split(
-                    suite.dataset,
-                    cell.split,
-                    source_dir=data_dir,
-                    val_fraction=suite.val_fraction,
-                    seed=suite.data_seed,
-                    log=False,
-                )
+                with distributed.main_first():  # rank 0 builds the processed cache, the others read it
+                    splits[cell.split] = load_split(
+                        suite.dataset,
+                        cell.split,
+                        source_dir=data_dir,
+                        val_fraction=suite.val_fraction,
+                        seed=suite.data_seed,
+                        log=False,
+                    )
             split = splits[cell.split]
             seed_everything(cell.seed)  # before construction, in case a model draws random numbers there
             model = create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
@@ -231,13 +259,19 @@ def _run(
             cell_path = run_dir / "cells" / f"{cell.id}.json"
             previous = _read_json(cell_path)
             where = f"[{position}/{len(cells)}] {cell.entry.label} {cell.split} seed {cell.seed}"
-            if _reusable(previous, expected):
+            fresh = _reusable(previous, expected)
+            old_code = not fresh and reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,))
+            fresh, old_code = (bool(flag) for flag in distributed.broadcast_flags([fresh, old_code]))  # rank 0's files
+            if (fresh or old_code) and not distributed.is_main():  # rank 0 reuses it: no fit to join
+                bar.update()
+                continue
+            if fresh:
                 records[cell.id] = {**previous, "stale": False}
                 reused += 1
                 log(f"{where}: reused")
                 bar.update()
                 continue
-            if reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,)):
+            if old_code:
                 records[cell.id] = {**previous, "stale": True}
                 reused += 1
                 stale += 1
@@ -294,6 +328,7 @@ def _run(
                 "wall_seconds": wall,
                 "command": command,
                 "threads": threads,
+                "processes": distributed.world_size(),  # > 1: data-parallel fits under torchrun
                 "cells_total": len(cells),
                 "cells_finished": len(ordered),
                 "cells_reused": reused,

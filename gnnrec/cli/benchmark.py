@@ -12,8 +12,12 @@ from gnnrec.cli.common import command_line, set_overrides
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    from gnnrec import distributed
     from gnnrec.benchmark import Suite, load_suite, parse_targeted_overrides, run_benchmark, summary_table
+    from gnnrec.benchmark.runner import check_data_parallel_suite
     from gnnrec.tensorboard import tensorboard_command
+
+    distributed.init_distributed()  # under torchrun: every cell's fit is data-parallel; rank 0 alone writes
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -39,6 +43,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     if args.test_config:
         suite = dataclasses.replace(suite, test_config=True)
     suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set)))
+    check_data_parallel_suite(suite)
     if suite.cold_start is not None:  # issue 12: the cold-start protocol runs in gnnrec.benchmark.cold_start
         from gnnrec.benchmark.cold_start import main_cold_start
 
@@ -56,6 +61,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         reuse_stale=args.reuse_stale,
         threads=args.threads,
     )
+    if not distributed.is_main():
+        return 0
     print(summary_table(run.results))
     print(f"\nresults: {run.directory / 'results.md'} (also results.json, results.csv, *.png)")
     if not args.no_tensorboard:
