@@ -25,13 +25,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, source: str, root: str, overrides: dict, out: str) -> None:
+def _join_process_group(rank: int, world: int, port: int) -> None:
+    """What torchrun would set up: this process's rank in a gloo group on 127.0.0.1, one thread."""
     os.environ.update(
         {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"}
     )
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
     assert distributed.init_distributed(backend="gloo", timeout_s=TIMEOUT_S)
+
+
+def _spawn_two(worker, *args) -> None:
+    """Run ``worker(rank, 2, port, *args)`` in 2 spawned processes; fail the test after TIMEOUT_S."""
+    context = mp.start_processes(worker, args=(2, _free_port(), *args), nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + TIMEOUT_S
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"2-process run did not finish in {TIMEOUT_S} s")
+
+
+def _worker(rank: int, world: int, port: int, source: str, root: str, overrides: dict, out: str) -> None:
+    _join_process_group(rank, world, port)
     try:
         assert distributed.rank() == rank and distributed.world_size() == world
         split = MovieLens100K(root, split="u1", source_dir=source, log=False).rating_split()
@@ -40,16 +56,6 @@ def _worker(rank: int, world: int, port: int, source: str, root: str, overrides:
             torch.save({"state": model.module.state_dict(), "epochs": len(model.history)}, out)
     finally:
         distributed.cleanup()
-
-
-def _run_two_processes(*args) -> None:
-    context = mp.start_processes(_worker, args=(2, _free_port(), *args), nprocs=2, join=False, start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"2-process run did not finish in {TIMEOUT_S} s")
 
 
 @pytest.mark.parametrize("epochs", [1, 3])
@@ -61,7 +67,7 @@ def test_two_gloo_processes_equal_one_process(ml100k_fixture_dir, tmp_path, epoc
     overrides = {"batch_size": batch, "max_epochs": epochs, "patience": 1, "lr": 0.05}
     single = create_model("mf", overrides, test_config=True).fit(split)
     out = tmp_path / "ddp.pt"
-    _run_two_processes(str(ml100k_fixture_dir), str(root), overrides, str(out))
+    _spawn_two(_worker, str(ml100k_fixture_dir), str(root), overrides, str(out))
     saved = torch.load(out)
     assert saved["epochs"] == len(single.history)
     for name, value in single.module.state_dict().items():
@@ -90,12 +96,7 @@ def test_single_process_helpers(monkeypatch):
 
 
 def _gnn_worker(rank: int, world: int, port: int, source: str, root: str, overrides: dict, out: str) -> None:
-    os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"}
-    )
-    os.environ["MASTER_PORT"] = str(port)
-    torch.set_num_threads(1)
-    assert distributed.init_distributed(backend="gloo", timeout_s=TIMEOUT_S)
+    _join_process_group(rank, world, port)
     try:
         overrides = dict(overrides)
         if "_block_users" in overrides:  # several blocks per rank: the checkpointed blocks under DDP
@@ -129,16 +130,7 @@ def test_two_gloo_processes_train_the_gnn_like_one_process(ml100k_fixture_dir, t
         single_overrides["batch_size"] = len(split.train)  # one process: the same loop, one batch of all edges
     single = create_model("gnn", single_overrides, test_config=True).fit(split)
     out = tmp_path / "ddp.pt"
-    context = mp.start_processes(
-        _gnn_worker, args=(2, _free_port(), str(ml100k_fixture_dir), str(root), overrides, str(out)),
-        nprocs=2, join=False, start_method="spawn",
-    )  # fmt: skip
-    deadline = time.monotonic() + TIMEOUT_S
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"2-process run did not finish in {TIMEOUT_S} s")
+    _spawn_two(_gnn_worker, str(ml100k_fixture_dir), str(root), overrides, str(out))
     ranks = [torch.load(tmp_path / f"ddp-{rank}.pt") for rank in range(2)]
     expected = [member.state_dict() for member in (*single.members, *single.rank_members)]
     for saved in ranks:
@@ -161,12 +153,7 @@ BENCH_SUITE = {"name": "ddp", "splits": ["u1"], "seeds": [0], "test_config": Tru
 def _benchmark_worker(rank: int, world: int, port: int, source: str, out: str) -> None:
     from gnnrec.benchmark import run_benchmark
 
-    os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"}
-    )
-    os.environ["MASTER_PORT"] = str(port)
-    torch.set_num_threads(1)
-    assert distributed.init_distributed(backend="gloo", timeout_s=TIMEOUT_S)
+    _join_process_group(rank, world, port)
     try:
         refused = ""
         try:
@@ -191,16 +178,7 @@ def test_a_benchmark_under_two_gloo_processes_matches_one_process(ml100k_fixture
         BENCH_SUITE, tmp_path / "single", data_dir=ml100k_fixture_dir, progress=False, log=lambda line: None
     )
     out = str(tmp_path / "ddp")
-    context = mp.start_processes(
-        _benchmark_worker, args=(2, _free_port(), str(ml100k_fixture_dir), out),
-        nprocs=2, join=False, start_method="spawn",
-    )  # fmt: skip
-    deadline = time.monotonic() + TIMEOUT_S
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"2-process benchmark did not finish in {TIMEOUT_S} s")
+    _spawn_two(_benchmark_worker, str(ml100k_fixture_dir), out)
     ranks = [torch.load(f"{out}-rank{rank}.pt") for rank in range(2)]
     assert all("'bias' has no data-parallel training" in saved["refused"] for saved in ranks)
     assert not (tmp_path / "ddp-refused").exists()

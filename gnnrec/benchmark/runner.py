@@ -28,6 +28,7 @@ and neither ablation (``select_on``) nor cold-start suites run there yet.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -49,7 +50,7 @@ from gnnrec import distributed
 from gnnrec.benchmark.cell import PeakMemory, evaluate_part, run_cell, save_per_user
 from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
 from gnnrec.benchmark.significance import leader_comparisons
-from gnnrec.benchmark.suite import Cell, Suite, build_cells
+from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel_suite
 from gnnrec.config import config_to_dict
 from gnnrec.data import load_split
 from gnnrec.data.split import RatingSplit
@@ -167,31 +168,16 @@ def run_benchmark(
         suite = dataclasses.replace(suite, refit=refit)
     check_data_parallel_suite(suite)
     count = resolve_threads(threads) if threads is not None else torch.get_num_threads()
-    settings = {"requested": threads, "torch_threads": count}
-    with torch_threads(count):
+    with torch_threads(count), contextlib.ExitStack() as stack:
         if not distributed.is_main():  # the same fits as rank 0 (DDP joins them), written nowhere that stays
-            with tempfile.TemporaryDirectory(prefix=f"gnnrec-rank{distributed.rank()}-") as scratch:
-                return _run(
-                    suite, scratch, data_dir=data_dir, tensorboard=False, projector=False, save_models=False,
-                    plots=False, progress=False, command=command, log=lambda line: None, reuse_stale=reuse_stale,
-                    threads=settings, per_user=False,
-                )  # fmt: skip
+            out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"gnnrec-rank{distributed.rank()}-"))
+            tensorboard = projector = save_models = plots = progress = per_user = False
+            log = lambda line: None  # noqa: E731
         return _run(
             suite, out_dir, data_dir=data_dir, tensorboard=tensorboard, projector=projector,
             save_models=save_models, plots=plots, progress=progress, command=command, log=log,
-            reuse_stale=reuse_stale, threads=settings, per_user=per_user,
+            reuse_stale=reuse_stale, threads={"requested": threads, "torch_threads": count}, per_user=per_user,
         )  # fmt: skip
-
-
-def check_data_parallel_suite(suite: Suite) -> None:
-    """Under torchrun, refuse a suite that the ranks could not run in step (alone: nothing to check)."""
-    if not distributed.is_distributed():
-        return
-    kind = "an ablation (select_on)" if suite.select_on is not None else "a cold-start" if suite.cold_start else None
-    if kind is not None:
-        raise ValueError(f"suite {suite.name!r} is {kind} suite, which does not run under torchrun yet; run it alone")
-    for entry in suite.entries():
-        distributed.check_data_parallel(entry.model)
 
 
 def _run(

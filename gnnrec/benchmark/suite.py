@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gnnrec import distributed
 from gnnrec.models import available_models, create_model, get_model_class
 
 if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
@@ -270,3 +271,14 @@ def build_cells(suite: Suite) -> list[Cell]:
     for cell in cells[: len(entries)]:
         create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)  # refuse bad keys/values now
     return cells
+
+
+def check_data_parallel_suite(suite: Suite) -> None:
+    """Under torchrun, refuse a suite that the ranks could not run in step (alone: nothing to check)."""
+    if not distributed.is_distributed():
+        return
+    kind = "an ablation (select_on)" if suite.select_on is not None else "a cold-start" if suite.cold_start else None
+    if kind is not None:
+        raise ValueError(f"suite {suite.name!r} is {kind} suite, which does not run under torchrun yet; run it alone")
+    for entry in suite.entries():
+        distributed.check_data_parallel(entry.model)

@@ -14,7 +14,7 @@ from gnnrec.cli.common import command_line, set_overrides
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from gnnrec import distributed
     from gnnrec.benchmark import Suite, load_suite, parse_targeted_overrides, run_benchmark, summary_table
-    from gnnrec.benchmark.runner import check_data_parallel_suite
+    from gnnrec.benchmark.suite import check_data_parallel_suite
     from gnnrec.tensorboard import tensorboard_command
 
     distributed.init_distributed()  # under torchrun: every cell's fit is data-parallel; rank 0 alone writes

@@ -168,7 +168,8 @@ class LightGCN(RatingModel):
         else:
             self.module.load_state_dict(best_state)
         self.module = self.module.cpu()
-        self._adj = self._adjacency(edge_index, num_users + num_movies)
+        if device.type != "cpu":  # scoring runs on the CPU
+            self._adj = self._adjacency(edge_index, num_users + num_movies)
         self._cache_embedding()
 
     def refit_overrides(self) -> dict[str, Any]:
