@@ -5,7 +5,8 @@ the documentation, PATH relative to the folder of the file that holds the block)
 :mod:`gnnrec.benchmark.markers`, which this script loads by path (no torch import).
 
 ``python benchmarks/readme_tables.py`` rewrites every such block in README.md and every Markdown file under
-docs/ (or in the FILEs given) with the named table, copied verbatim; ``--check`` changes nothing, prints a
+docs/ (or in the FILEs given) with the named table, copied verbatim (markers inside fenced code blocks are
+examples and left alone); ``--check`` changes nothing, prints a
 diff and exits 1 when a file and the results files disagree (for CI). A missing or malformed marker, results
 file or table exits 2 before anything is written. The runner writes named tables with ``wrap_table``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.util
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +50,44 @@ def documentation_files(root: Path) -> list[Path]:
     return ([readme] if readme.is_file() else []) + docs
 
 
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def mask_code_blocks(text: str) -> tuple[str, dict[str, str]]:
+    """``text`` with every line of a fenced code block replaced by a unique placeholder line.
+
+    Markers shown as examples inside a code block are thereby neither filled nor checked; line numbers are kept.
+    """
+    lines = text.splitlines(keepends=True)
+    hidden: dict[str, str] = {}
+    fence: str | None = None
+    for i, line in enumerate(lines):
+        opening = FENCE.match(line)
+        inside = fence is not None
+        if fence is None and opening:
+            fence = opening[1]
+        elif fence is not None and opening and opening[1].startswith(fence[0]) and len(opening[1]) >= len(fence):
+            fence = None
+        if inside or fence is not None:
+            key = f"\x00code-line-{i}\x00"
+            hidden[key] = line
+            lines[i] = key + ("\n" if line.endswith("\n") else "")
+    return "".join(lines), hidden
+
+
+def unmask_code_blocks(text: str, hidden: dict[str, str]) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join(hidden.get(line.rstrip("\n"), line) for line in lines)
+
+
+def render_outside_code(text: str, path: Path) -> str:
+    """:func:`render` on the text outside fenced code blocks."""
+    masked, hidden = mask_code_blocks(text)
+    return unmask_code_blocks(render(masked, path), hidden)
+
+
 def count_blocks(text: str) -> int:
-    return sum(1 for line in text.splitlines() if README_START.match(line))
+    return sum(1 for line in mask_code_blocks(text)[0].splitlines() if README_START.match(line))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in files:
         try:
             current = path.read_text(encoding="utf-8")
-            rendered.append((path, current, render(current, path)))
+            rendered.append((path, current, render_outside_code(current, path)))
         except OSError as exc:
             print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
             return 2
@@ -82,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.check:
         for path, current, expected in stale:
-            for message in differing_blocks(current, expected, path):
+            for message in differing_blocks(mask_code_blocks(current)[0], mask_code_blocks(expected)[0], path):
                 print(message)
             sys.stdout.writelines(
                 difflib.unified_diff(

@@ -165,3 +165,16 @@ def test_an_error_in_one_file_writes_no_file(repo: Path, docs_page: Path, capsys
 def test_no_documentation_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rt.main(["--root", str(tmp_path), "--check"]) == 2
     assert "no README.md or docs/*.md" in capsys.readouterr().err
+
+
+def test_markers_in_code_blocks_are_examples(repo: Path, docs_page: Path) -> None:
+    example = (
+        "\n```text\n<!-- results: ../benchmarks/results/quick/results.md#rating -->\n(example)\n<!-- /results -->\n```\n"
+        "\n~~~\n<!-- results: nowhere.md#nothing -->\n~~~\n"
+    )
+    docs_page.write_text(docs_page.read_text() + example)
+    assert rt.main(["--root", str(repo)]) == 0
+    text = docs_page.read_text()
+    assert text.endswith(example) and f"#ranking -->\n{RANKING}\n<!-- /results -->\n" in text
+    assert rt.count_blocks(text) == 1
+    assert rt.main(["--root", str(repo), "--check"]) == 0
