@@ -48,7 +48,9 @@ def docs_page(repo: Path) -> Path:
     """docs/results.md in the same repository: its block's path is relative to docs/."""
     page = repo / "docs" / "results.md"
     page.parent.mkdir()
-    page.write_text("# Results\n\n<!-- results: ../benchmarks/results/quick/results.md#ranking -->\n<!-- /results -->\n")
+    page.write_text(
+        "# Results\n\n<!-- results: ../benchmarks/results/quick/results.md#ranking -->\n<!-- /results -->\n"
+    )
     (repo / "docs" / "index.md").write_text("# Home\n\nno tables here\n")
     return page
 
@@ -169,7 +171,8 @@ def test_no_documentation_files(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_markers_in_code_blocks_are_examples(repo: Path, docs_page: Path) -> None:
     example = (
-        "\n```text\n<!-- results: ../benchmarks/results/quick/results.md#rating -->\n(example)\n<!-- /results -->\n```\n"
+        "\n```text\n<!-- results: ../benchmarks/results/quick/results.md#rating -->\n"
+        "(example)\n<!-- /results -->\n```\n"
         "\n~~~\n<!-- results: nowhere.md#nothing -->\n~~~\n"
     )
     docs_page.write_text(docs_page.read_text() + example)
