@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -48,3 +49,12 @@ def test_docs_build_strict(tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "api" / "models" / "index.html").is_file()
     assert "gnnrec.models.RatingModel" in (tmp_path / "api" / "models" / "index.html").read_text(encoding="utf-8")
+
+
+def test_sphinx_roles_become_code_spans():
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location("sphinx_roles", ROOT / "docs" / "hooks" / "sphinx_roles.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "a :class:`RatingSplit`, :meth:`fit`, :class:`~gnnrec.data.DataFormatError` and ``x``"
+    assert module.without_roles(text) == "a `RatingSplit`, `fit`, `DataFormatError` and ``x``"
