@@ -34,6 +34,17 @@ def test_user_docs_carry_no_history(path: Path):
         assert match is None, f"{path.relative_to(ROOT)}:{number}: history belongs in CHANGELOG.md: {match[0]!r}"
 
 
+REPO_PATH = re.compile(r"`((?:gnnrec|benchmarks|examples|tests|docs)/[\w/.-]+)`")
+
+
+@pytest.mark.parametrize("path", USER_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_repository_files_exist(path: Path):
+    """A file a page names in a code span (`benchmarks/results/sizes.md`) is there: moves must update the docs."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for name in REPO_PATH.findall(line):
+            assert (ROOT / name).exists(), f"{path.relative_to(ROOT)}:{number}: names {name}, which does not exist"
+
+
 def test_every_page_is_in_the_nav():
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in (ROOT / "docs").rglob("*.md"):
