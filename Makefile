@@ -8,7 +8,7 @@ SHARED_ML100K := $(abspath ../shared/data/ml-100k)
 export GNNREC_ML100K_DIR ?= $(if $(wildcard $(SHARED_ML100K)/u.data),$(SHARED_ML100K),)
 export GNNREC_HOME ?= $(abspath .gnnrec)
 
-.PHONY: venv main test lint readme-check readme-tables scatter clean
+.PHONY: venv main test lint readme-check readme-tables docs scatter clean
 
 venv: $(VENV)/.installed
 
@@ -26,16 +26,21 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# README result tables are copied from the committed benchmarks/results/*/results.md (see benchmarks/readme_tables.py).
+# Result tables in README.md and docs/*.md are copied from the committed benchmarks/results files
+# (see benchmarks/readme_tables.py): readme-check fails when they disagree, readme-tables rewrites them.
 readme-check: venv
 	$(PY) benchmarks/readme_tables.py --check
 
 readme-tables: venv
 	$(PY) benchmarks/readme_tables.py
 
+# The MkDocs site (docs/, mkdocs.yml) into site/; --strict fails on a broken link or docstring reference.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 # Optional: torch-scatter has no wheel here and builds from source (~10 minutes).
 scatter: venv
 	$(PY) -m pip install --no-build-isolation -c constraints.txt '.[scatter]'
 
 clean:
-	rm -rf $(VENV) .gnnrec *.egg-info
+	rm -rf $(VENV) .gnnrec *.egg-info site

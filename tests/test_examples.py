@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import runpy
 import sys
 from pathlib import Path
@@ -71,3 +72,41 @@ def test_tensorboard_inspect(ml100k_fixture_dir, tmp_path, monkeypatch, capsys):
     assert "scalar    rmse/val" in out and "histogram embeddings/movie" in out and "hparams   " in out
     assert "projector movie: 60 points, metadata columns title, year, genres, raw_id" in out
     assert "projector user: 40 points" in out and f"tensorboard --logdir {tmp_path / 'tb'}" in out
+
+
+README = EXAMPLES.parent / "README.md"
+QUICKSTART_MARKER = "<!-- quickstart:"
+
+
+def readme_quickstart() -> str:
+    """The fenced Python block that follows the quickstart marker in README.md."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(QUICKSTART_MARKER))
+    assert lines[start + 1] == "```python", "the quickstart marker must be followed by a ```python block"
+    end = lines.index("```", start + 2)
+    return "\n".join(lines[start + 2 : end]) + "\n"
+
+
+def test_readme_quickstart_is_ten_lines():
+    code = readme_quickstart()
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    compile(code, "README.md quickstart", "exec")
+
+
+@needs_gnn
+def test_readme_quickstart_runs(ml100k_fixture_dir, tmp_path, monkeypatch, capsys):
+    """The README's block as written, on the fixture data; only the model's config is made tiny."""
+    import gnnrec.models
+
+    monkeypatch.setenv("GNNREC_ML100K_DIR", str(ml100k_fixture_dir))
+    monkeypatch.setenv("GNNREC_HOME", str(tmp_path / "home"))
+    full_create_model = gnnrec.models.create_model
+    monkeypatch.setattr(
+        gnnrec.models, "create_model", lambda name, overrides=None: full_create_model(name, overrides, test_config=True)
+    )
+    exec(compile(readme_quickstart(), "README.md quickstart", "exec"), {"__name__": "readme_quickstart"})
+    metrics_line, titles_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert metrics_line.startswith("{'rmse': ") and "'ndcg@10': " in metrics_line
+    titles = ast.literal_eval(titles_line)
+    assert len(titles) == 5 and all(title.startswith("Movie ") for title in titles)
+    assert not any(title.startswith(("Movie 1 (", "Movie 50 (")) for title in titles)  # the liked films

@@ -1,4 +1,4 @@
-"""Tests for benchmarks/readme_tables.py: README result blocks copied from named tables in results files."""
+"""Tests for benchmarks/readme_tables.py: README and docs result blocks copied from named tables in results files."""
 
 from __future__ import annotations
 
@@ -43,29 +43,41 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def docs_page(repo: Path) -> Path:
+    """docs/results.md in the same repository: its block's path is relative to docs/."""
+    page = repo / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text(
+        "# Results\n\n<!-- results: ../benchmarks/results/quick/results.md#ranking -->\n<!-- /results -->\n"
+    )
+    (repo / "docs" / "index.md").write_text("# Home\n\nno tables here\n")
+    return page
+
+
 def test_round_trip(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     readme = repo / "README.md"
-    assert rt.main(["--readme", str(readme), "--check"]) == 1
-    assert rt.main(["--readme", str(readme)]) == 0
+    assert rt.main([str(readme), "--check"]) == 1
+    assert rt.main([str(readme)]) == 0
     text = readme.read_text()
     assert "old table" not in text
     assert f"<!-- results: benchmarks/results/quick/results.md#rating -->\n{RATING}\n<!-- /results -->" in text
     assert f"results.md#ranking -->\n{RANKING}\n<!-- /results -->\n\nend\n" in text
     assert text.startswith("# Project\n\n## Results\n\n") and "\n\nbetween\n\n" in text
     capsys.readouterr()
-    assert rt.main(["--readme", str(readme), "--check"]) == 0
+    assert rt.main([str(readme), "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert rt.main(["--readme", str(readme)]) == 0
+    assert rt.main([str(readme)]) == 0
     assert readme.read_text() == text  # idempotent
 
 
 def test_check_reports_edited_number(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     readme = repo / "README.md"
-    rt.main(["--readme", str(readme)])
+    rt.main([str(readme)])
     text = readme.read_text()
     readme.write_text(text.replace("0.701", "0.711"))
     capsys.readouterr()
-    assert rt.main(["--readme", str(readme), "--check"]) == 1
+    assert rt.main([str(readme), "--check"]) == 1
     out = capsys.readouterr().out
     ranking_line = text.splitlines().index("<!-- results: benchmarks/results/quick/results.md#ranking -->") + 1
     assert f"README.md:{ranking_line}: block <!-- results: benchmarks/results/quick/results.md#ranking -->" in out
@@ -76,15 +88,15 @@ def test_check_reports_edited_number(repo: Path, capsys: pytest.CaptureFixture[s
 
 def test_results_file_changes_are_detected(repo: Path) -> None:
     readme = repo / "README.md"
-    rt.main(["--readme", str(readme)])
+    rt.main([str(readme)])
     results = repo / "benchmarks" / "results" / "quick" / "results.md"
     results.write_text(results.read_text().replace("0.912", "0.915"))
-    assert rt.main(["--readme", str(readme), "--check"]) == 1
+    assert rt.main([str(readme), "--check"]) == 1
 
 
 def _error(readme: Path, capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
-    assert rt.main(["--readme", str(readme), "--check"]) == 2
+    assert rt.main([str(readme), "--check"]) == 2
     return capsys.readouterr().err
 
 
@@ -119,3 +131,53 @@ def test_extract_table_errors() -> None:
     assert rt.extract_table(rt.wrap_table("a", "\n| 1 |\n\n"), "a", "r.md") == "| 1 |"
     with pytest.raises(ValueError, match="table name"):
         rt.wrap_table("a b", "| 1 |")
+
+
+def test_default_files_are_readme_and_docs(repo: Path, docs_page: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rt.documentation_files(repo) == [repo / "README.md", repo / "docs" / "index.md", docs_page]
+    assert rt.main(["--root", str(repo), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{docs_page}:3: block <!-- results: ../benchmarks/results/quick/results.md#ranking -->" in out
+    assert f"{docs_page}: result tables are out of date" in out and f"{repo / 'README.md'}: result tables" in out
+    assert rt.main(["--root", str(repo)]) == 0
+    assert f"results.md#ranking -->\n{RANKING}\n<!-- /results -->\n" in docs_page.read_text()
+    assert (repo / "docs" / "index.md").read_text() == "# Home\n\nno tables here\n"
+    capsys.readouterr()
+    assert rt.main(["--root", str(repo), "--check"]) == 0
+    assert "3 file(s), 3 result block(s): up to date" in capsys.readouterr().out
+
+
+def test_edited_docs_number_fails_the_check(repo: Path, docs_page: Path) -> None:
+    assert rt.main(["--root", str(repo)]) == 0
+    docs_page.write_text(docs_page.read_text().replace("0.701", "0.702"))
+    assert rt.main(["--root", str(repo), "--check"]) == 1
+    assert rt.main([str(repo / "README.md"), "--check"]) == 0  # the README alone is still in step
+
+
+def test_an_error_in_one_file_writes_no_file(repo: Path, docs_page: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    before = readme.read_text()
+    docs_page.write_text(docs_page.read_text().replace("#ranking", "#nope"))
+    capsys.readouterr()
+    assert rt.main(["--root", str(repo)]) == 2
+    assert f"{docs_page}:3: ../benchmarks/results/quick/results.md: no table 'nope'" in capsys.readouterr().err
+    assert readme.read_text() == before  # README was stale too, but nothing is written when any file fails
+
+
+def test_no_documentation_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rt.main(["--root", str(tmp_path), "--check"]) == 2
+    assert "no README.md or docs/*.md" in capsys.readouterr().err
+
+
+def test_markers_in_code_blocks_are_examples(repo: Path, docs_page: Path) -> None:
+    example = (
+        "\n```text\n<!-- results: ../benchmarks/results/quick/results.md#rating -->\n"
+        "(example)\n<!-- /results -->\n```\n"
+        "\n~~~\n<!-- results: nowhere.md#nothing -->\n~~~\n"
+    )
+    docs_page.write_text(docs_page.read_text() + example)
+    assert rt.main(["--root", str(repo)]) == 0
+    text = docs_page.read_text()
+    assert text.endswith(example) and f"#ranking -->\n{RANKING}\n<!-- /results -->\n" in text
+    assert rt.count_blocks(text) == 1
+    assert rt.main(["--root", str(repo), "--check"]) == 0
