@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 
 from gnnrec import distributed
 from gnnrec.data import MovieLens100K
-from gnnrec.models import create_model, gnn_steps
+from gnnrec.models import create_model
+from gnnrec.models.gnn import step as gnn_steps
 
 TIMEOUT_S = 120
 

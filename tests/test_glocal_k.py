@@ -15,7 +15,7 @@ from gnnrec.models.glocal_k import FALLBACK_PRESET, PRESETS, GLocalK, GLocalKCon
 from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, correlate_same, local_kernel
 from gnnrec.nn.sparse import ConstantSparse, coo_to_csr, row_pointer
-from gnnrec.presets import resolve_preset
+from gnnrec.config import resolve_preset
 
 
 @pytest.fixture(autouse=True)

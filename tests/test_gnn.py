@@ -10,7 +10,9 @@ import torch
 from gnnrec.data import RATED_BY, RATES, MovieLens100K, RatingSplit
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model, get_model_class
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models.gnn.network import build_network
+from gnnrec.nn.network import RatingGNN
 
 
 def fast(**overrides) -> GNNConfig:
@@ -139,7 +141,7 @@ def test_gradients_reach_every_parameter(tiny_split):
     )
     for overrides in variants:
         config = fast(dropout=0.0, node_dropout=0.0, edge_dropout=0.0, supervision="all", rank_weight=0, **overrides)
-        net = RatingGNN(
+        net = build_network(
             40, 60, graph["user"].x.size(1), graph["movie"].x.size(1), tiny_split.rating_levels, 3.5, config
         )
         ids = torch.arange(40)

@@ -1,4 +1,4 @@
-"""Mini-batch training of the "gnn" model (gnnrec.models.gnn_steps) and the masked adjacency it encodes with."""
+"""Mini-batch training of the "gnn" model (gnnrec.models.gnn.step) and the masked adjacency it encodes with."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 import torch
 
-import gnnrec.models.gnn as gnn_module
-import gnnrec.models.gnn_steps as steps_module
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
-from gnnrec.models.gnn_steps import AUTO_BATCH_EDGES, FULL_BATCH_MAX_EDGES, batch_edges
+import gnnrec.models.gnn.model as gnn_module
+import gnnrec.models.gnn.step as steps_module
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.nn.network import RatingGNN
+from gnnrec.models.gnn.step import AUTO_BATCH_EDGES, FULL_BATCH_MAX_EDGES, batch_edges
 from gnnrec.nn.conv import BipartiteRatingConv
 from gnnrec.nn.masked_adjacency import MaskedAdjacency
 
@@ -71,12 +72,17 @@ def test_batch_size_config_and_the_automatic_rule():
 
 
 def test_the_default_takes_the_full_batch_step(tiny_split, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the default on a small graph must not build a mini-batch plan")
+    plans = []
+    original = steps_module.StepPlan.__init__
 
-    monkeypatch.setattr(steps_module.StepPlan, "__init__", refuse)
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        plans.append(self)
+
+    monkeypatch.setattr(steps_module.StepPlan, "__init__", spy)
     model = GNNModel(fast(epochs=2)).fit(tiny_split)
-    assert "steps" not in model.history[-1]
+    assert [row["steps"] for row in model.history] == [1, 2]  # one full-batch step per epoch
+    assert len(plans) == 1 and plans[0].batch is None and plans[0].single_step and plans[0].masked is None
 
 
 @pytest.mark.parametrize("overrides", [{}, {"supervision": "all", "rank_loss": "bpr"}])

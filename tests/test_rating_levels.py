@@ -10,8 +10,10 @@ import torch
 
 from gnnrec.benchmark import OK, run_benchmark
 from gnnrec.data.synthetic import SyntheticDataset
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
-from gnnrec.models.gnn_presets import FALLBACK_PRESET, MANY_LEVELS_MESSAGES, auto_rating_messages
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models.gnn.network import build_network
+from gnnrec.nn.network import RatingGNN
+from gnnrec.models.gnn.presets import FALLBACK_PRESET, MANY_LEVELS_MESSAGES, auto_rating_messages
 from gnnrec.nn import RatingConv
 from gnnrec.nn.rating_messages import RatingMessageMap, level_bins, level_interpolation
 from gnnrec.utils import seed_everything
@@ -153,7 +155,7 @@ def test_bad_values_are_refused():
     with pytest.raises(ValueError, match="preset='yahoo'"):
         GNNModel(preset="yahoo")
     with pytest.raises(ValueError, match="not resolved"):
-        RatingGNN(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="auto"))
+        build_network(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="auto"))
     with pytest.raises(ValueError, match="key 'rating_bins' expects int"):
         GNNModel(rating_bins="many")
 
@@ -211,7 +213,7 @@ def test_ml100k_and_generic_keep_todays_training_defaults_synthetic_drops_the_dr
     assert GNNConfig().resolved("synthetic", 71)[0].rating_messages == MANY_LEVELS_MESSAGES
     assert GNNConfig(dropout=0.3).resolved("synthetic", 10)[0].dropout == 0.3  # an explicit value wins
     with pytest.raises(ValueError, match="dropout, node_dropout not resolved"):
-        RatingGNN(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="levels"))
+        build_network(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="levels"))
 
 
 def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):

@@ -10,7 +10,7 @@ import torch
 
 from gnnrec.data import FOLLOWS, SIMILAR, CSVRatings, RatingSplit
 from gnnrec.models.gnn import GNNConfig, GNNModel
-from gnnrec.models.side_graphs import side_graph_edges
+from gnnrec.models.gnn.graph import side_graph_edges
 from gnnrec.nn import SideGraphConv
 from gnnrec.testing import CSV_FILES, write_csv_fixture
 from gnnrec.testing.side_graphs import side_graph_split, write_side_graph_fixture

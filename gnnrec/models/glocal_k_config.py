@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from gnnrec.evaluation import check_selection_metric
-from gnnrec.presets import resolve_preset
+from gnnrec.config import resolve_preset
 
 PROTOCOLS = ("honest", "paper")
 SELECTIONS = ("best_val", "last")
