@@ -79,7 +79,8 @@ def update_config(config: C, overrides: dict[str, Any]) -> C:
     for old in [key for key in overrides if key in renamed]:
         deprecated_key(type(config).__name__, old, renamed[old])
         if renamed[old] in overrides:
-            raise ValueError(f"config keys {old!r} and {renamed[old]!r} name the same field; give only {renamed[old]!r}")
+            new = renamed[old]
+            raise ValueError(f"config keys {old!r} and {new!r} name the same field; give only {new!r}")
         overrides = {(renamed[old] if key == old else key): value for key, value in overrides.items()}
     fields = {f.name: f for f in dataclasses.fields(config)}
     hints = typing.get_type_hints(type(config))

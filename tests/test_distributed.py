@@ -113,10 +113,11 @@ def _gnn_worker(rank: int, world: int, port: int, source: str, root: str, overri
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"epochs": 1, "batch_size": "third"},  # 3 mini-batch steps of one epoch
-        {"epochs": 3, "val_every": 1, "patience": 1},  # 3 full-batch steps, validated and early-stopped by rank 0
-        {"epochs": 2, "batch_size": "third", "supervision": "all", "rank_users": 7},  # 6 steps, sampled ranking users
-        {"epochs": 2, "_block_users": 7},  # the ranking loss in checkpointed blocks of 7 users
+        {"max_epochs": 1, "batch_size": "third"},  # 3 mini-batch steps of one epoch
+        {"max_epochs": 3, "val_every": 1, "patience": 1},  # 3 full-batch steps, validated and early-stopped by rank 0
+        # 6 steps, sampled ranking users
+        {"max_epochs": 2, "batch_size": "third", "supervision": "all", "rank_users": 7},
+        {"max_epochs": 2, "_block_users": 7},  # the ranking loss in checkpointed blocks of 7 users
     ],
 )
 def test_two_gloo_processes_train_the_gnn_like_one_process(ml100k_fixture_dir, tmp_path, overrides, monkeypatch):

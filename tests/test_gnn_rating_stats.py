@@ -11,8 +11,8 @@ import torch
 from gnnrec.data import RATES
 from gnnrec.models.gnn import GNNConfig, GNNModel
 from gnnrec.models.gnn.network import build_network
-from gnnrec.nn.network import RatingGNN
 from gnnrec.nn import encoder as encoder_module
+from gnnrec.nn.network import RatingGNN
 from gnnrec.nn.rating_stats import rating_statistics
 
 
@@ -81,7 +81,7 @@ def test_statistics_never_see_a_step_target(tiny_split, monkeypatch, batch_size)
 
     monkeypatch.setattr(encoder_module, "rating_statistics", spy_stats)
     monkeypatch.setattr(RatingGNN, "decode", spy_decode)
-    config = fast(use_features=False, rating_stats=True, epochs=3, val_every=100, batch_size=batch_size)
+    config = fast(use_features=False, rating_stats=True, max_epochs=3, val_every=100, batch_size=batch_size)
     GNNModel(config).fit(tiny_split)
     assert len(seen_targets) == 3 if batch_size == "auto" else len(seen_targets) > 3
     for index, targets in seen_targets:

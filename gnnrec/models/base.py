@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from gnnrec.coldstart import FoldInNotSupported
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
-from gnnrec.evaluation.evaluator import user_chunk_size
-from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn, FoldInNotSupported
 from gnnrec.data.target_scale import TargetScale
+from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn
 from gnnrec.nn.sparse import row_pointer
-from gnnrec.utils import atomic_path, resolve_device
+from gnnrec.utils import atomic_path, resolve_device, user_chunk_size
 
 CHECKPOINT_FORMAT = 1
 __all__ = ["FOLD_IN_KINDS", "FoldIn", "FoldInNotSupported", "NotFittedError", "RatingModel", "SplitInfo"]

@@ -18,14 +18,14 @@ from gnnrec.models.fold_in import ridge_fold_in
 from gnnrec.models.registry import register_model
 
 
-def _rmse_on(model: RatingModel, split: RatingSplit, part: str) -> dict[str, float]:
+def rmse_on(model: RatingModel, split: RatingSplit, part: str) -> dict[str, float]:
     """``{"<part>_rmse": value}`` with the model's current weights, or ``{}`` when the part is empty."""
     if len(split.edges(part)) == 0:
         return {}
     return {f"{part}_rmse": validation_metrics(model, split, ["rmse"], part=part)["rmse"]}
 
 
-def _val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) -> dict[str, float]:
+def val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) -> dict[str, float]:
     """``{"val_rmse": ..., "val_<selection_metric>": ...}`` on the validation ratings (empty without any)."""
     if len(split.val) == 0:
         return {}
@@ -49,7 +49,7 @@ class GlobalMean(RatingModel):
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         started = time.perf_counter()
         self.mean = float(split.train.rating.double().mean())
-        entry = {"epoch": 1, **_rmse_on(self, split, "train"), **_rmse_on(self, split, "val")}
+        entry = {"epoch": 1, **rmse_on(self, split, "train"), **rmse_on(self, split, "val")}
         self.history.append({**entry, "seconds": time.perf_counter() - started})
 
     def refit_overrides(self) -> dict[str, Any]:
@@ -179,7 +179,7 @@ class Bias(RatingModel):
             best = None
             for step, (reg_user, reg_item) in enumerate(itertools.product(user_grid, item_grid)):
                 self._solve(split, reg_user, reg_item)
-                row = {"reg_user": reg_user, "reg_item": reg_item, **_val_metrics(self, split, metric)}
+                row = {"reg_user": reg_user, "reg_item": reg_item, **val_metrics(self, split, metric)}
                 self.selection.append(row)
                 if logger is not None:
                     logger.add_scalar(f"selection/val_{metric}", row[f"val_{metric}"], step)
@@ -190,8 +190,8 @@ class Bias(RatingModel):
         iterations = self._solve(split, self.reg_user, self.reg_item)
         entry = {
             "epoch": 1,
-            **_rmse_on(self, split, "train"),
-            **_val_metrics(self, split, metric),
+            **rmse_on(self, split, "train"),
+            **val_metrics(self, split, metric),
             "cg_iterations": iterations,
             "seconds": time.perf_counter() - started,
         }

@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec.coldstart import FoldInNotSupported
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
 from gnnrec.models.base import RatingModel
-from gnnrec.models.fold_in import FoldInNotSupported
 
 AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML-100k ages too
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from gnnrec.evaluation import check_selection_metric
 from gnnrec.config import resolve_preset
+from gnnrec.evaluation import check_selection_metric
 
 PROTOCOLS = ("honest", "paper")
 SELECTIONS = ("best_val", "last")

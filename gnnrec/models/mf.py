@@ -15,7 +15,7 @@ from gnnrec.config import check_device, check_range
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved
 from gnnrec.models.base import RatingModel
-from gnnrec.models.baselines import _rmse_on, _val_metrics
+from gnnrec.models.baselines import rmse_on, val_metrics
 from gnnrec.models.fold_in import ridge_fold_in
 from gnnrec.models.registry import register_model
 
@@ -143,7 +143,7 @@ class MF(RatingModel):
             self.module.eval()
             entry = {"epoch": epoch, "train_loss": total_loss / len(train)}
             if main:
-                entry |= {**_rmse_on(self, split, "train"), **_val_metrics(self, split, metric)}
+                entry |= {**rmse_on(self, split, "train"), **val_metrics(self, split, metric)}
                 entry["lr"] = optimizer.param_groups[0]["lr"]
             entry["seconds"] = time.perf_counter() - started
             self.history.append(entry)
