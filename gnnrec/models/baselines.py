@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gnnrec.config import check_range
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
@@ -37,6 +37,9 @@ def val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) -
 @dataclass
 class GlobalMeanConfig:
     """The global mean has no hyperparameters."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 @register_model
@@ -81,15 +84,11 @@ class BiasConfig:
     selection_metric: str = "rmse"  # validation metric that picks the regularisation from the grid
 
     def __post_init__(self) -> None:
-        for key in ("reg_user", "reg_item"):
-            if getattr(self, key) is not None:
-                check_range("BiasConfig", key, getattr(self, key), 0.0, low_open=True)
         if not self.reg_grid:
             raise ValueError("BiasConfig: reg_grid=() is invalid; it must hold at least one positive value")
-        for value in self.reg_grid:
-            check_range("BiasConfig", "reg_grid", value, 0.0, low_open=True)
-        check_range("BiasConfig", "tol", self.tol, 0.0, low_open=True)
-        check_range("BiasConfig", "max_iterations", self.max_iterations, 1, integer=True)
+        positive = Range(0.0, low_open=True)
+        ranges = dict.fromkeys(("reg_user", "reg_item", "reg_grid", "tol"), positive)
+        check_config(self, {**ranges, "max_iterations": Range(1, integer=True)})
         check_selection_metric(self.selection_metric)
 
 

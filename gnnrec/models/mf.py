@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from gnnrec import distributed
-from gnnrec.config import check_device, check_range
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved
 from gnnrec.models.base import RatingModel
@@ -39,16 +39,9 @@ class MFConfig:
     selection_metric: str = "rmse"  # validation metric of early stopping and of the kept epoch
 
     def __post_init__(self) -> None:
-        check_range("MFConfig", "dim", self.dim, 1, integer=True)
-        check_range("MFConfig", "lr", self.lr, 0.0, low_open=True)
-        check_range("MFConfig", "reg", self.reg, 0.0)
-        check_range("MFConfig", "bias_reg", self.bias_reg, 0.0)
-        check_range("MFConfig", "batch_size", self.batch_size, 1, integer=True)
-        check_range("MFConfig", "max_epochs", self.max_epochs, 1, integer=True)
-        check_range("MFConfig", "patience", self.patience, 1, integer=True)
-        check_range("MFConfig", "init_std", self.init_std, 0.0)
-        check_range("MFConfig", "seed", self.seed, 0, integer=True)
-        check_device("MFConfig", self.device)
+        counts = dict.fromkeys(("dim", "batch_size", "max_epochs", "patience"), Range(1, integer=True))
+        ranges = {**counts, "lr": Range(0.0, low_open=True), "seed": Range(0, integer=True)}
+        check_config(self, {**ranges, **dict.fromkeys(("reg", "bias_reg", "init_std"), Range(0.0))})
         check_selection_metric(self.selection_metric)
 
 
