@@ -30,7 +30,7 @@ from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
 from gnnrec.utils import available_memory
 
-# Bytes per movie² at the fit's peak, measured with 4,000 movies: the float64 Gram matrix (8) kept for the
+# Bytes per movie² at the fit's peak: the float64 Gram matrix (8) kept for the
 # λ grid, torch.linalg.inv's input, LU workspace and output plus the float32 result (32), and the current
 # and best float32 weights (8).
 FIT_BYTES_PER_MOVIE_PAIR = 48

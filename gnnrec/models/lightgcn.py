@@ -82,9 +82,8 @@ class LightGCN(RatingModel):
         """The symmetrically normalised adjacency ``Â`` as sparse CSR, built once.
 
         PyG's layers would re-normalise the adjacency in every layer of every step, and ``torch.sparse.mm``'s
-        backward would transpose it; ``Â`` is symmetric, so it serves as its own transpose: same scores, u1 fit in
-        0.48x the time (``benchmarks/results/same_predictions_lightgcn.md``). Sparse matmul itself is ~8x faster
-        than scatter on CPU.
+        backward would transpose it; ``Â`` is symmetric, so it serves as its own transpose: same scores, a faster
+        fit (``benchmarks/results/same_predictions_lightgcn.md``). Sparse matmul is also faster than scatter on CPU.
         """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")

@@ -24,7 +24,7 @@ MF_FOLD_IN_REG = 5.0
 
 @dataclass
 class MFConfig:
-    """Defaults chosen on the ML-100k u1 validation ratings (val RMSE ≈ 0.926, about 20 epochs)."""
+    """Defaults chosen on the ML-100k u1 validation ratings."""
 
     dim: int = 64
     lr: float = 0.01
