@@ -82,7 +82,7 @@ def main() -> None:
     del bias
 
     overrides = {
-        "epochs": args.epochs, "val_every": args.epochs, "patience": args.epochs, "rank_selection_metric": "rmse",
+        "max_epochs": args.epochs, "val_every": args.epochs, "patience": args.epochs, "rank_selection_metric": "rmse",
         "threads": args.threads, "device": "cpu", **parse_set_options(args.set),
     }  # fmt: skip
     model = create_model("gnn", overrides)

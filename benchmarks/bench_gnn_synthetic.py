@@ -52,7 +52,7 @@ def main() -> None:
     bias_val = rmse(bias, split, "val")
     print(f"bias: fit {time.perf_counter() - start:.1f} s, val RMSE {bias_val:.4f}", flush=True)
 
-    overrides = {"epochs": args.epochs, "threads": args.threads, "device": "cpu", **parse_set_options(args.set)}
+    overrides = {"max_epochs": args.epochs, "threads": args.threads, "device": "cpu", **parse_set_options(args.set)}
     model = create_model("gnn", overrides)
     start = time.perf_counter()
     model.fit(split)

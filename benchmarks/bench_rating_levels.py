@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for variant in args.variants:
             seed_everything(seed)
             overrides = {"rating_messages": variant, "rating_bins": args.bins, "seed": seed}
-            overrides.update({"epochs": args.epochs} if args.epochs else {})
+            overrides.update({"max_epochs": args.epochs} if args.epochs else {})
             model = create_model("gnn", {**overrides, "device": "cpu", "threads": 1})
             start = time.perf_counter()
             model.fit(split)

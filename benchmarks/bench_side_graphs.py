@@ -38,7 +38,7 @@ OVERRIDES = {
     "output_dim": 50,
     "rank_dim": 50,
     "lr": 0.03,
-    "epochs": 600,
+    "max_epochs": 600,
     "patience": 200,
     "val_every": 10,
     "device": "cpu",

@@ -49,14 +49,14 @@ BUDGETS = {
         "ease": {"reg": 200.0},
         "mf": {"max_epochs": 10},
         "lightgcn": {"max_epochs": 10},
-        "gnn": {"epochs": 100, "val_every": 10, "use_ids": True, "rank_weight": 0.0},
+        "gnn": {"max_epochs": 100, "val_every": 10, "use_ids": True, "rank_weight": 0.0},
         "glocal-k": {"pretrain_epochs": 2, "finetune_epochs": 2},
     },
     "large": {
         "ease": {"reg": 200.0},
         "mf": {"max_epochs": 1},
         "lightgcn": {"max_epochs": 1, "batch_size": 131_072},
-        "gnn": {"epochs": 1, "val_every": 1, "use_ids": True, "rank_weight": 0.0, "rank_selection_metric": "rmse"},
+        "gnn": {"max_epochs": 1, "val_every": 1, "use_ids": True, "rank_weight": 0.0, "rank_selection_metric": "rmse"},
         "glocal-k": {"pretrain_epochs": 2, "finetune_epochs": 2},
     },
 }

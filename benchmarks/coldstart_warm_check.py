@@ -28,7 +28,7 @@ def main() -> None:
     values = []
     for seed in args.seeds:
         started = time.perf_counter()
-        overrides = {"seed": seed, "epochs": args.epochs, "threads": 1}
+        overrides = {"seed": seed, "max_epochs": args.epochs, "threads": 1}
         overrides.update(induction_users=args.induction, induction_movies=args.induction)
         model = create_model("gnn", overrides).fit(split)
         best = min(row["val_rmse"] for row in model.history)

@@ -1,7 +1,7 @@
 """Quickstart: load MovieLens-100k, train gnnrec's GNN, evaluate it once on the test ratings, recommend.
 
 python examples/quickstart.py                      # $GNNREC_ML100K_DIR, else downloads the data
-python examples/quickstart.py --data-dir /path/to/ml-100k --set epochs=200
+python examples/quickstart.py --data-dir /path/to/ml-100k --set max_epochs=200
 python examples/quickstart.py --fast               # tiny configuration: a smoke test, not a result
 """
 

@@ -34,7 +34,7 @@ def train_into(log_dir: Path, data_dir: str | None, fast: bool, overrides: dict[
     """Train the GNN with a TensorBoard writer, as `gnnrec train gnn` does."""
     split = MovieLens100K(split="u1", source_dir=data_dir).rating_split()
     model = create_model("gnn", {"histogram_every": 1 if fast else 50, **overrides}, test_config=fast)
-    writer = ProgressWriter(log_dir / "gnn__u1__seed0", description="gnn", total=model.config.epochs)
+    writer = ProgressWriter(log_dir / "gnn__u1__seed0", description="gnn", total=model.config.max_epochs)
     model.fit(split, logger=writer)
     result = evaluate(model, split, part="val")
     log_hparams(writer, {"model": "gnn", **vars(model.config)}, {f"val_{k}": v for k, v in result.metrics.items()})

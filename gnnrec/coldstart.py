@@ -14,6 +14,10 @@ import torch
 from torch import Tensor
 
 
+class FoldInNotSupported(TypeError):
+    """The model cannot add new users or movies without retraining (cold-start tables: "not applicable")."""
+
+
 def _describe_ids(valid: list[int]) -> str:
     if not valid:
         return "none"

@@ -1,8 +1,7 @@
 """Choosing torch's intra-op thread count for a fit, and setting it for a block of code.
 
-Why: the default GNN fit on u1 took 54 s on a quiet 2-core machine and 738 s while two other training jobs shared
-those cores, because every job ran as many threads as there are cores and they preempted each other.
-``resolve_threads("auto", work_size)`` picks
+Why: when several training jobs share a machine and each runs as many threads as there are cores, they preempt
+each other and every job slows down many times over. ``resolve_threads("auto", work_size)`` picks
 
     threads = max(1, min(cores available to this process - cores busy with other work,
                          ceil(work_size / GRAIN_SIZE)))

@@ -69,3 +69,14 @@ def available_memory(device: torch.device) -> int:
     import psutil  # not Linux: PyG's dependency psutil knows
 
     return int(psutil.virtual_memory().available)
+
+
+# Bytes a chunk of full-catalogue scores costs per (user, movie) cell: float32 scores, the permuted
+# copy and the sort's values and int64 indices, and the bool seen mask.
+BYTES_PER_SCORE = 4 + 4 + 4 + 8 + 1
+SCORE_MEMORY_BUDGET = 512 * 2**20
+
+
+def user_chunk_size(num_movies: int, memory_budget: int = SCORE_MEMORY_BUDGET) -> int:
+    """Users per chunk so that one chunk's ``[users, num_movies]`` scoring stays within ``memory_budget`` bytes."""
+    return max(1, int(memory_budget) // (max(1, num_movies) * BYTES_PER_SCORE))

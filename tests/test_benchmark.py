@@ -26,7 +26,7 @@ from gnnrec.benchmark import (
 )
 from gnnrec.models import available_models
 from gnnrec.models.baselines import GlobalMean
-from gnnrec.models.registry import _MODELS
+from gnnrec.models.registry import MODEL_CLASSES
 
 CELL_KEYS = {
     "id",
@@ -97,7 +97,7 @@ class Interrupting(GlobalMean):
 def test_models(monkeypatch):
     Counting.fits = 0
     for cls in (Counting, Other, Broken, Interrupting):
-        monkeypatch.setitem(_MODELS, cls.name, cls)
+        monkeypatch.setitem(MODEL_CLASSES, cls.name, cls)
 
 
 def _suite(**values) -> dict:

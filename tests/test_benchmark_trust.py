@@ -19,7 +19,7 @@ from gnnrec.data.graph import RATES
 from gnnrec.data.split import RatingSplit
 from gnnrec.models import available_models, create_model
 from gnnrec.models.baselines import GlobalMean
-from gnnrec.models.registry import _MODELS
+from gnnrec.models.registry import MODEL_CLASSES
 from gnnrec.utils import seed_everything
 
 
@@ -140,7 +140,7 @@ class Counting(GlobalMean):
 
 
 def test_changed_code_recomputes_cells_unless_stale_reuse_is_asked(ml100k_fixture_dir, tmp_path, monkeypatch):
-    monkeypatch.setitem(_MODELS, Counting.name, Counting)
+    monkeypatch.setitem(MODEL_CLASSES, Counting.name, Counting)
     Counting.fits = 0
     suite = _suite(models=[Counting.name], refit=False)
     out = tmp_path / "run"

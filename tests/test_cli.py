@@ -10,9 +10,9 @@ import pytest
 from gnnrec.cli import main
 from gnnrec.models import available_models
 from gnnrec.models.baselines import GlobalMean
-from gnnrec.models.registry import _MODELS
+from gnnrec.models.registry import MODEL_CLASSES
 
-FAST_GNN = ["--set", "epochs=3", "--set", "embedding_dim=8", "--set", "hidden_dim=8", "--set", "output_dim=8"]
+FAST_GNN = ["--set", "max_epochs=3", "--set", "embedding_dim=8", "--set", "hidden_dim=8", "--set", "output_dim=8"]
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ class Steps(GlobalMean):
 
 @pytest.fixture
 def steps_model(monkeypatch):
-    monkeypatch.setitem(_MODELS, Steps.name, Steps)
+    monkeypatch.setitem(MODEL_CLASSES, Steps.name, Steps)
 
 
 def _run(capsys, *argv) -> tuple[int, str, str]:
@@ -156,7 +156,7 @@ def test_benchmark_runs_resumes_and_prints_the_table(steps_model, ml100k_fixture
 def test_benchmark_every_registered_model_with_test_configs(ml100k_fixture_dir, tmp_path, capsys):
     code, stdout, err = _run(
         capsys, "benchmark", "quick", "--test-config", "--data-dir", ml100k_fixture_dir, "--out", tmp_path / "b",
-        "--set", "epochs=3", "--set", "glocal-k.finetune_epochs=2", "--no-plots",
+        "--set", "max_epochs=3", "--set", "glocal-k.finetune_epochs=2", "--no-plots",
     )  # fmt: skip
     assert code == 0, err
     for name in available_models():

@@ -8,12 +8,12 @@ import torch
 
 from gnnrec.benchmark.cold_start import run_cold_start
 from gnnrec.benchmark.suite import Suite
+from gnnrec.coldstart import FoldInNotSupported
 from gnnrec.data.cold_start import cold_start_draw
 from gnnrec.data.graph import PARTS, RATED_BY, RATES
 from gnnrec.evaluation.cold_start import evaluate_cold_start
 from gnnrec.models import available_models, create_model
 from gnnrec.models.cold_start_baselines import GroupMean, MovieMean
-from gnnrec.models.fold_in import FoldInNotSupported
 
 
 @pytest.mark.parametrize("kind", ["users", "movies"])
@@ -39,7 +39,7 @@ def test_held_out_nodes_are_absent_from_every_training_structure(tiny_split, kin
 
 def test_gnn_fitted_on_a_draw_never_sees_held_out_users(tiny_split):
     draw = cold_start_draw(tiny_split, "users", seed=0)
-    model = create_model("gnn", {"epochs": 2, "induction_users": 0.2, "induction_movies": 0.2}, test_config=True)
+    model = create_model("gnn", {"max_epochs": 2, "induction_users": 0.2, "induction_movies": 0.2}, test_config=True)
     model.fit(draw.split)
     held = set(draw.held_out.tolist())
     assert not held & set(model.graph.edge_index[0].tolist())
@@ -124,7 +124,7 @@ def test_every_model_folds_in_or_says_not_applicable(tiny_split, name):
     if name in ("movie-mean", "group-mean"):
         model = (MovieMean if name == "movie-mean" else GroupMean)()
     else:
-        overrides = {"epochs": 3} if name == "gnn" else {}
+        overrides = {"max_epochs": 3} if name == "gnn" else {}
         model = create_model(name, overrides, test_config=True)
     model.fit(draw.split)
     for kind in ("users", "movies"):
@@ -173,7 +173,7 @@ def test_fold_in_errors_are_clear(tiny_split):
         model.fold_in("users")
     with pytest.raises(ValueError, match=r"features must have shape \[1, F\]"):
         model.fold_in("users", good, [4.0], features=torch.zeros(2, 3))
-    gnn = create_model("gnn", {"epochs": 2}, test_config=True).fit(tiny_split)
+    gnn = create_model("gnn", {"max_epochs": 2}, test_config=True).fit(tiny_split)
     with pytest.raises(ValueError, match="not one of the split's rating levels"):
         gnn.fold_in("users", good, [3.5])
     with pytest.raises(ValueError, match="new users have 2 features"):
@@ -228,7 +228,7 @@ def test_protocol_and_fold_in_on_other_datasets(dataset, tmp_path):
             if target_type == node_type:
                 assert not held & set(index[1].tolist())
         episode = draw.episode(1)
-        for model in (create_model("bias"), create_model("gnn", {"epochs": 2}, test_config=True), GroupMean()):
+        for model in (create_model("bias"), create_model("gnn", {"max_epochs": 2}, test_config=True), GroupMean()):
             model.fit(draw.split)
             values = evaluate_cold_start(model, draw, episode)
             if isinstance(model, GroupMean) and kind == "users" and dataset == "flixster":

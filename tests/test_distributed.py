@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 
 from gnnrec import distributed
 from gnnrec.data import MovieLens100K
-from gnnrec.models import create_model, gnn_steps
+from gnnrec.models import create_model
+from gnnrec.models.gnn import step as gnn_steps
 
 TIMEOUT_S = 120
 
@@ -112,10 +113,11 @@ def _gnn_worker(rank: int, world: int, port: int, source: str, root: str, overri
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"epochs": 1, "batch_size": "third"},  # 3 mini-batch steps of one epoch
-        {"epochs": 3, "val_every": 1, "patience": 1},  # 3 full-batch steps, validated and early-stopped by rank 0
-        {"epochs": 2, "batch_size": "third", "supervision": "all", "rank_users": 7},  # 6 steps, sampled ranking users
-        {"epochs": 2, "_block_users": 7},  # the ranking loss in checkpointed blocks of 7 users
+        {"max_epochs": 1, "batch_size": "third"},  # 3 mini-batch steps of one epoch
+        {"max_epochs": 3, "val_every": 1, "patience": 1},  # 3 full-batch steps, validated and early-stopped by rank 0
+        # 6 steps, sampled ranking users
+        {"max_epochs": 2, "batch_size": "third", "supervision": "all", "rank_users": 7},
+        {"max_epochs": 2, "_block_users": 7},  # the ranking loss in checkpointed blocks of 7 users
     ],
 )
 def test_two_gloo_processes_train_the_gnn_like_one_process(ml100k_fixture_dir, tmp_path, overrides, monkeypatch):
@@ -145,6 +147,52 @@ def test_two_gloo_processes_train_the_gnn_like_one_process(ml100k_fixture_dir, t
         [row.get("val_rmse") for row in single.history], abs=1e-5
     )
     assert all("val_rmse" not in row for row in ranks[1]["history"])
+
+
+
+def _count_steps(calls: list[tuple[int, bool]]) -> None:
+    """Record every call of the one training step (world size, whether DDP wraps it) in ``calls``."""
+    forward = gnn_steps.TrainingStep.forward
+
+    def spy(self, *args, **kwargs):
+        calls.append((distributed.world_size(), distributed.is_distributed()))
+        return forward(self, *args, **kwargs)
+
+    gnn_steps.TrainingStep.forward = spy
+
+
+def _step_worker(rank: int, world: int, port: int, source: str, root: str, overrides: dict, out: str) -> None:
+    _join_process_group(rank, world, port)
+    try:
+        calls: list[tuple[int, bool]] = []
+        _count_steps(calls)
+        split = MovieLens100K(root, split="u1", source_dir=source, log=False).rating_split()
+        model = create_model("gnn", overrides, test_config=True).fit(split)
+        torch.save({"calls": calls, "steps": model.history[-1]["steps"]}, out.replace(".pt", f"-{rank}.pt"))
+    finally:
+        distributed.cleanup()
+
+
+def test_full_batch_mini_batch_and_data_parallel_run_the_one_training_step(
+    ml100k_fixture_dir, tmp_path, monkeypatch
+):
+    root = tmp_path / "root"
+    split = MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+    overrides = {"max_epochs": 2, "val_every": 1}
+    calls: list[tuple[int, bool]] = []
+    monkeypatch.setattr(gnn_steps.TrainingStep, "forward", gnn_steps.TrainingStep.forward)  # restored afterwards
+    _count_steps(calls)
+    full = create_model("gnn", overrides, test_config=True).fit(split)  # one full-batch step per epoch
+    assert calls == [(1, False)] * 2 and full.history[-1]["steps"] == 2
+    calls.clear()
+    batched = create_model("gnn", {**overrides, "batch_size": math.ceil(len(split.train) / 3)}, test_config=True)
+    batched.fit(split)  # three mini-batch steps per epoch
+    assert calls == [(1, False)] * 6 and batched.history[-1]["steps"] == 6
+    out = tmp_path / "steps.pt"
+    _spawn_two(_step_worker, str(ml100k_fixture_dir), str(root), overrides, str(out))
+    for rank in range(2):  # data-parallel: every rank's steps go through the same step, wrapped in DDP
+        saved = torch.load(tmp_path / f"steps-{rank}.pt")
+        assert saved["calls"] == [(2, True)] * 2 and saved["steps"] == 2
 
 
 BENCH_SUITE = {"name": "ddp", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["mf", "gnn"]}

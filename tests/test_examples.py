@@ -12,7 +12,7 @@ import pytest
 from gnnrec.models import available_models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TINY_GNN = ["--set", "epochs=3"]
+TINY_GNN = ["--set", "max_epochs=3"]
 
 
 def _run_example(name: str, argv: list, monkeypatch, capsys) -> str:

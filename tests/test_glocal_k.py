@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gnnrec.config import resolve_preset
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, get_model_class
@@ -15,7 +16,6 @@ from gnnrec.models.glocal_k import FALLBACK_PRESET, PRESETS, GLocalK, GLocalKCon
 from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, correlate_same, local_kernel
 from gnnrec.nn.sparse import ConstantSparse, coo_to_csr, row_pointer
-from gnnrec.presets import resolve_preset
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,9 @@ import torch
 from gnnrec.data import RATED_BY, RATES, MovieLens100K, RatingSplit
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model, get_model_class
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models.gnn.network import build_network
+from gnnrec.nn.network import RatingGNN
 
 
 def fast(**overrides) -> GNNConfig:
@@ -60,7 +62,7 @@ def test_variants_learn(tiny_split, overrides):
 
 def test_score_matrix_agrees_with_predict(tiny_split):
     for decoder in ("bilinear", "mlp", "dot"):
-        model = GNNModel(fast(decoder=decoder, epochs=5)).fit(tiny_split)
+        model = GNNModel(fast(decoder=decoder, max_epochs=5)).fit(tiny_split)
         users = torch.tensor([0, 3, 7])
         scores = model.score_matrix(users)
         pairs = model.predict(users.repeat_interleave(tiny_split.num_movies), torch.arange(60).repeat(3))
@@ -68,16 +70,16 @@ def test_score_matrix_agrees_with_predict(tiny_split):
 
 
 def test_same_seed_same_model_other_seed_other_model(tiny_split):
-    first = GNNModel(fast(epochs=10)).fit(tiny_split).score_matrix()
-    again = GNNModel(fast(epochs=10)).fit(tiny_split).score_matrix()
-    other = GNNModel(fast(epochs=10, seed=1)).fit(tiny_split).score_matrix()
+    first = GNNModel(fast(max_epochs=10)).fit(tiny_split).score_matrix()
+    again = GNNModel(fast(max_epochs=10)).fit(tiny_split).score_matrix()
+    other = GNNModel(fast(max_epochs=10, seed=1)).fit(tiny_split).score_matrix()
     torch.testing.assert_close(first, again)
     assert not torch.allclose(first, other)
 
 
 def test_early_stopping_keeps_the_best_validation_weights(tiny_split):
     patience = 5
-    model = GNNModel(fast(epochs=60, patience=patience, lr=0.05, val_every=1)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=60, patience=patience, lr=0.05, val_every=1)).fit(tiny_split)
     rows = model.history
     best_row = min(rows, key=lambda r: r["val_rmse"])
     # training stops exactly `patience` epochs after the best one (or at the last epoch) ...
@@ -95,7 +97,7 @@ def test_selection_metric_is_validated_and_used(tiny_split):
         GNNModel(selection_metric="accuracy")
     with pytest.raises(ValueError, match="cutoff"):
         GNNModel(selection_metric="ndcg@k")
-    model = GNNModel(fast(epochs=8, selection_metric="mae", val_every=1)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=8, selection_metric="mae", val_every=1)).fit(tiny_split)
     assert {"epoch", "train_loss", "val_rmse", "val_mae", "seconds", "lr"} <= set(model.history[0])
     val = tiny_split.val
     kept = float((model.predict(val.user, val.movie) - val.rating).abs().mean())
@@ -139,7 +141,7 @@ def test_gradients_reach_every_parameter(tiny_split):
     )
     for overrides in variants:
         config = fast(dropout=0.0, node_dropout=0.0, edge_dropout=0.0, supervision="all", rank_weight=0, **overrides)
-        net = RatingGNN(
+        net = build_network(
             40, 60, graph["user"].x.size(1), graph["movie"].x.size(1), tiny_split.rating_levels, 3.5, config
         )
         ids = torch.arange(40)
@@ -173,7 +175,7 @@ def test_target_edges_are_hidden_in_dropped_supervision(tiny_split, monkeypatch)
 
     monkeypatch.setattr(RatingGNN, "decode", spy)
     monkeypatch.setattr(RatingGNN, "encode", spy_encode)
-    GNNModel(fast(supervision="dropped", epochs=3)).fit(tiny_split)
+    GNNModel(fast(supervision="dropped", max_epochs=3)).fit(tiny_split)
     assert len(seen) == len(messages) == 3
     for targets, edges in zip(seen, messages, strict=True):
         assert targets and not targets & edges
@@ -192,7 +194,7 @@ def test_embeddings_and_logging(tiny_split):
             self.histograms.add(tag)
 
     recorder = Recorder()
-    model = GNNModel(fast(epochs=4, histogram_every=2, val_every=1)).fit(tiny_split, logger=recorder)
+    model = GNNModel(fast(max_epochs=4, histogram_every=2, val_every=1)).fit(tiny_split, logger=recorder)
     assert {"loss/train", "rmse/train", "rmse/val", "mae/val", "lr"} <= set(recorder.scalars)
     assert [step for step, _ in recorder.scalars["rmse/val"]] == [1, 2, 3, 4]
     assert any("user_to_movie" in tag for tag in recorder.histograms)
@@ -225,7 +227,7 @@ def test_bad_config_is_refused():
 
 
 def test_ranking_head_serves_ranking_and_rating_head_serves_ratings(tiny_split):
-    model = GNNModel(fast(epochs=40, val_every=1)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=40, val_every=1)).fit(tiny_split)
     assert len(model.rank_members) == len(model.members) == 1
     assert {"val_rmse", "val_ndcg@10", "train_rank_loss"} <= set(model.history[0])
     users = torch.tensor([0, 3, 7])
@@ -243,7 +245,7 @@ def test_ranking_head_serves_ranking_and_rating_head_serves_ratings(tiny_split):
 
 
 def test_two_snapshots_follow_validation_rmse_and_ndcg(tiny_split):
-    model = GNNModel(fast(epochs=60, patience=10, lr=0.05, val_every=1)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=60, patience=10, lr=0.05, val_every=1)).fit(tiny_split)
     rows = model.history
     best_rmse = min(rows, key=lambda r: r["val_rmse"])
     best_ndcg = max(rows, key=lambda r: r["val_ndcg@10"])  # the first epoch with the maximum
@@ -256,15 +258,15 @@ def test_two_snapshots_follow_validation_rmse_and_ndcg(tiny_split):
 
 
 def test_validation_every_few_epochs(tiny_split):
-    model = GNNModel(fast(epochs=12, val_every=5)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=12, val_every=5)).fit(tiny_split)
     assert [r["epoch"] for r in model.history if "val_rmse" in r] == [5, 10, 12]
 
 
 def test_refit_without_validation_keeps_the_selected_epochs(tiny_split, ml100k_fixture_dir, tmp_path):
-    model = GNNModel(fast(epochs=30, patience=6, val_every=1)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=30, patience=6, val_every=1)).fit(tiny_split)
     chosen = model.selected_epochs[0]
     assert model.refit_overrides() == {
-        "epochs": max(chosen.values()),
+        "max_epochs": max(chosen.values()),
         "keep_rating_epoch": chosen["rating"],
         "keep_ranking_epoch": chosen["ranking"],
     }
@@ -272,11 +274,11 @@ def test_refit_without_validation_keeps_the_selected_epochs(tiny_split, ml100k_f
     whole = MovieLens100K(tmp_path / "whole", split="u1", source_dir=ml100k_fixture_dir, val_fraction=0.0, log=False)
     split = whole.rating_split()
     assert len(split.val) == 0
-    refit = GNNModel(fast(epochs=7, keep_rating_epoch=3, keep_ranking_epoch=5)).fit(split)
+    refit = GNNModel(fast(max_epochs=7, keep_rating_epoch=3, keep_ranking_epoch=5)).fit(split)
     assert len(refit.history) == 7 and refit.selected_epochs == [{"rating": 3, "ranking": 5}]
     assert not any(key.startswith("val_") for row in refit.history for key in row)
-    at3 = GNNModel(fast(epochs=3)).fit(split)
-    at5 = GNNModel(fast(epochs=5)).fit(split)
+    at3 = GNNModel(fast(max_epochs=3)).fit(split)
+    at5 = GNNModel(fast(max_epochs=5)).fit(split)
     torch.testing.assert_close(refit.score_matrix(), at3.score_matrix())
     torch.testing.assert_close(refit.score_matrix(clip=False), at5.score_matrix(clip=False))
     assert not torch.allclose(at3.score_matrix(clip=False), at5.score_matrix(clip=False))

@@ -17,7 +17,7 @@ MANY_LEVELS = sorted({1, 100, *np.random.default_rng(1).choice(np.arange(2, 100)
 
 
 def fast(**overrides) -> GNNConfig:
-    return dataclasses.replace(GNNModel.test_config(), **{"epochs": 3, "val_every": 1, **overrides})
+    return dataclasses.replace(GNNModel.test_config(), **{"max_epochs": 3, "val_every": 1, **overrides})
 
 
 def assert_same_fit(full: GNNModel, batched: GNNModel) -> None:
@@ -57,7 +57,7 @@ def test_side_graphs_in_one_whole_batch_equal_the_full_batch_step(side_split):
 
 def test_side_graphs_train_in_mini_batches(side_split):
     torch.set_num_threads(1)
-    model = GNNModel(fast(epochs=20, batch_size=len(side_split.train) // 3)).fit(side_split)
+    model = GNNModel(fast(max_epochs=20, batch_size=len(side_split.train) // 3)).fit(side_split)
     assert model.history[0]["steps"] == 3
     test = side_split.test
     prediction = model.predict(test.user, test.movie)

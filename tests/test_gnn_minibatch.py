@@ -1,4 +1,4 @@
-"""Mini-batch training of the "gnn" model (gnnrec.models.gnn_steps) and the masked adjacency it encodes with."""
+"""Mini-batch training of the "gnn" model (gnnrec.models.gnn.step) and the masked adjacency it encodes with."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-import gnnrec.models.gnn as gnn_module
-import gnnrec.models.gnn_steps as steps_module
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
-from gnnrec.models.gnn_steps import AUTO_BATCH_EDGES, FULL_BATCH_MAX_EDGES, batch_edges
+import gnnrec.models.gnn.model as gnn_module
+import gnnrec.models.gnn.step as steps_module
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models.gnn.step import AUTO_BATCH_EDGES, FULL_BATCH_MAX_EDGES, batch_edges
 from gnnrec.nn.conv import BipartiteRatingConv
 from gnnrec.nn.masked_adjacency import MaskedAdjacency
+from gnnrec.nn.network import RatingGNN
 
 
 def fast(**overrides) -> GNNConfig:
@@ -71,17 +72,22 @@ def test_batch_size_config_and_the_automatic_rule():
 
 
 def test_the_default_takes_the_full_batch_step(tiny_split, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the default on a small graph must not build a mini-batch plan")
+    plans = []
+    original = steps_module.StepPlan.__init__
 
-    monkeypatch.setattr(steps_module.StepPlan, "__init__", refuse)
-    model = GNNModel(fast(epochs=2)).fit(tiny_split)
-    assert "steps" not in model.history[-1]
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        plans.append(self)
+
+    monkeypatch.setattr(steps_module.StepPlan, "__init__", spy)
+    model = GNNModel(fast(max_epochs=2)).fit(tiny_split)
+    assert [row["steps"] for row in model.history] == [1, 2]  # one full-batch step per epoch
+    assert len(plans) == 1 and plans[0].batch is None and plans[0].single_step and plans[0].masked is None
 
 
 @pytest.mark.parametrize("overrides", [{}, {"supervision": "all", "rank_loss": "bpr"}])
 def test_a_batch_of_the_whole_set_reproduces_the_full_batch_steps(tiny_split, overrides):
-    config = fast(epochs=3, val_every=1, **overrides)
+    config = fast(max_epochs=3, val_every=1, **overrides)
     full = GNNModel(config).fit(tiny_split)
     batched = GNNModel(dataclasses.replace(config, batch_size=len(tiny_split.train))).fit(tiny_split)
     assert [row["steps"] for row in batched.history] == [1, 2, 3]
@@ -117,7 +123,7 @@ def test_mini_batch_targets_are_never_message_edges(tiny_split, monkeypatch):
     monkeypatch.setattr(MaskedAdjacency, "__call__", spy_call)
     monkeypatch.setattr(RatingGNN, "decode", spy_decode)
     num_edges = len(tiny_split.train)
-    GNNModel(fast(epochs=1, batch_size=num_edges // 3 + 1, rank_weight=0.0)).fit(tiny_split)
+    GNNModel(fast(max_epochs=1, batch_size=num_edges // 3 + 1, rank_weight=0.0)).fit(tiny_split)
     assert len(kept) == len(targets) == 3
     for messages, step_targets in zip(kept, targets, strict=True):
         assert step_targets and not set(step_targets) & messages
@@ -126,7 +132,7 @@ def test_mini_batch_targets_are_never_message_edges(tiny_split, monkeypatch):
 
 
 def test_blocked_ranking_loss_equals_one_block(tiny_split, monkeypatch):
-    config = fast(epochs=2, val_every=1, batch_size=len(tiny_split.train))
+    config = fast(max_epochs=2, val_every=1, batch_size=len(tiny_split.train))
     one_block = GNNModel(config).fit(tiny_split)
     monkeypatch.setattr(steps_module, "RANK_BLOCK_CELLS", 7 * tiny_split.num_movies)  # 7 users per block
     blocks = GNNModel(config).fit(tiny_split)
@@ -136,7 +142,7 @@ def test_blocked_ranking_loss_equals_one_block(tiny_split, monkeypatch):
 
 
 def test_prediction_in_chunks_equals_one_chunk(tiny_split, monkeypatch):
-    model = GNNModel(fast(epochs=5)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=5)).fit(tiny_split)
     whole = model.predict(tiny_split.test.user, tiny_split.test.movie)
     monkeypatch.setattr(gnn_module, "PREDICT_PAIRS", 7)
     chunked = model.predict(tiny_split.test.user, tiny_split.test.movie)

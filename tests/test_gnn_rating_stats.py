@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from gnnrec.data import RATES
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models.gnn.network import build_network
 from gnnrec.nn import encoder as encoder_module
+from gnnrec.nn.network import RatingGNN
 from gnnrec.nn.rating_stats import rating_statistics
 
 
@@ -40,7 +42,7 @@ def test_representations_read_the_statistics_and_gradients_reach_them(tiny_split
     config = fast(use_features=False, rating_stats=True, dropout=0.0, node_dropout=0.0, rank_weight=0)
     config = dataclasses.replace(config, rating_messages="levels")
     user_x, movie_x = graph["user"].x, graph["movie"].x
-    net = RatingGNN(user_x.size(0), movie_x.size(0), user_x.size(1), movie_x.size(1),
+    net = build_network(user_x.size(0), movie_x.size(0), user_x.size(1), movie_x.size(1),
                     tiny_split.rating_levels, 3.5, config)  # fmt: skip
     assert net.encoder.user_features is None and net.encoder.user_stats is not None
     rating_index = (store.rating - 1).long()
@@ -79,7 +81,7 @@ def test_statistics_never_see_a_step_target(tiny_split, monkeypatch, batch_size)
 
     monkeypatch.setattr(encoder_module, "rating_statistics", spy_stats)
     monkeypatch.setattr(RatingGNN, "decode", spy_decode)
-    config = fast(use_features=False, rating_stats=True, epochs=3, val_every=100, batch_size=batch_size)
+    config = fast(use_features=False, rating_stats=True, max_epochs=3, val_every=100, batch_size=batch_size)
     GNNModel(config).fit(tiny_split)
     assert len(seen_targets) == 3 if batch_size == "auto" else len(seen_targets) > 3
     for index, targets in seen_targets:

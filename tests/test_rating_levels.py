@@ -10,8 +10,9 @@ import torch
 
 from gnnrec.benchmark import OK, run_benchmark
 from gnnrec.data.synthetic import SyntheticDataset
-from gnnrec.models.gnn import GNNConfig, GNNModel, RatingGNN
-from gnnrec.models.gnn_presets import FALLBACK_PRESET, MANY_LEVELS_MESSAGES, auto_rating_messages
+from gnnrec.models.gnn import GNNConfig, GNNModel
+from gnnrec.models.gnn.network import build_network
+from gnnrec.models.gnn.presets import FALLBACK_PRESET, MANY_LEVELS_MESSAGES, auto_rating_messages
 from gnnrec.nn import RatingConv
 from gnnrec.nn.rating_messages import RatingMessageMap, level_bins, level_interpolation
 from gnnrec.utils import seed_everything
@@ -113,7 +114,7 @@ def test_interpolated_messages_match_a_dense_reference(accumulate):
 def test_each_variant_fits_within_the_scale_and_beats_the_global_mean(many_level_split, messages):
     torch.set_num_threads(1)
     split = many_level_split
-    model = GNNModel(fast(rating_messages=messages, epochs=100)).fit(split)
+    model = GNNModel(fast(rating_messages=messages, max_epochs=100)).fit(split)
     assert model.fit_config.rating_messages == messages and model.preset_name == "synthetic"
     channels = {"levels": 71, "binned": 5, "continuous": 5}[messages]
     assert model.members[0].encoder.convs[0].user_to_movie.num_levels == channels
@@ -138,7 +139,7 @@ def test_auto_on_five_levels_is_the_levels_code_path(tiny_split):
     fitted = {}
     for messages in ("auto", "levels"):
         seed_everything(0)
-        fitted[messages] = GNNModel(fast(rating_messages=messages, epochs=10)).fit(tiny_split)
+        fitted[messages] = GNNModel(fast(rating_messages=messages, max_epochs=10)).fit(tiny_split)
     assert fitted["auto"].fit_config.rating_messages == "levels"
     assert fitted["auto"].members[0].encoder.rating_map is None
     assert torch.equal(fitted["auto"].score_matrix(clip=False), fitted["levels"].score_matrix(clip=False))
@@ -153,14 +154,14 @@ def test_bad_values_are_refused():
     with pytest.raises(ValueError, match="preset='yahoo'"):
         GNNModel(preset="yahoo")
     with pytest.raises(ValueError, match="not resolved"):
-        RatingGNN(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="auto"))
+        build_network(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="auto"))
     with pytest.raises(ValueError, match="key 'rating_bins' expects int"):
         GNNModel(rating_bins="many")
 
 
 def test_save_load_round_trips_the_resolved_config(many_level_split, tmp_path):
     torch.set_num_threads(1)
-    model = GNNModel(fast(rating_messages="continuous", rating_bins=3, epochs=10)).fit(many_level_split)
+    model = GNNModel(fast(rating_messages="continuous", rating_bins=3, max_epochs=10)).fit(many_level_split)
     loaded = GNNModel.load(model.save(tmp_path / "gnn.pt"), split=many_level_split)
     torch.testing.assert_close(loaded.score_matrix(), model.score_matrix())
     assert loaded.config == model.config and loaded.config.rating_bins == 3
@@ -170,7 +171,7 @@ def test_save_load_round_trips_the_resolved_config(many_level_split, tmp_path):
 
 def test_checkpoints_from_before_presets_load_with_per_level_weights(tiny_split, tmp_path):
     torch.set_num_threads(1)
-    model = GNNModel(fast(epochs=5)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=5)).fit(tiny_split)
     path = model.save(tmp_path / "gnn.pt")
     payload = torch.load(path, weights_only=False)  # strip what older checkpoints did not have
     for key in ("preset", "fit_config"):
@@ -211,12 +212,12 @@ def test_ml100k_and_generic_keep_todays_training_defaults_synthetic_drops_the_dr
     assert GNNConfig().resolved("synthetic", 71)[0].rating_messages == MANY_LEVELS_MESSAGES
     assert GNNConfig(dropout=0.3).resolved("synthetic", 10)[0].dropout == 0.3  # an explicit value wins
     with pytest.raises(ValueError, match="dropout, node_dropout not resolved"):
-        RatingGNN(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="levels"))
+        build_network(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(rating_messages="levels"))
 
 
 def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):
     torch.set_num_threads(1)
-    model = GNNModel(fast(epochs=5)).fit(tiny_split)
+    model = GNNModel(fast(max_epochs=5)).fit(tiny_split)
     assert model.preset_name == "ml-100k" and model.fit_config.rating_messages == "levels"
     assert model.config.rating_messages is None  # what was asked for; a refit resolves it again
     assert dataclasses.replace(model.fit_config, rating_messages=None) == model.config
@@ -224,7 +225,7 @@ def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):
 
 def test_benchmark_cell_records_the_gnn_preset_and_resolved_config(ml100k_fixture_dir, tmp_path):
     suite = {"name": "t", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["gnn"]}
-    suite["overrides"] = {"gnn": {"epochs": 10, "device": "cpu", "threads": 1}}
+    suite["overrides"] = {"gnn": {"max_epochs": 10, "device": "cpu", "threads": 1}}
     run = run_benchmark(
         suite, tmp_path / "run", data_dir=ml100k_fixture_dir, progress=False, log=lambda line: None,
         tensorboard=False, plots=False, save_models=True,

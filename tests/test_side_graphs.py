@@ -10,7 +10,7 @@ import torch
 
 from gnnrec.data import FOLLOWS, SIMILAR, CSVRatings, RatingSplit
 from gnnrec.models.gnn import GNNConfig, GNNModel
-from gnnrec.models.side_graphs import side_graph_edges
+from gnnrec.models.gnn.graph import side_graph_edges
 from gnnrec.nn import SideGraphConv
 from gnnrec.testing import CSV_FILES, write_csv_fixture
 from gnnrec.testing.side_graphs import side_graph_split, write_side_graph_fixture
@@ -19,7 +19,7 @@ SMALL = {"num_users": 60, "num_items": 30, "communities": 3, "ratings_per_user":
 
 
 def fast(**overrides) -> GNNConfig:
-    return dataclasses.replace(GNNModel.test_config(), **{"epochs": 40, **overrides})
+    return dataclasses.replace(GNNModel.test_config(), **{"max_epochs": 40, **overrides})
 
 
 def dense_reference(conv: SideGraphConv, x, edge_index, weight) -> torch.Tensor:
@@ -180,7 +180,7 @@ def test_save_load_round_trip_with_side_graphs(side_model, side_split, tmp_path)
 
 
 def test_old_checkpoint_state_without_side_graphs_loads(side_split):
-    model = GNNModel(fast(side_graphs="off", epochs=5)).fit(side_split)
+    model = GNNModel(fast(side_graphs="off", max_epochs=5)).fit(side_split)
     state = model._state()
     del state["graph"]["side"]  # written before side graphs existed
     again = GNNModel(model.config)
@@ -193,7 +193,7 @@ def test_movie_similarity_graph_and_both_relations(tmp_path):
     source = write_csv_fixture(tmp_path / "csv", num_users=20, num_items=25, ratings_per_user=8, unrated_users=0)
     split = CSVRatings(tmp_path / "root", source_dir=source, log=False, **CSV_FILES).rating_split()
     assert FOLLOWS in split.graph.edge_types and SIMILAR in split.graph.edge_types
-    model = GNNModel(fast(epochs=10)).fit(split)
+    model = GNNModel(fast(max_epochs=10)).fit(split)
     assert set(model.graph.side) == {"user", "movie"}
     assert set(model.members[0].encoder.side_convs) == {"user", "movie"}
     assert torch.isfinite(model.score_matrix()).all()

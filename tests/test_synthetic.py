@@ -80,7 +80,7 @@ def test_gnn_learns_the_interaction_not_just_the_biases(tmp_path):
     torch.set_num_threads(1)
     split = SyntheticDataset(tmp_path, num_users=400, num_movies=200, num_ratings=20_000, log=False).rating_split()
     bias = evaluate(create_model("bias").fit(split), split, part="val", metrics=["rmse"]).metrics["rmse"]
-    model = create_model("gnn", {"epochs": 300, "val_every": 10, "rank_weight": 0, "threads": 1, "device": "cpu"})
+    model = create_model("gnn", {"max_epochs": 300, "val_every": 10, "rank_weight": 0, "threads": 1, "device": "cpu"})
     model.fit(split)
     assert model.preset_name == "synthetic" and model.fit_config.dropout == model.fit_config.node_dropout == 0.0
     gnn = evaluate(model, split, part="val", metrics=["rmse"]).metrics["rmse"]

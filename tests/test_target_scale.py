@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
+from gnnrec.data.target_scale import TargetScale
 from gnnrec.models import available_models, create_model, get_model_class
-from gnnrec.models.target_scale import TargetScale
 from gnnrec.utils import seed_everything
 
 RATING_MODELS = [name for name in available_models() if get_model_class(name).predicts_ratings]

@@ -117,7 +117,7 @@ def test_real_model_embeddings_reach_the_projector(model_name, tiny_split, tmp_p
 
     if model_name not in available_models():
         pytest.skip(f"{model_name} is not registered")
-    model = create_model(model_name, {"epochs": 2}, test_config=True).fit(tiny_split)
+    model = create_model(model_name, {"max_epochs": 2}, test_config=True).fit(tiny_split)
     with SummaryWriter(tmp_path) as writer:
         assert set(log_embeddings(writer, model, tiny_split.graph)) == {"user", "movie"}
     assert len(read_projector_metadata(tmp_path, "movie")[1]) == read_projector_tensor(tmp_path, "movie").size(0)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gnnrec import distributed
+from gnnrec.config import config_keys
 from gnnrec.models import available_models, create_model, get_model_class
 
 if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
@@ -205,7 +206,7 @@ def load_suite(name_or_path: str | Path, directory: str | Path | Traversable | N
 
 
 def parse_targeted_overrides(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{"epochs": 3, "gnn.lr": 0.1}`` → ``{"*": {"epochs": 3}, "gnn": {"lr": 0.1}}`` (``--set`` of the runner)."""
+    """``{"max_epochs": 3, "gnn.lr": 0.1}`` → ``{"*": {"max_epochs": 3}, "gnn": {"lr": 0.1}}`` (``--set``)."""
     out: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         target, _, name = key.rpartition(".")
@@ -234,7 +235,8 @@ class Cell:
 
 
 def _config_fields(model: str) -> set[str]:
-    return {f.name for f in dataclasses.fields(get_model_class(model).config_class)}
+    """The config keys of ``model``, deprecated names included (they warn when used)."""
+    return config_keys(get_model_class(model).config_class)
 
 
 def build_cells(suite: Suite) -> list[Cell]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from gnnrec.cli.benchmark import cmd_benchmark
 from gnnrec.cli.common import add_data_options
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    # Python hides DeprecationWarning outside __main__: show gnnrec's own (e.g. "--set epochs=N" is max_epochs now)
+    warnings.filterwarnings("default", category=DeprecationWarning, module=r"gnnrec\.")
     try:
         from gnnrec.threads import resolve_threads, torch_threads
 

@@ -44,7 +44,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         suite = dataclasses.replace(suite, test_config=True)
     suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set)))
     check_data_parallel_suite(suite)
-    if suite.cold_start is not None:  # issue 12: the cold-start protocol runs in gnnrec.benchmark.cold_start
+    if suite.cold_start is not None:  # the cold-start protocol runs in gnnrec.benchmark.cold_start
         from gnnrec.benchmark.cold_start import main_cold_start
 
         return main_cold_start(suite, run_dir, data_dir=args.data_dir)

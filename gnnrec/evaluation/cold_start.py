@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec.coldstart import FoldInNotSupported
 from gnnrec.data.cold_start import ColdStartDraw, ColdStartEpisode
 from gnnrec.evaluation.evaluator import rank_top_k, select_metrics
 from gnnrec.evaluation.metrics import RATING, RatingPredictions, TopKRecommendations
-from gnnrec.models.fold_in import FoldInNotSupported
 
 COLD_START_METRICS = ("rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10")
 

@@ -14,6 +14,7 @@ from torch import Tensor
 from gnnrec.data.graph import PARTS
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation.metrics import METRICS, RANKING, RATING, Metric, RatingPredictions, TopKRecommendations
+from gnnrec.utils import user_chunk_size
 
 
 @dataclass
@@ -80,16 +81,7 @@ def select_metrics(names: Sequence[str] | None, k: int) -> list[Metric]:
     return [by_key[name] for name in dict.fromkeys(names)]
 
 
-# Bytes a chunk of full-catalogue scores costs per (user, movie) cell: float32 scores, the permuted
-# copy and the sort's values and int64 indices, and the bool seen mask.
-BYTES_PER_SCORE = 4 + 4 + 4 + 8 + 1
-SCORE_MEMORY_BUDGET = 512 * 2**20
 PREDICT_CHUNK = 1 << 22
-
-
-def user_chunk_size(num_movies: int, memory_budget: int = SCORE_MEMORY_BUDGET) -> int:
-    """Users per chunk so that one chunk's ``[users, num_movies]`` scoring stays within ``memory_budget`` bytes."""
-    return max(1, int(memory_budget) // (max(1, num_movies) * BYTES_PER_SCORE))
 
 
 def _raw_scores(model: Any, users: Tensor) -> Tensor:
@@ -164,7 +156,8 @@ def evaluate(
     ``relevance_threshold=None`` means 3/4 of the way up the split's rating scale (4 on 1–5).
 
     Memory stays bounded at any scale: users are scored in chunks of ``chunk_users`` (default from
-    :data:`SCORE_MEMORY_BUDGET`, :func:`user_chunk_size`), never all users × all movies at once, and
+    :data:`gnnrec.utils.SCORE_MEMORY_BUDGET`, :func:`gnnrec.utils.user_chunk_size`), never all users × all
+    movies at once, and
     ratings are predicted in chunks of :data:`PREDICT_CHUNK`; results equal the unchunked ones
     (the tie permutation is the same for every chunk).
 

@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from gnnrec.coldstart import FoldInNotSupported
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
-from gnnrec.evaluation.evaluator import user_chunk_size
-from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn, FoldInNotSupported
-from gnnrec.models.target_scale import TargetScale
+from gnnrec.data.target_scale import TargetScale
+from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn
 from gnnrec.nn.sparse import row_pointer
-from gnnrec.utils import atomic_path, resolve_device
+from gnnrec.utils import atomic_path, resolve_device, user_chunk_size
 
 CHECKPOINT_FORMAT = 1
 __all__ = ["FOLD_IN_KINDS", "FoldIn", "FoldInNotSupported", "NotFittedError", "RatingModel", "SplitInfo"]
@@ -63,7 +63,7 @@ class RatingModel(abc.ABC):
     early stopping or model selection; the test edges are never read in fit
     (a model may offer a labelled protocol that does, e.g. GLocal-K's ``paper``).
 
-    Targets are normalised for every model (:mod:`gnnrec.models.target_scale`): ``_fit`` receives the split
+    Targets are normalised for every model (:mod:`gnnrec.data.target_scale`): ``_fit`` receives the split
     with its ratings mapped onto 1–5 (unchanged for 1–5 data), the hooks work in those units, and the public
     methods map ratings in and predictions out. While ``_fit`` runs, ``self.info`` describes the mapped split,
     so a model that scores validation through :meth:`predict` compares like with like; ``history`` is in

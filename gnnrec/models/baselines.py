@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gnnrec.config import check_range
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
@@ -18,14 +18,14 @@ from gnnrec.models.fold_in import ridge_fold_in
 from gnnrec.models.registry import register_model
 
 
-def _rmse_on(model: RatingModel, split: RatingSplit, part: str) -> dict[str, float]:
+def rmse_on(model: RatingModel, split: RatingSplit, part: str) -> dict[str, float]:
     """``{"<part>_rmse": value}`` with the model's current weights, or ``{}`` when the part is empty."""
     if len(split.edges(part)) == 0:
         return {}
     return {f"{part}_rmse": validation_metrics(model, split, ["rmse"], part=part)["rmse"]}
 
 
-def _val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) -> dict[str, float]:
+def val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) -> dict[str, float]:
     """``{"val_rmse": ..., "val_<selection_metric>": ...}`` on the validation ratings (empty without any)."""
     if len(split.val) == 0:
         return {}
@@ -38,6 +38,9 @@ def _val_metrics(model: RatingModel, split: RatingSplit, selection_metric: str) 
 class GlobalMeanConfig:
     """The global mean has no hyperparameters."""
 
+    def __post_init__(self) -> None:
+        check_config(self)
+
 
 @register_model
 class GlobalMean(RatingModel):
@@ -49,7 +52,7 @@ class GlobalMean(RatingModel):
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         started = time.perf_counter()
         self.mean = float(split.train.rating.double().mean())
-        entry = {"epoch": 1, **_rmse_on(self, split, "train"), **_rmse_on(self, split, "val")}
+        entry = {"epoch": 1, **rmse_on(self, split, "train"), **rmse_on(self, split, "val")}
         self.history.append({**entry, "seconds": time.perf_counter() - started})
 
     def refit_overrides(self) -> dict[str, Any]:
@@ -81,15 +84,11 @@ class BiasConfig:
     selection_metric: str = "rmse"  # validation metric that picks the regularisation from the grid
 
     def __post_init__(self) -> None:
-        for key in ("reg_user", "reg_item"):
-            if getattr(self, key) is not None:
-                check_range("BiasConfig", key, getattr(self, key), 0.0, low_open=True)
         if not self.reg_grid:
             raise ValueError("BiasConfig: reg_grid=() is invalid; it must hold at least one positive value")
-        for value in self.reg_grid:
-            check_range("BiasConfig", "reg_grid", value, 0.0, low_open=True)
-        check_range("BiasConfig", "tol", self.tol, 0.0, low_open=True)
-        check_range("BiasConfig", "max_iterations", self.max_iterations, 1, integer=True)
+        positive = Range(0.0, low_open=True)
+        ranges = dict.fromkeys(("reg_user", "reg_item", "reg_grid", "tol"), positive)
+        check_config(self, {**ranges, "max_iterations": Range(1, integer=True)})
         check_selection_metric(self.selection_metric)
 
 
@@ -179,7 +178,7 @@ class Bias(RatingModel):
             best = None
             for step, (reg_user, reg_item) in enumerate(itertools.product(user_grid, item_grid)):
                 self._solve(split, reg_user, reg_item)
-                row = {"reg_user": reg_user, "reg_item": reg_item, **_val_metrics(self, split, metric)}
+                row = {"reg_user": reg_user, "reg_item": reg_item, **val_metrics(self, split, metric)}
                 self.selection.append(row)
                 if logger is not None:
                     logger.add_scalar(f"selection/val_{metric}", row[f"val_{metric}"], step)
@@ -190,8 +189,8 @@ class Bias(RatingModel):
         iterations = self._solve(split, self.reg_user, self.reg_item)
         entry = {
             "epoch": 1,
-            **_rmse_on(self, split, "train"),
-            **_val_metrics(self, split, metric),
+            **rmse_on(self, split, "train"),
+            **val_metrics(self, split, metric),
             "cg_iterations": iterations,
             "seconds": time.perf_counter() - started,
         }

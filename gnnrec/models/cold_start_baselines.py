@@ -14,10 +14,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gnnrec.coldstart import FoldInNotSupported
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
 from gnnrec.models.base import RatingModel
-from gnnrec.models.fold_in import FoldInNotSupported
 
 AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML-100k ages too
 
@@ -25,6 +26,9 @@ AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML
 @dataclass
 class GroupMeanConfig:
     damping: float = 5.0  # pseudo-ratings pulling a mean toward its coarser level (fixed a priori, not tuned)
+
+    def __post_init__(self) -> None:
+        check_config(self, {"damping": Range(0.0)})
 
 
 def damped_means(key: Tensor, rating: Tensor, parent: Tensor, num_keys: int, damping: float) -> Tensor:

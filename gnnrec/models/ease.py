@@ -23,14 +23,14 @@ import scipy.sparse
 import torch
 from torch import Tensor
 
-from gnnrec.config import check_device, check_range
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
 from gnnrec.utils import available_memory
 
-# Bytes per movie² at the fit's peak, measured with 4,000 movies: the float64 Gram matrix (8) kept for the
+# Bytes per movie² at the fit's peak: the float64 Gram matrix (8) kept for the
 # λ grid, torch.linalg.inv's input, LU workspace and output plus the float32 result (32), and the current
 # and best float32 weights (8).
 FIT_BYTES_PER_MOVIE_PAIR = 48
@@ -51,15 +51,11 @@ class EASEConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.reg is not None:
-            check_range("EASEConfig", "reg", self.reg, 0.0, low_open=True)
         if not self.reg_grid:
             raise ValueError("EASEConfig: reg_grid=() is invalid; give at least one λ")
-        for value in self.reg_grid:
-            check_range("EASEConfig", "reg_grid", value, 0.0, low_open=True)
+        positive = Range(0.0, low_open=True)
+        check_config(self, {"reg": positive, "reg_grid": positive, "min_rating": Range(0.0)})
         check_selection_metric(self.selection_metric)
-        check_range("EASEConfig", "min_rating", self.min_rating, 0.0)
-        check_device("EASEConfig", self.device)
 
 
 def ease_weights(gram: Tensor, reg: float) -> Tensor:

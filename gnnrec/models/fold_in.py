@@ -9,11 +9,6 @@ import dataclasses
 import torch
 from torch import Tensor
 
-
-class FoldInNotSupported(TypeError):
-    """The model cannot add new users or movies without retraining (cold-start tables: "not applicable")."""
-
-
 FOLD_IN_KINDS = ("users", "movies")
 
 

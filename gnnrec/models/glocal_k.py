@@ -185,7 +185,7 @@ class GLocalK(RatingModel):
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         config, self.preset_name = self.config.resolved(split.dataset)
         self.fit_config = config
-        # unobserved entries are 0: the target map (gnnrec.models.target_scale) puts every rating in 1..5
+        # unobserved entries are 0: the target map (gnnrec.data.target_scale) puts every rating in 1..5
         if len(split.train) == 0:
             raise ValueError(f"{split.name} has no training ratings")
         device = self.device

@@ -6,10 +6,8 @@ import dataclasses
 import math
 from typing import Any
 
-import torch
-
+from gnnrec.config import check_config, resolve_preset
 from gnnrec.evaluation import check_selection_metric
-from gnnrec.presets import resolve_preset
 
 PROTOCOLS = ("honest", "paper")
 SELECTIONS = ("best_val", "last")
@@ -77,6 +75,7 @@ class GLocalKConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        check_config(self)  # finite numbers, a valid device
         try:
             self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         except (TypeError, ValueError):
@@ -113,13 +112,6 @@ class GLocalKConfig:
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}; choose one of {', '.join(SELECTIONS)}")
         check_selection_metric(self.selection_metric)
-        if not isinstance(self.device, str) or not self.device:
-            raise ValueError(f"device must be 'auto' or a torch device string, got {self.device!r}")
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except RuntimeError as error:
-                raise ValueError(f"device {self.device!r} is not a torch device: {error}") from None
 
     @classmethod
     def preset_config(cls, dataset: str, **overrides: Any) -> GLocalKConfig:

@@ -23,7 +23,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
-from gnnrec.config import check_device, check_range
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
@@ -53,13 +53,10 @@ class LightGCNConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for key in ("dim", "num_layers", "batch_size", "max_epochs", "patience", "eval_every"):
-            check_range("LightGCNConfig", key, getattr(self, key), 0 if key == "num_layers" else 1, integer=True)
-        check_range("LightGCNConfig", "lr", self.lr, 0.0, low_open=True)
-        check_range("LightGCNConfig", "reg", self.reg, 0.0)
-        check_range("LightGCNConfig", "min_rating", self.min_rating, 0.0)
+        counts = dict.fromkeys(("dim", "batch_size", "max_epochs", "patience", "eval_every"), Range(1, integer=True))
+        ranges = {**counts, "num_layers": Range(0, integer=True), "lr": Range(0.0, low_open=True)}
+        check_config(self, {**ranges, "reg": Range(0.0), "min_rating": Range(0.0)})
         check_selection_metric(self.selection_metric)
-        check_device("LightGCNConfig", self.device)
 
 
 @register_model
@@ -85,9 +82,8 @@ class LightGCN(RatingModel):
         """The symmetrically normalised adjacency ``Â`` as sparse CSR, built once.
 
         PyG's layers would re-normalise the adjacency in every layer of every step, and ``torch.sparse.mm``'s
-        backward would transpose it; ``Â`` is symmetric, so it serves as its own transpose: same scores, u1 fit in
-        0.48x the time (``benchmarks/results/same_predictions_lightgcn.md``). Sparse matmul itself is ~8x faster
-        than scatter on CPU.
+        backward would transpose it; ``Â`` is symmetric, so it serves as its own transpose: same scores, a faster
+        fit (``benchmarks/results/same_predictions_lightgcn.md``). Sparse matmul is also faster than scatter on CPU.
         """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse.*")

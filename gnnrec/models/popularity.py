@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gnnrec.config import check_range
+from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
@@ -22,8 +22,7 @@ class PopularityConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_range("PopularityConfig", "min_rating", self.min_rating, 0.0)
-        check_range("PopularityConfig", "seed", self.seed, integer=True)
+        check_config(self, {"min_rating": Range(0.0), "seed": Range(integer=True)})
 
 
 @register_model

@@ -7,7 +7,7 @@ from typing import Any
 
 from gnnrec.config import update_config
 
-_MODELS: dict[str, type] = {}
+MODEL_CLASSES: dict[str, type] = {}  # name -> model class, filled by register_model
 
 
 def register_model(cls: type) -> type:
@@ -15,19 +15,19 @@ def register_model(cls: type) -> type:
     name = getattr(cls, "name", None)
     if not name:
         raise ValueError(f"{cls.__name__} needs a class attribute 'name' to be registered")
-    if name in _MODELS and _MODELS[name] is not cls:
-        raise ValueError(f"model name {name!r} is already registered by {_MODELS[name].__name__}")
-    _MODELS[name] = cls
+    if name in MODEL_CLASSES and MODEL_CLASSES[name] is not cls:
+        raise ValueError(f"model name {name!r} is already registered by {MODEL_CLASSES[name].__name__}")
+    MODEL_CLASSES[name] = cls
     return cls
 
 
 def available_models() -> list[str]:
-    return sorted(_MODELS)
+    return sorted(MODEL_CLASSES)
 
 
 def get_model_class(name: str) -> type:
     try:
-        return _MODELS[name]
+        return MODEL_CLASSES[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}") from None
 

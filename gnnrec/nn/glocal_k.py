@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gnnrec.data.split import RatingEdges
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer
 from gnnrec.nn.sparse import ConstantSparse, csr_tensor, row_pointer
 
@@ -24,13 +23,14 @@ class RatingMatrix:
     """The training ratings as the ``[items, users]`` matrix, in the layouts the fast paths need.
 
     Entries are kept in CSR (item-major) order; ``transpose_order`` lists them in user-major
-    order, so that a gradient given per entry can be laid out as the transposed CSR matrix.
+    order, so that a gradient given per entry can be laid out as the transposed CSR matrix. ``edges`` holds
+    ``user``, ``movie`` and ``rating`` tensors (e.g. a split's :class:`~gnnrec.data.split.RatingEdges`).
     ``matrix @ dense`` is the sparse product (gradient for ``dense``) and
     :meth:`correlate_same` the global kernel's convolution, so it can be fed to
     :class:`~gnnrec.nn.KernelLayer` and :class:`~gnnrec.nn.GlobalKernel` in place of the dense matrix.
     """
 
-    def __init__(self, edges: RatingEdges, num_items: int, num_users: int, device: torch.device) -> None:
+    def __init__(self, edges: Any, num_items: int, num_users: int, device: torch.device) -> None:
         item, user, rating = edges.movie.long(), edges.user.long(), edges.rating.float()
         key = item * num_users + user
         order = torch.argsort(key)

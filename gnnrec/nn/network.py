@@ -1,4 +1,4 @@
-"""One network of the ``gnn`` model: encoder, rating decoder and (optionally) ranking head."""
+r"""The network of the ``gnn`` model: encoder, rating decoder and (optionally) ranking head."""
 
 from __future__ import annotations
 
@@ -16,10 +16,43 @@ DECODERS = ("bilinear", "dot", "mlp")
 
 
 class RatingGNN(nn.Module):
-    """A :class:`~gnnrec.nn.RatingGraphEncoder`, a decoder from :mod:`gnnrec.nn.decoders` (``bilinear``,
-    ``dot`` or ``mlp``) and, with ``config.rank_weight > 0``, a :class:`~gnnrec.nn.ranking.RankingHead` on
-    the same representations; built from a ``GNNConfig`` (:mod:`gnnrec.models.gnn`). ``side_graphs``: the node
-    types with a same-type side graph (see :class:`~gnnrec.nn.RatingGraphEncoder`)."""
+    r"""A :class:`~gnnrec.nn.RatingGraphEncoder`, a rating decoder and, with ``ranking_head``, a
+    :class:`~gnnrec.nn.RankingHead` on the same representations.
+
+    .. math::
+        (\mathbf{z}_u, \mathbf{z}_m) = \mathrm{enc}(\mathcal{G}), \qquad
+        p(r \mid u, m) = \mathrm{dec}(\mathbf{z}_u, \mathbf{z}_m), \qquad
+        \hat r_{um} = \textstyle\sum_r r\, p(r \mid u, m), \qquad
+        s(u, m) = \mathrm{rank}(\mathbf{z}_u, \mathbf{z}_m)
+
+    with :math:`\mathrm{dec}` a :class:`~gnnrec.nn.BilinearDecoder` (``"bilinear"``, a mixture over levels),
+    :class:`~gnnrec.nn.MLPDecoder` (``"mlp"``) or :class:`~gnnrec.nn.DotDecoder` (``"dot"``: a rating without
+    level logits, offset by ``global_mean``).
+
+    Args:
+        num_users: number of users :math:`U`.
+        num_movies: number of movies :math:`M`.
+        user_features: width of the user side features (0: none).
+        movie_features: width of the movie side features (0: none).
+        rating_values: ``[R]`` values of the rating levels.
+        global_mean: mean training rating (the ``dot`` decoder's offset).
+        embedding_dim, hidden_dim, output_dim, num_layers, use_ids, use_features, rating_stats,
+            layer_aggregation, dropout, node_dropout, side_graphs, rating_messages, rating_bins, message,
+            ordinal, accumulate, root_weight: the encoder's (:class:`~gnnrec.nn.RatingGraphEncoder`,
+            :class:`~gnnrec.nn.BipartiteRatingConv`).
+        onehot: the first convolution reads node IDs (GC-MC's one-hot input) instead of layer 0.
+        decoder: ``"bilinear"``, ``"dot"`` or ``"mlp"``.
+        num_bases: basis matrices shared by the bilinear decoder's levels.
+        ranking_head: add a :class:`~gnnrec.nn.RankingHead`.
+        rank_dim: size of the ranking head's projections.
+
+    Shapes:
+        - **encode:** node features :math:`(U, F_u)`, :math:`(M, F_m)`, edges :math:`(2, E)`, levels
+          :math:`(E)` → :math:`(U, d)`, :math:`(M, d)` with :math:`d` = ``output_dim``
+        - **decode:** :math:`(U, d)`, :math:`(M, d)`, pairs :math:`(P)`, :math:`(P)` → level logits
+          :math:`(P, R)` or ``None``, ratings :math:`(P)`
+        - **decode_all / rank_all:** user rows :math:`(B, d)`, :math:`(M, d)` → :math:`(B, M)`
+    """
 
     def __init__(
         self,
@@ -29,20 +62,35 @@ class RatingGNN(nn.Module):
         movie_features: int,
         rating_values: Tensor,
         global_mean: float,
-        config: Any,
+        *,
+        embedding_dim: int = 32,
+        hidden_dim: int = 250,
+        output_dim: int = 75,
+        num_layers: int = 1,
+        onehot: bool = True,
+        use_ids: bool = False,
+        use_features: bool = True,
+        rating_stats: bool = False,
+        layer_aggregation: str = "concat",
+        dropout: float = 0.0,
+        node_dropout: float = 0.0,
         side_graphs: Sequence[str] = (),
+        rating_messages: str = "levels",
+        rating_bins: int = 5,
+        message: str = "levels",
+        ordinal: bool = True,
+        accumulate: str = "stack",
+        root_weight: bool = False,
+        decoder: str = "bilinear",
+        num_bases: int = 2,
+        ranking_head: bool = False,
+        rank_dim: int = 75,
     ) -> None:
         super().__init__()
-        # None (a config whose preset was not resolved): GC-MC's per-level weights, the layers' default
-        messages = getattr(config, "rating_messages", None) or "levels"
-        if messages not in RATING_MESSAGES:
-            raise ValueError(
-                f"rating_messages={messages!r} is not resolved; build RatingGNN from GNNConfig.resolved(...) "
-                "(one of " + ", ".join(RATING_MESSAGES) + ")"
-            )
-        unset = [key for key in ("dropout", "node_dropout") if getattr(config, key) is None]
-        if unset:
-            raise ValueError(f"config {', '.join(unset)} not resolved; build RatingGNN from GNNConfig.resolved(...)")
+        if rating_messages not in RATING_MESSAGES:
+            raise ValueError(f"rating_messages={rating_messages!r}; choose one of {', '.join(RATING_MESSAGES)}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder={decoder!r}; choose one of {', '.join(DECODERS)}")
         self.register_buffer("rating_values", rating_values.float().clone())
         self.encoder = RatingGraphEncoder(
             num_users,
@@ -50,35 +98,34 @@ class RatingGNN(nn.Module):
             user_features,
             movie_features,
             len(rating_values),
-            embedding_dim=config.embedding_dim,
-            hidden_dim=config.hidden_dim,
-            output_dim=config.output_dim,
-            num_layers=config.num_layers,
-            onehot=config.input == "onehot",
-            use_ids=config.use_ids,
-            use_features=config.use_features,
-            layer_aggregation=config.layer_aggregation,
-            dropout=config.dropout,
+            embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            output_dim=output_dim,
+            num_layers=num_layers,
+            onehot=onehot,
+            use_ids=use_ids,
+            use_features=use_features,
+            layer_aggregation=layer_aggregation,
+            dropout=dropout,
             side_graphs=side_graphs,
-            rating_messages=messages,
+            rating_messages=rating_messages,
             rating_values=rating_values,
-            rating_bins=getattr(config, "rating_bins", 5),
-            rating_stats=getattr(config, "rating_stats", False),
+            rating_bins=rating_bins,
+            rating_stats=rating_stats,
             act="leaky_relu",
-            message=config.message,
-            ordinal=config.ordinal,
-            accumulate=config.accumulate,
-            root_weight=config.root_weight,
-            node_dropout=config.node_dropout,
+            message=message,
+            ordinal=ordinal,
+            accumulate=accumulate,
+            root_weight=root_weight,
+            node_dropout=node_dropout,
         )
-        out = config.output_dim
-        if config.decoder == "bilinear":
-            self.decoder = BilinearDecoder(out, rating_values, config.num_bases)
-        elif config.decoder == "mlp":
-            self.decoder = MLPDecoder(out, rating_values, config.dropout)
+        if decoder == "bilinear":
+            self.decoder = BilinearDecoder(output_dim, rating_values, num_bases)
+        elif decoder == "mlp":
+            self.decoder = MLPDecoder(output_dim, rating_values, dropout)
         else:
-            self.decoder = DotDecoder(out, global_mean)
-        self.ranker = RankingHead(out, num_movies, config.rank_dim) if config.rank_weight > 0 else None
+            self.decoder = DotDecoder(output_dim, global_mean)
+        self.ranker = RankingHead(output_dim, num_movies, rank_dim) if ranking_head else None
 
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()

@@ -1,4 +1,5 @@
-"""gnnrec's own rating-aware graph neural network (GC-MC-like encoder, ordinal bilinear decoder)."""
+"""gnnrec's own rating-aware graph neural network (:class:`GNNModel`): prediction, scoring, recommendation,
+fold-in and its saved state; fitting is :class:`~gnnrec.models.gnn.training.GNNTrainer`'s."""
 
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
 from gnnrec.models.base import RatingModel
-from gnnrec.models.gnn_config import GNNConfig
-from gnnrec.models.gnn_training import GNNTraining, _Graph, rating_level_index
+from gnnrec.models.gnn.config import GNNConfig
+from gnnrec.models.gnn.graph import TrainingGraph, rating_level_index
+from gnnrec.models.gnn.network import build_network
+from gnnrec.models.gnn.training import GNNTrainer, refit_overrides
 from gnnrec.models.registry import register_model
 from gnnrec.nn.network import RatingGNN
-
-__all__ = ["GNNConfig", "GNNModel", "RatingGNN", "rating_level_index"]
 
 PREDICT_PAIRS = 1 << 20  # pairs decoded at once by predict (bounded memory: the decoder holds a few [pairs, d] tensors)
 
 
 @register_model
-class GNNModel(GNNTraining, RatingModel):
+class GNNModel(RatingModel):
     r"""Rating-aware graph autoencoder trained end to end on the training ratings (GC-MC-like).
 
     With the default config a user :math:`u` is encoded from the movies it rated and its side features:
@@ -45,7 +46,7 @@ class GNNModel(GNNTraining, RatingModel):
     On scales with many levels (``rating_messages``, :mod:`gnnrec.nn.rating_messages`) :math:`\mathbf{W}_r` is
     shared by the levels of one bin of the scale, or interpolated between a few basis levels; the decoder
     and the loss keep every level. Fields left ``None`` come from the dataset's preset
-    (:mod:`gnnrec.models.gnn_presets`), recorded as :attr:`preset_name` with the resolved :attr:`fit_config`.
+    (:mod:`gnnrec.models.gnn.presets`), recorded as :attr:`preset_name` with the resolved :attr:`fit_config`.
 
     Message edges are the split's training ratings. In each step a random share
     ``edge_dropout`` of them is removed from message passing; with ``supervision="dropped"``
@@ -63,17 +64,17 @@ class GNNModel(GNNTraining, RatingModel):
 
     When the split has a user–user (``follows``) or movie–movie (``similar``) side graph, ``side_graphs="auto"``
     adds a :class:`~gnnrec.nn.SideGraphConv` per relation to the encoder (see
-    :class:`~gnnrec.nn.RatingGraphEncoder`; edges from :func:`~gnnrec.models.side_graphs.side_graph_edges`);
+    :class:`~gnnrec.nn.RatingGraphEncoder`; edges from :func:`~gnnrec.models.gnn.graph.side_graph_edges`);
     ``"off"`` ignores them. Folded-in nodes have no side edges.
 
-    At scale (:mod:`gnnrec.models.gnn_steps`): an epoch is one full-batch step up to 2M training ratings
-    (``batch_size="auto"``), above that a pass over the training edges in batches of 2^18, one optimizer step
-    each, with the same edge dropout and disjoint message/supervision edges; the ranking loss then covers a
-    sample of users per step, computed per block of users; predictions are decoded in chunks. Under
-    ``torchrun`` every rank trains on its shard of each step's targets (DistributedDataParallel). The onehot
-    first layer holds :math:`(U + M + 2) \times` ``hidden_dim`` weights (``accumulate="stack"``; R times more with
-    ``"sum"``): 0.22 GB at MovieLens-25M size, under 1.5 GB with its gradient, Adam's moments, the averaged
-    copy and the two kept snapshots, so the default input stays onehot at every MovieLens size.
+    Training (:class:`~gnnrec.models.gnn.training.GNNTrainer`) runs one step function,
+    :class:`~gnnrec.models.gnn.step.TrainingStep`, whatever the batching: an epoch is one full-batch step up to
+    2M training ratings (``batch_size="auto"``), above that a pass over the training edges in batches of 2^18,
+    one optimizer step each, with the same edge dropout and disjoint message/supervision edges; the ranking loss
+    then covers a sample of users per step, computed per block of users; predictions are decoded in chunks.
+    Under ``torchrun`` every rank trains on its shard of each step's targets (DistributedDataParallel). The
+    onehot first layer holds :math:`(U + M + 2) \times` ``hidden_dim`` weights (``accumulate="stack"``; R times
+    more with ``"sum"``).
     """
 
     name = "gnn"
@@ -87,10 +88,10 @@ class GNNModel(GNNTraining, RatingModel):
         self.selected_epochs: list[dict[str, int]] = []  # per member: epoch of each kept snapshot
         self._rank_embeddings: list[tuple[Tensor, Tensor]] | None = None
         self._serve_ratings = False
-        self.graph: _Graph | None = None
+        self.graph: TrainingGraph | None = None
         self.metadata: dict[str, Any] = {}
         self._embeddings: list[tuple[Tensor, Tensor]] | None = None
-        self._eval_graph: tuple[_Graph, Any] | None = None
+        self._encoding: tuple[TrainingGraph, Any] | None = None  # while training: the device graph, its adjacency
         self.preset_name: str | None = None  # the preset the last fit took its unset fields from
         self.fit_config: GNNConfig | None = None  # self.config with the preset (and "auto") filled in
 
@@ -104,7 +105,7 @@ class GNNModel(GNNTraining, RatingModel):
             dropout=0.2,
             node_dropout=0.2,
             lr=0.03,
-            epochs=150,
+            max_epochs=150,
             patience=75,
             val_every=5,
             rank_dim=16,
@@ -117,7 +118,37 @@ class GNNModel(GNNTraining, RatingModel):
         """Resolve the preset for ``split`` (:meth:`GNNConfig.resolved`), then train with that config."""
         self.fit_config, self.preset_name = self.config.resolved(split.dataset, len(split.rating_levels))
         with self._resolved_config():
-            super()._fit(split, logger)
+            GNNTrainer(self, logger).fit(split)
+
+    def build_member(self) -> RatingGNN:
+        """A fresh network for this model's graph and (resolved) config."""
+        graph = self.graph
+        return build_network(
+            graph.num_users,
+            graph.num_movies,
+            graph.user_x.size(1),
+            graph.movie_x.size(1),
+            self.metadata["rating_values"],
+            self.metadata["global_mean"],
+            self.config,
+            side_graphs=tuple(graph.side),
+        )
+
+    def use_members(
+        self,
+        members: list[RatingGNN],
+        rank_members: list[RatingGNN],
+        encoding: tuple[TrainingGraph, Any] | None = None,
+    ) -> None:
+        """Serve from these networks (validation swaps in the averaged weights); ``encoding``: the graph and its
+        prebuilt adjacency to encode with (training keeps them on its device), ``None``: :attr:`graph`."""
+        self.members, self.rank_members, self._encoding = list(members), list(rank_members), encoding
+        self._embeddings = self._rank_embeddings = None
+
+    def refit_overrides(self) -> dict[str, int]:
+        """Config overrides that repeat what validation selected when fitting again without validation
+        (on train + validation): ``max_epochs`` and the epochs of the rating and ranking snapshots."""
+        return refit_overrides(self.selected_epochs)
 
     @contextlib.contextmanager
     def _resolved_config(self) -> Iterator[None]:
@@ -130,8 +161,7 @@ class GNNModel(GNNTraining, RatingModel):
 
     # ------------------------------------------------------------------ inference
     def _encode_members(self, members: list[RatingGNN]) -> list[tuple[Tensor, Tensor]]:
-        # while training: the graph on the training device and its prebuilt adjacency
-        graph, adjacency = self._eval_graph or (self.graph, None)
+        graph, adjacency = self._encoding or (self.graph, None)
         ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
         with torch.no_grad():
             return [
@@ -300,7 +330,7 @@ class GNNModel(GNNTraining, RatingModel):
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self.graph = _Graph(**state["graph"])
+        self.graph = TrainingGraph(**state["graph"])
         self.metadata = dict(state["metadata"])
         self.preset_name = state.get("preset")
         if "fit_config" in state:
@@ -312,7 +342,7 @@ class GNNModel(GNNTraining, RatingModel):
         with self._resolved_config():
             for key, members in (("members", self.members), ("rank_members", self.rank_members)):
                 for member_state in state.get(key, []):
-                    member = self._build_member()
+                    member = self.build_member()
                     member.load_state_dict(member_state)
                     members.append(member.eval())
         self.selected_epochs = list(state.get("selected_epochs", []))

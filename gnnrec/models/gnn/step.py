@@ -1,31 +1,35 @@
-"""Mini-batch and data-parallel training epochs of the ``gnn`` model (used by :mod:`gnnrec.models.gnn_training`).
+"""The one training step of the ``gnn`` model, and the epochs made of it: full batch, mini-batch, data-parallel.
 
-Full-batch training, the default on small graphs, makes one optimizer step per epoch: encode the whole graph,
-decode every supervision edge, rank every user against the whole catalogue. With ``batch_size`` (config; ``"auto"``
-picks it on graphs of more than :data:`FULL_BATCH_MAX_EDGES` training ratings) an epoch is one pass over the
-training edges in a seeded random order, in batches of ``batch_size`` edges, one optimizer step each:
+Every optimizer step runs :class:`TrainingStep` and :func:`ema_update`, whatever the batching:
 
-* the step's message graph is the training graph minus its edge dropout, drawn exactly as in a full-batch step;
-* its rating targets are the batch's edges that edge dropout removed (``supervision="dropped"``: the model never
-  reads a rating it predicts) or all the batch's edges (``"all"``); a batch of the whole set is the full-batch step;
-* its ranking loss covers ``rank_users`` users drawn per step (every user on small graphs), the targets being the
-  batch's dropped edges of those users (scaled by ``E / batch``, so that its expectation is the full-batch loss)
-  and every other edge of theirs masked; scores are computed per block of users (at most
-  :data:`RANK_BLOCK_CELLS` users x movies at once, each block recomputed in the backward pass when there are
-  several), never as a whole users x movies matrix.
+* the step's message graph is the training graph minus its edge dropout (and, for cold-start training,
+  :func:`induction_step`'s "new" nodes); its ID dropout draws "unknown user" rows;
+* its rating targets are its batch's edges that edge dropout removed (``supervision="dropped"``: the model never
+  reads a rating it predicts) or all its batch's edges (``"all"``); the loss is cross-entropy over the levels
+  plus the squared error of the expected rating, each the mean over the step's targets;
+* its ranking loss (with a ranking head) covers some users: targets are their dropped edges in the batch, liked
+  ones weighted up, every other edge of theirs masked (never a negative); scores are computed per block of users.
+
+How the epoch is cut (:class:`StepPlan`): up to :data:`FULL_BATCH_MAX_EDGES` training ratings
+(``batch_size="auto"``) an epoch is one step on the whole edge set, ranking every user in one block; with
+``batch_size`` an epoch is one pass over the training edges in a seeded random order, in batches of
+``batch_size`` edges, its ranking loss covering ``rank_users`` users drawn per step (scaled by ``E / batch``, so
+that its expectation is the full-batch loss), in blocks of at most :data:`RANK_BLOCK_CELLS` users x movies
+(each block recomputed in the backward pass when there are several).
 
 Under ``torchrun`` (:mod:`gnnrec.distributed`) every rank holds the graph and encodes it with the same random masks
 (all ranks seed the global generator with the run seed and draw only shared masks from it; the batch order and the
 ranking users come from a generator seeded alike), takes its shard of the step's rating targets and ranking users,
-and :class:`~torch.nn.parallel.DistributedDataParallel` averages the gradients of ``world x`` the shard's loss, so
-N processes take the same steps as one process with the same global batch. Draws that depend on the shard
-(dropout in the MLP decoder, BPR negatives) use a per-rank generator seeded by :func:`gnnrec.distributed.rank_seed`.
+and :class:`~torch.nn.parallel.DistributedDataParallel` averages the gradients of ``world x`` the shard's share of
+the loss, so N processes take the same steps as one process with the same global batch. Draws that depend on the
+shard (dropout in the MLP decoder, BPR negatives) use a per-rank generator seeded by
+:func:`gnnrec.distributed.rank_seed`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -35,7 +39,8 @@ from torch.utils.checkpoint import checkpoint
 
 from gnnrec import distributed
 from gnnrec.malloc import keep_freed_memory
-from gnnrec.models.induction import induction_step
+from gnnrec.models.gnn.config import GNNConfig
+from gnnrec.models.gnn.graph import TrainingGraph
 from gnnrec.nn.masked_adjacency import MaskedAdjacency
 from gnnrec.nn.network import RatingGNN
 from gnnrec.nn.ranking import ranking_loss, scale_gradient
@@ -45,6 +50,7 @@ FULL_BATCH_MAX_EDGES = 2_000_000  # batch_size="auto": one full-batch step per e
 AUTO_BATCH_EDGES = 2**18  # batch_size="auto" on larger graphs: training edges per optimizer step
 RANK_BLOCK_CELLS = 2**25  # users x movies scores of one block of the mini-batch ranking loss (128 MiB of float32)
 RANK_STEP_CELLS = 2**23  # rank_users=0 on large catalogues: about this many scores per step (2^23 / movies users)
+INDUCTION_MAX_KEPT = 0.2  # a "new" node keeps a random fraction in [0, this) of its message edges
 
 
 def batch_edges(batch_size: int | str, num_edges: int) -> int | None:
@@ -52,6 +58,39 @@ def batch_edges(batch_size: int | str, num_edges: int) -> int | None:
     if batch_size in ("auto", 0):
         return None if num_edges <= FULL_BATCH_MAX_EDGES else AUTO_BATCH_EDGES
     return int(batch_size)
+
+
+def induction_step(
+    keep: Tensor,
+    user_ids: Tensor,
+    edge_index: Tensor,
+    num_users: int,
+    num_movies: int,
+    share_users: float,
+    share_movies: float,
+    max_kept: float = INDUCTION_MAX_KEPT,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Cold-start training: pretend a random ``share_users`` / ``share_movies`` of the nodes are new.
+
+    A "new" node's ID is replaced by the encoder's unknown row and most of its message edges are dropped, so the
+    network learns to encode a node from its side features and a few ratings (what a fold-in sees). Each new node
+    keeps a random fraction (uniform in ``[0, max_kept)``) of its message edges; the rest are removed from ``keep``
+    (with ``supervision="dropped"`` they become targets). Returns ``(keep, user_ids, movie_ids)`` with new users
+    mapped to row ``num_users`` and new movies to row ``num_movies`` of the ID tables.
+    """
+    device = keep.device
+    user, movie = edge_index[0], edge_index[1]
+    new_user = torch.rand(num_users, device=device) < share_users
+    new_movie = torch.rand(num_movies, device=device) < share_movies
+    user_ids = torch.where(new_user, num_users, user_ids)
+    movie_ids = torch.where(new_movie, num_movies, torch.arange(num_movies, device=device))
+    draw = torch.rand(edge_index.size(1), device=device)
+    user_fraction = torch.rand(num_users, device=device) * max_kept
+    movie_fraction = torch.rand(num_movies, device=device) * max_kept
+    keep = (
+        keep & (~new_user[user] | (draw < user_fraction[user])) & (~new_movie[movie] | (draw < movie_fraction[movie]))
+    )
+    return keep, user_ids, movie_ids
 
 
 def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: float) -> None:
@@ -62,36 +101,58 @@ def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: flo
             average.lerp_(parameter, 1.0 - decay)
 
 
-class StepPlan:
-    """What every mini-batch step of one member needs: the graph, its batches, the per-user edge lists, generators."""
+def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor) -> Tensor:
+    """``loss`` averaged over the targets; 0 (still part of the graph) for none, e.g. an empty shard."""
+    return loss(input, target) if len(target) else loss(input, target, reduction="sum")
 
-    def __init__(self, config: Any, member: RatingGNN, graph: Any, batch: int | None, full_adjacency: Any) -> None:
-        self.config, self.graph, self.batch = config, graph, batch
-        self.full_adjacency = full_adjacency
+
+class StepPlan:
+    """How one member's epochs are cut into steps: the graph, its batches, the ranking users and blocks, generators.
+
+    Args:
+        config: the resolved config of the fit.
+        member: the network being trained.
+        graph: the training graph on the training device.
+        full_adjacency: the encoder's matrices of the whole graph (``member.adjacency``), for steps that drop
+            no edge.
+    """
+
+    def __init__(self, config: GNNConfig, member: RatingGNN, graph: TrainingGraph, full_adjacency: Any) -> None:
+        self.config, self.graph, self.full_adjacency = config, graph, full_adjacency
         self.world = distributed.world_size()
-        self.num_users, self.num_movies = graph.user_x.size(0), graph.movie_x.size(0)
+        self.num_users, self.num_movies = graph.num_users, graph.num_movies
         self.num_edges = graph.edge_index.size(1)
         self.device = graph.edge_index.device
+        self.batch = batch_edges(config.batch_size, self.num_edges)
+        # one step per epoch on one process: every user ranked in one block, kept edges' matrices built afresh
+        self.single_step = self.batch is None and self.world == 1
         # the batch order and the ranking users: one seeded stream, the same on every rank
         self.shared = torch.Generator().manual_seed(int(config.seed))
         self.rank_generator = torch.Generator().manual_seed(distributed.rank_seed(config.seed))
         self.induction = bool(config.induction_users or config.induction_movies)
         convs = member.encoder.convs
-        # MaskedAdjacency lays out one weight per edge and level; binned / continuous messages go through
-        # the encoder's own adjacency (an edge may feed two basis levels there)
+        # MaskedAdjacency lays out one weight per edge and level once and reuses it over many steps; binned /
+        # continuous messages go through the encoder's own adjacency (an edge may feed two basis levels there)
         use_masked = (
-            len(convs) > 0 and config.edge_dropout > 0 and not self.induction and member.encoder.rating_map is None
+            not self.single_step
+            and len(convs) > 0
+            and config.edge_dropout > 0
+            and not self.induction
+            and member.encoder.rating_map is None
         )
         self.masked = (
             MaskedAdjacency(convs[0], graph.edge_index, graph.rating_index, self.num_users, self.num_movies)
             if use_masked
             else None
         )
-        self.block_users = max(1, RANK_BLOCK_CELLS // max(self.num_movies, 1))
-        self.rank_users = min(config.rank_users or max(1, RANK_STEP_CELLS // max(self.num_movies, 1)), self.num_users)
-        if member.ranker is not None:  # the edges of each user, for the ranking loss of a block of users
-            self.by_user = torch.sort(graph.edge_index[0], stable=True).indices
-            self.user_pointer = row_pointer(graph.edge_index[0][self.by_user], self.num_users)
+        if self.single_step:
+            self.block_users = self.rank_users = self.num_users
+        else:
+            self.block_users = max(1, RANK_BLOCK_CELLS // max(self.num_movies, 1))
+            automatic = max(1, RANK_STEP_CELLS // max(self.num_movies, 1))
+            self.rank_users = min(config.rank_users or automatic, self.num_users)
+        self.by_user: Tensor | None = None  # edges sorted by user, for the edges of a block of users
+        self.user_pointer: Tensor | None = None
         self.steps = 0
         if self.num_edges > FULL_BATCH_MAX_EDGES:  # every step allocates tensors of 100s of MB: reuse their memory
             keep_freed_memory()
@@ -110,7 +171,13 @@ class StepPlan:
         return drawn.sort().values.to(self.device)
 
     def user_edges(self, users: Tensor) -> Tensor:
-        """Indices of every edge of ``users``."""
+        """Indices of every edge of ``users`` (ascending ``users``; all users: every edge in edge order)."""
+        if len(users) == self.num_users:
+            return torch.arange(self.num_edges, device=self.device)
+        if self.by_user is None:
+            user = self.graph.edge_index[0]
+            self.by_user = torch.sort(user, stable=True).indices
+            self.user_pointer = row_pointer(user[self.by_user], self.num_users)
         start = self.user_pointer[users]
         count = self.user_pointer[users + 1] - start
         first = torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
@@ -129,10 +196,17 @@ class StepPlan:
             yield
 
 
-class StepLoss(nn.Module):
-    """One step's loss of a member as a module, so that :func:`gnnrec.distributed.wrap` (DDP) can wrap its forward.
+class TrainingStep(nn.Module):
+    """The loss of one training step of a member, as a module so that DDP (:func:`gnnrec.distributed.wrap`) can
+    wrap its forward.
 
-    Returns ``(loss x world, squared error sum, ranking loss)`` of this rank's shard; the last two detached.
+    Args:
+        member: the network being trained.
+        plan: the member's :class:`StepPlan`.
+
+    Returns ``(loss, squared error sum, ranking loss)`` of this rank's shard; the last two detached. Under
+    ``torchrun`` the loss is ``world x`` the shard's share, so that DDP's average of the gradients is the
+    gradient of the whole step.
     """
 
     def __init__(self, member: RatingGNN, plan: StepPlan) -> None:
@@ -152,6 +226,9 @@ class StepLoss(nn.Module):
         rank_targets: Tensor,
         rank_scale: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
+        """One step on message edges ``keep`` ``[E]`` (bool), ID rows ``user_ids`` / ``movie_ids`` (None: every
+        movie's own), rating ``targets`` (this shard's edge indices of ``num_targets``), ranking ``rows`` (this
+        shard's users of ``num_rows``) whose ``rank_targets`` ``[E]`` edges are targets, scaled by ``rank_scale``."""
         member, plan = self.member, self.plan
         config, graph = plan.config, plan.graph
         edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, plan.full_adjacency
@@ -173,19 +250,20 @@ class StepLoss(nn.Module):
         with plan.per_rank_draws():
             level = graph.rating_index[targets]
             logits, pred = member.decode(z_user, z_movie, graph.edge_index[0, targets], graph.edge_index[1, targets])
-            scale = plan.world / max(num_targets, 1)
-            squared = (pred - member.rating_values[level]).pow(2).sum()
-            loss = config.mse_weight * scale * squared
+            target = member.rating_values[level]
+            share = plan.world * len(targets) / max(num_targets, 1)  # of the step's mean, x world (DDP averages)
+            loss = config.mse_weight * share * mean_loss(F.mse_loss, pred, target)
             if logits is not None and config.ce_weight > 0:
-                loss = loss + config.ce_weight * scale * F.cross_entropy(logits, level, reduction="sum")
+                loss = loss + config.ce_weight * share * mean_loss(F.cross_entropy, logits, level)
+            squared = (pred.detach() - target).pow(2).sum()
             rank = squared.new_zeros(())
             if member.ranker is not None:
-                rank = self._ranking_loss(z_user, z_movie, rows, num_rows, rank_targets) * rank_scale
+                rank = self.ranking_loss(z_user, z_movie, rows, num_rows, rank_targets) * rank_scale
                 loss = loss + config.rank_weight * plan.world * rank
-        return loss, squared.detach(), rank.detach()
+        return loss, squared, rank.detach()
 
-    def _ranking_loss(self, z_user: Tensor, z_movie: Tensor, rows: Tensor, num_rows: int, targets: Tensor) -> Tensor:
-        """The full-batch ranking loss restricted to ``rows`` (of ``num_rows``), one block of users at a time.
+    def ranking_loss(self, z_user: Tensor, z_movie: Tensor, rows: Tensor, num_rows: int, targets: Tensor) -> Tensor:
+        """The ranking loss of ``rows`` (of ``num_rows``), one block of users at a time.
 
         ``targets`` ``[E]`` marks the target edges; every other edge of a row's user is masked (never a negative).
         """
@@ -209,17 +287,20 @@ class StepLoss(nn.Module):
         for block in blocks:
             edges = plan.user_edges(block)
             is_target = targets[edges]
-            args = (z_user.index_select(0, block), z_movie, block, edges[is_target], edges[~is_target])
+            z_block = z_user if len(block) == plan.num_users else z_user.index_select(0, block)
+            args = (z_block, z_movie, block, edges[is_target], edges[~is_target])
             # several blocks: keep only each block's inputs and recompute its scores in the backward pass
             part = checkpoint(block_loss, *args, use_reentrant=False) if len(blocks) > 1 else block_loss(*args)
-            total = total + part * len(block)
-        return total / max(num_rows, 1)
+            total = total + part * (len(block) / max(num_rows, 1))
+        return total
 
 
 def train_epoch(
-    plan: StepPlan, step_loss: nn.Module, member: RatingGNN, averaged: nn.Module, optimizer: torch.optim.Optimizer
+    plan: StepPlan, step: nn.Module, member: RatingGNN, averaged: nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """One epoch of steps; returns the epoch's ``(loss, mean squared error, ranking loss)`` over every rank."""
+    """One epoch of :class:`TrainingStep` ``step`` (DDP-wrapped under torchrun), each followed by the optimizer and
+    :func:`ema_update` of ``averaged``; returns the epoch's ``(loss, mean squared error, ranking loss)`` over every
+    rank."""
     config, graph = plan.config, plan.graph
     num_users, num_edges, device = plan.num_users, plan.num_edges, plan.device
     all_ids = torch.arange(num_users, device=device)
@@ -246,7 +327,7 @@ def train_epoch(
             targets = batch if batch is not None else torch.arange(num_edges, device=device)
         rows = plan.ranking_rows() if member.ranker is not None else all_ids[:0]
         rank_scale = 1.0 if batch is None else num_edges / len(batch)
-        loss, squared, rank = step_loss(
+        loss, squared, rank = step(
             keep, user_ids, movie_ids, distributed.shard(targets), len(targets),
             distributed.shard(rows), len(rows), dropped, rank_scale,
         )  # fmt: skip

@@ -3,30 +3,62 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
+from gnnrec.config import Range, check_config, deprecated_key, resolve_preset
 from gnnrec.evaluation.validation import check_selection_metric
-from gnnrec.models.gnn_presets import FALLBACK_PRESET, PRESETS, RATING_MESSAGE_CHOICES, auto_rating_messages
-from gnnrec.models.side_graphs import SIDE_GRAPH_MODES
+from gnnrec.models.gnn.graph import SIDE_GRAPH_MODES
+from gnnrec.models.gnn.presets import FALLBACK_PRESET, PRESETS, RATING_MESSAGE_CHOICES, auto_rating_messages
 from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES
 from gnnrec.nn.encoder import LAYER_AGGREGATIONS
 from gnnrec.nn.network import DECODERS
 from gnnrec.nn.ranking import RANK_LOSSES
-from gnnrec.presets import resolve_preset
 
 SUPERVISION = ("all", "dropped")
+INPUTS = ("embedding", "onehot")
+
+SHARE = Range(0.0, 1.0, high_open=True)  # a probability that must leave something: [0, 1)
+COUNT = Range(1, integer=True)
+RANGES: dict[str, Range] = {
+    **dict.fromkeys(("embedding_dim", "hidden_dim", "output_dim", "num_bases", "rank_dim"), COUNT),
+    **dict.fromkeys(("max_epochs", "patience", "ensemble", "val_every"), COUNT),
+    "num_layers": Range(0, integer=True),
+    "rating_bins": Range(2, integer=True),
+    **dict.fromkeys(("dropout", "node_dropout", "edge_dropout", "id_dropout", "ema_decay"), SHARE),
+    **dict.fromkeys(("induction_users", "induction_movies"), SHARE),
+    **dict.fromkeys(("ce_weight", "mse_weight", "weight_decay", "rank_weight", "rank_like_weight"), Range(0.0)),
+    "lr": Range(0.0, low_open=True),
+    "rank_grad_scale": Range(0.0, 1.0),
+    **dict.fromkeys(("keep_rating_epoch", "keep_ranking_epoch", "rank_users", "threads"), Range(0, integer=True)),
+    "histogram_every": Range(0, integer=True),
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "input": INPUTS,
+    "message": MESSAGE_MODES,
+    "rating_messages": RATING_MESSAGE_CHOICES,
+    "accumulate": ACCUMULATIONS,
+    "side_graphs": SIDE_GRAPH_MODES,
+    "layer_aggregation": LAYER_AGGREGATIONS,
+    "decoder": DECODERS,
+    "supervision": SUPERVISION,
+    "rank_loss": RANK_LOSSES,
+}
 
 
 @dataclasses.dataclass
 class GNNConfig:
-    """Hyper-parameters of :class:`GNNModel`; every switch the ablations use is a field here.
+    """Hyper-parameters of :class:`~gnnrec.models.gnn.GNNModel`; every switch the ablations use is a field here.
 
     Fields that default to ``None`` follow the split's dataset: at fit time :meth:`resolved` fills them
-    from the dataset's preset (:mod:`gnnrec.models.gnn_presets`; ``preset="auto"``, datasets without one
+    from the dataset's preset (:mod:`gnnrec.models.gnn.presets`; ``preset="auto"``, datasets without one
     use the ``generic`` preset). Setting one explicitly always wins; ``preset="ml-100k"`` etc. uses that
     preset whatever the dataset. The model records the preset and the resolved config it fitted with.
+    ``epochs`` is the deprecated name of ``max_epochs`` (it warns).
     """
 
-    # encoder
+    DEPRECATED_KEYS: ClassVar[dict[str, str]] = {"epochs": "max_epochs"}
+
+    # ---- encoder (gnnrec.nn.RatingGraphEncoder)
     input: str = "onehot"  # first convolution reads: onehot (free weights per ID and level, GC-MC) | embedding
     embedding_dim: int = 32  # layer-0 size: ID embeddings and side-feature projections (skip path)
     use_ids: bool = False  # layer 0 holds an ID embedding (which input="embedding" also passes along edges)
@@ -48,83 +80,82 @@ class GNNConfig:
     side_graphs: str = "auto"  # auto: also pass messages over the split's user–user / movie–movie graphs | off
     layer_aggregation: str = "concat"  # concat | mean | last (of layer 0..L outputs, before the dense layer)
     output_dim: int = 75  # size of the final node representations the decoder reads
-    # decoder
+
+    # ---- rating decoder (gnnrec.nn.decoders)
     decoder: str = "bilinear"  # bilinear (mixture over levels) | dot | mlp
     num_bases: int = 2  # basis matrices shared by the bilinear decoder's levels
-    # regularisation
-    # None: the preset's (ml-100k and generic: 0.5 each; synthetic: 0, see gnnrec.models.gnn_presets)
+
+    # ---- regularisation (None: the preset's; ml-100k and generic: 0.5 each, synthetic: 0)
     dropout: float | None = None  # on node features entering every convolution and dense layer
     node_dropout: float | None = None  # share of source nodes whose messages are all dropped in a training step
     edge_dropout: float = 0.25  # share of message edges removed in every training step
     id_dropout: float = 0.05  # share of users seen as the "unknown user" (trains its row for cold start)
     supervision: str = "dropped"  # dropped: loss only on the edges removed from messages | all: every train edge
-    # cold-start training (gnnrec.models.induction): share of users / movies seen as new in each step
+    # cold-start training (gnnrec.models.gnn.step.induction_step): share of users / movies seen as new in each step
     induction_users: float = 0.0
     induction_movies: float = 0.0
-    # training
+
+    # ---- rating losses and optimisation
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)
     mse_weight: float = 1.0  # squared error of the expected rating
     lr: float = 0.01
     weight_decay: float = 0.0
-    epochs: int = 1000
-    patience: int | None = None  # stop after this many epochs without a better validation metric (None: preset's)
-    selection_metric: str = "rmse"  # validation metric for early stopping and the kept weights
+    max_epochs: int = 1000
     ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights
     ensemble: int = 1  # independently initialised members whose predictions are averaged
-    val_every: int = 5  # epochs between validations (patience counts epochs)
-    # training edges per optimizer step (gnnrec.models.gnn_steps): "auto"/0 one full-batch step per epoch up to
+    # training edges per optimizer step (gnnrec.models.gnn.step): "auto"/0 one full-batch step per epoch up to
     # 2M training ratings, batches of 2^18 edges above; a number N: an epoch is a pass over the edges in batches of N
     batch_size: str | int = "auto"
     rank_users: int = 0  # users in a mini-batch step's ranking loss (0: all, at most 2^23 / num_movies of them)
-    # ranking head: "will this user rate this movie, and like it", trained jointly (0: rank by the rating head)
+
+    # ---- ranking head: "will this user rate this movie, and like it", trained jointly (0: rank by the rating head)
     rank_weight: float = 0.5  # weight of the ranking loss beside the rating loss
     rank_dim: int = 75  # size of the ranking head's user and movie projections
     rank_loss: str = "multinomial"  # multinomial (softmax over the catalogue) | bpr (one sampled negative)
     rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
     rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches the encoder
+
+    # ---- validation, early stopping and the kept snapshots
+    val_every: int = 5  # epochs between validations (patience counts epochs)
+    patience: int | None = None  # stop after this many epochs without a better validation metric (None: preset's)
+    selection_metric: str = "rmse"  # validation metric for early stopping and the kept rating weights
     rank_selection_metric: str = "ndcg@10"  # validation metric that picks the ranking snapshot
     # without validation ratings (a refit on train + validation): the epochs whose weights are kept (0: the last)
     keep_rating_epoch: int = 0
     keep_ranking_epoch: int = 0
+
+    # ---- run
     histogram_every: int = 50  # epochs between TensorBoard histograms (0: never)
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch intra-op CPU threads while fitting (0: leave torch's setting)
     preset: str = "auto"  # where the None fields come from: auto (the split's dataset) | a name in PRESETS
 
-    def __post_init__(self) -> None:
+    # ---- deprecated spelling (warns): epochs=N sets max_epochs
+    epochs: dataclasses.InitVar[int | None] = None
+
+    def __post_init__(self, epochs: int | None) -> None:
+        if epochs is not None:
+            deprecated_key("GNNConfig", "epochs", "max_epochs")
+            self.max_epochs = epochs
+        if isinstance(self.batch_size, str) and self.batch_size.strip().isdigit():
+            self.batch_size = int(self.batch_size)  # from --set batch_size=N
+        check_config(self, RANGES, CHOICES)
         check_selection_metric(self.selection_metric)
         check_selection_metric(self.rank_selection_metric)
-        choices = {
-            "message": MESSAGE_MODES,
-            "layer_aggregation": LAYER_AGGREGATIONS,
-            "decoder": DECODERS,
-            "supervision": SUPERVISION,
-            "input": ("embedding", "onehot"),
-            "accumulate": ACCUMULATIONS,
-            "rank_loss": RANK_LOSSES,
-            "side_graphs": SIDE_GRAPH_MODES,
+        if self.preset != "auto" and str(self.preset).lower() not in PRESETS:
+            raise ValueError(f"GNNConfig: preset={self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
+        if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                                          or self.batch_size < 0):  # fmt: skip
+            raise ValueError(f"GNNConfig: batch_size must be 'auto' or a number of edges >= 0, got {self.batch_size!r}")
+        needs_dropped_edges = {
+            "induction_users/induction_movies": bool(self.induction_users or self.induction_movies),
+            "supervision='dropped'": self.supervision == "dropped",
+            "rank_weight > 0": self.rank_weight > 0,
         }
-        for key, valid in choices.items():
-            if getattr(self, key) not in valid:
-                raise ValueError(f"config {key}={getattr(self, key)!r}; choose one of {', '.join(valid)}")
-        positive = ("embedding_dim", "hidden_dim", "output_dim", "num_bases", "epochs", "ensemble", "rank_dim")
-        positive += ("val_every",)
-        for key in positive:
-            if getattr(self, key) < 1:
-                raise ValueError(f"config {key} must be at least 1, got {getattr(self, key)}")
-        if self.num_layers < 0:
-            raise ValueError(f"config num_layers must be >= 0, got {self.num_layers}")
-        for key in ("dropout", "edge_dropout", "node_dropout", "id_dropout", "ema_decay"):
-            if getattr(self, key) is not None and not 0.0 <= getattr(self, key) < 1.0:
-                raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
-        for key in ("induction_users", "induction_movies"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ValueError(f"config {key} must lie in [0, 1), got {getattr(self, key)}")
-        if (self.induction_users or self.induction_movies) and self.edge_dropout == 0.0:
-            raise ValueError("induction_users/induction_movies need edge_dropout > 0 (they drop a new node's edges)")
-        if self.supervision == "dropped" and self.edge_dropout == 0.0:
-            raise ValueError("supervision='dropped' needs edge_dropout > 0 (the dropped edges are the targets)")
+        for what, needed in needs_dropped_edges.items():
+            if needed and self.edge_dropout == 0.0:
+                raise ValueError(f"GNNConfig: {what} needs edge_dropout > 0 (it works on the edges a step drops)")
         if self.accumulate == "stack" and self.message == "plain":
             raise ValueError("accumulate='stack' stacks per-level messages; with message='plain' use accumulate='sum'")
         if self.layer_aggregation == "mean" and self.num_layers and self.hidden_dim != self.embedding_dim:
@@ -134,32 +165,6 @@ class GNNConfig:
                 "use_ids and use_features are both off, without rating_stats or an onehot convolution: "
                 "nodes would have no input"
             )
-        if self.rank_weight < 0 or self.rank_like_weight < 0 or not 0.0 <= self.rank_grad_scale <= 1.0:
-            raise ValueError("config rank_weight and rank_like_weight must be >= 0 and rank_grad_scale in [0, 1]")
-        if self.rank_weight > 0 and self.edge_dropout == 0.0:
-            raise ValueError("rank_weight > 0 needs edge_dropout > 0 (the ranking targets are the dropped edges)")
-        if self.keep_rating_epoch < 0 or self.keep_ranking_epoch < 0:
-            raise ValueError("config keep_rating_epoch and keep_ranking_epoch must be >= 0")
-        if self.threads < 0:
-            raise ValueError(f"config threads must be >= 0, got {self.threads}")
-        if self.lr <= 0:
-            raise ValueError(f"config lr must be positive, got {self.lr}")
-        if self.rating_messages is not None and self.rating_messages not in RATING_MESSAGE_CHOICES:
-            raise ValueError(
-                f"config rating_messages={self.rating_messages!r}; choose None (the preset's) or one of "
-                f"{', '.join(RATING_MESSAGE_CHOICES)}"
-            )
-        if isinstance(self.rating_bins, bool) or not isinstance(self.rating_bins, int) or self.rating_bins < 2:
-            raise ValueError(f"config rating_bins must be an integer >= 2, got {self.rating_bins!r}")
-        if self.preset != "auto" and str(self.preset).lower() not in PRESETS:
-            raise ValueError(f"config preset={self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
-        if isinstance(self.batch_size, str) and self.batch_size.strip().isdigit():
-            self.batch_size = int(self.batch_size)  # from --set batch_size=N
-        if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
-                                          or self.batch_size < 0):  # fmt: skip
-            raise ValueError(f"config batch_size must be 'auto' or a number of edges >= 0, got {self.batch_size!r}")
-        if self.rank_users < 0:
-            raise ValueError(f"config rank_users must be >= 0 (0: automatic), got {self.rank_users}")
 
     def resolved(self, dataset: str | None, num_levels: int) -> tuple[GNNConfig, str]:
         """This config with its ``None`` fields from the preset for ``dataset`` and ``rating_messages="auto"``

@@ -1,0 +1,184 @@
+"""Fitting the ``gnn`` model (:class:`GNNTrainer`): the members' epochs of :mod:`~gnnrec.models.gnn.step`, the two
+validation snapshots with early stopping, the refit overrides and TensorBoard logging."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from gnnrec import distributed
+from gnnrec.data.split import RatingSplit
+from gnnrec.evaluation.validation import improved, validation_metrics
+from gnnrec.models.gnn.graph import TrainingGraph, graph_metadata
+from gnnrec.models.gnn.step import StepPlan, TrainingStep, train_epoch
+from gnnrec.nn.network import RatingGNN
+from gnnrec.utils import seed_everything
+
+if TYPE_CHECKING:
+    from gnnrec.models.gnn.model import GNNModel
+
+Snapshot = tuple[float | None, int, dict | None]  # (validation value, epoch, averaged weights) of the best epoch
+
+
+def refit_overrides(selected_epochs: list[dict[str, int]]) -> dict[str, int]:
+    """Config overrides that repeat what validation selected when fitting again without validation
+    (on train + validation): the epoch budget and the epochs of the rating and ranking snapshots, averaged
+    over the ensemble's members."""
+    if not selected_epochs:  # not fitted (or an old checkpoint): nothing was selected
+        return {}
+    chosen = {
+        f"keep_{role}_epoch": round(sum(s[role] for s in selected_epochs) / len(selected_epochs))
+        for role in selected_epochs[0]
+    }
+    return {"max_epochs": max(chosen.values()), **chosen}
+
+
+class GNNTrainer:
+    """Fits a :class:`~gnnrec.models.gnn.GNNModel`: its graph and metadata, then each ensemble member in turn.
+
+    Each member trains for up to ``max_epochs`` epochs of :func:`~gnnrec.models.gnn.step.train_epoch` (one
+    full-batch step, or mini-batches, alone or under torchrun alike). With validation ratings the member keeps
+    two snapshots of its averaged weights: the best ``selection_metric`` (the rating snapshot, serving
+    predictions) and the best ``rank_selection_metric`` (the ranking snapshot, serving top-K lists); training
+    stops when neither improved for ``patience`` epochs. Without them it runs every epoch and keeps
+    ``keep_rating_epoch`` / ``keep_ranking_epoch``.
+
+    Args:
+        model: the model to fit; its ``config`` is the resolved one while the trainer runs.
+        logger: a TensorBoard ``SummaryWriter``-like object, or ``None``.
+    """
+
+    def __init__(self, model: GNNModel, logger: Any | None = None) -> None:
+        self.model = model
+        self.config = model.config
+        self.logger = logger
+
+    def fit(self, split: RatingSplit) -> None:
+        threads = torch.get_num_threads()
+        if self.config.threads:
+            # on small graphs (and on busy CPUs) intra-op threads cost more than they give
+            torch.set_num_threads(self.config.threads)
+        try:
+            self.fit_members(split)
+        finally:
+            torch.set_num_threads(threads)
+
+    def fit_members(self, split: RatingSplit) -> None:
+        config, model = self.config, self.model
+        seed_everything(config.seed)
+        model.graph = TrainingGraph.of(split, config.side_graphs)
+        model.metadata = graph_metadata(split)
+        model.use_members([], [])
+        graph = model.graph.to(model.device)
+        model.selected_epochs = []
+        members: list[RatingGNN] = []
+        rank_members: list[RatingGNN] = []
+        for member_index in range(config.ensemble):
+            member = model.build_member().to(model.device)
+            try:
+                ranking = self.train_member(member, member_index, split, graph, members, rank_members)
+            finally:
+                model.use_members(members, rank_members)
+            members.append(member.cpu().eval())
+            if ranking is not None:
+                rank_members.append(ranking.cpu().eval())
+        model.use_members(members, rank_members)
+
+    def train_member(
+        self,
+        member: RatingGNN,
+        member_index: int,
+        split: RatingSplit,
+        graph: TrainingGraph,
+        done: list[RatingGNN],
+        done_rank: list[RatingGNN],
+    ) -> RatingGNN | None:
+        """Train one member; load its rating snapshot into it and return the ranking snapshot (None: no head).
+        ``done`` / ``done_rank``: the members trained before it."""
+        config, model = self.config, self.model
+        optimizer = torch.optim.Adam(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        suffix = f"/member{member_index}" if config.ensemble > 1 else ""
+        # with ema_decay, validation and the kept weights use the moving average of the weights
+        averaged = copy.deepcopy(member) if config.ema_decay > 0 else member
+        watch = {"rating": config.selection_metric}
+        if member.ranker is not None:
+            watch["ranking"] = config.rank_selection_metric
+        metrics = list(dict.fromkeys(["rmse", "mae", *watch.values()]))
+        has_val = len(split.val) > 0
+        keep_at = {"rating": config.keep_rating_epoch, "ranking": config.keep_ranking_epoch}
+        best: dict[str, Snapshot] = {role: (None, 0, None) for role in watch}
+        full_adjacency = member.adjacency(graph.edge_index, graph.rating_index, graph.num_users, graph.num_movies)
+        plan = StepPlan(config, member, graph, full_adjacency)
+        step = distributed.wrap(TrainingStep(member, plan))
+        main = distributed.is_main()
+        started = time.perf_counter()
+        for epoch in range(1, config.max_epochs + 1):
+            member.train()
+            row, tic = {"epoch": epoch}, time.perf_counter()
+            loss, mse, rank_loss = train_epoch(plan, step, member, averaged, optimizer)
+            row.update(train_seconds=time.perf_counter() - tic, steps=plan.steps)
+            if member.ranker is not None:
+                row["train_rank_loss"] = rank_loss.item()
+            validate = has_val and (epoch % config.val_every == 0 or epoch == config.max_epochs)
+            if validate and main:  # under torchrun rank 0 alone validates (and decides early stopping)
+                # validate the averaged weights alone through the shared evaluator
+                model.use_members([averaged], [averaged], encoding=(graph, full_adjacency))
+                values = validation_metrics(model, split, metrics, relevance_threshold=None)
+                model.use_members(done, done_rank)
+                row.update({f"val_{name}": value for name, value in values.items()})
+            row.update(train_loss=loss.item(), train_rmse=math.sqrt(mse.item()), lr=config.lr)
+            row["seconds"] = time.perf_counter() - started
+            if config.ensemble > 1:
+                row["member"] = member_index
+            model.history.append(row)
+            if self.logger is not None and main:
+                self.log(averaged, row, suffix, graph, full_adjacency)
+            if not has_val:  # no validation ratings: train for all epochs, keep the asked-for snapshots
+                for role in watch:
+                    if epoch == keep_at[role]:
+                        best[role] = (None, epoch, copy.deepcopy(averaged.state_dict()))
+                continue
+            if not validate:
+                continue
+            better = [main and improved(metric, values[metric], best[role][0]) for role, metric in watch.items()]
+            for (role, metric), better_ in zip(watch.items(), distributed.broadcast_flags(better), strict=True):
+                if better_:  # rank 0's decision, on every rank
+                    best[role] = (values[metric] if main else None, epoch, copy.deepcopy(averaged.state_dict()))
+            if epoch - max(epoch_ for _, epoch_, _ in best.values()) >= config.patience:
+                break
+        final = averaged.state_dict()
+        model.selected_epochs.append({role: best[role][1] or epoch for role in watch})
+        ranking = None
+        if member.ranker is not None:
+            ranking = copy.deepcopy(member)
+            ranking.load_state_dict(best["ranking"][2] or final)
+        member.load_state_dict(best["rating"][2] or final)
+        return ranking
+
+    def log(
+        self, member: RatingGNN, row: dict[str, float], suffix: str, graph: TrainingGraph, adjacency: Any
+    ) -> None:
+        """Scalars every epoch; weight and node-embedding histograms every ``histogram_every`` epochs."""
+        logger, epoch = self.logger, row["epoch"]
+        logger.add_scalar(f"loss/train{suffix}", row["train_loss"], epoch)
+        logger.add_scalar(f"rmse/train{suffix}", row["train_rmse"], epoch)
+        logger.add_scalar(f"lr{suffix}", row["lr"], epoch)
+        for key, value in row.items():
+            if key.startswith("val_"):
+                logger.add_scalar(f"{key[4:]}/val{suffix}", value, epoch)
+        every = self.config.histogram_every
+        if every and epoch % every == 0:
+            for name, parameter in member.named_parameters():
+                logger.add_histogram(f"weights{suffix}/{name}", parameter.detach().cpu(), epoch)
+            member.eval()
+            with torch.no_grad():
+                ids = torch.arange(graph.num_users, device=graph.user_x.device)
+                z_user, z_movie = member.encode(
+                    graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency, side=graph.side
+                )
+            logger.add_histogram(f"embedding{suffix}/user", z_user.cpu(), epoch)
+            logger.add_histogram(f"embedding{suffix}/movie", z_movie.cpu(), epoch)
