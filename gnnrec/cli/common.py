@@ -83,15 +83,40 @@ def split_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = 
 
 
 def checkpoint_path(path: str) -> Path:
-    """A checkpoint file, or a run directory holding ``model.pt``."""
+    """A checkpoint file, or a run directory holding ``model.safetensors`` (an old ``model.pt`` is named too)."""
+    from gnnrec.models.checkpoint import CHECKPOINT_FILE, LEGACY_FILE
+
     candidate = Path(path).expanduser()
     if candidate.is_dir():
-        candidate = candidate / "model.pt"
+        legacy = candidate / LEGACY_FILE
+        candidate = candidate / CHECKPOINT_FILE
+        if not candidate.is_file() and legacy.is_file():
+            candidate = legacy  # loading refuses it, saying how to convert it
     if not candidate.is_file():
         raise FileNotFoundError(
-            f"no checkpoint at {candidate} (give a model.pt file or a `gnnrec train` run directory)"
+            f"no checkpoint at {candidate} (give a {CHECKPOINT_FILE} file or a `gnnrec train` run directory)"
         )
     return candidate
+
+
+def check_top_k(k: int) -> int:
+    """Refuse a top-K cutoff below 1 (before any data is loaded or model fitted)."""
+    if k < 1:
+        raise ValueError(f"-k/--k must be a positive integer (the top-K cutoff), got {k}")
+    return k
+
+
+def writable_directory(path: Path) -> Path:
+    """Create ``path`` if needed and check that files can be written there (an ``OSError`` naming it if not)."""
+    import tempfile
+
+    from gnnrec.utils import remove_stray_temporaries
+
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+        pass
+    remove_stray_temporaries(path)
+    return path
 
 
 def load_checkpoint(path: str, args: argparse.Namespace):
