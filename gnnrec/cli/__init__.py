@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a saved model with every metric. The split defaults to the one it was trained on; "
         "a checkpoint is refused on a split it was not trained on.",
     )
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="model.safetensors file or a `gnnrec train` run directory")
+    evaluate.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="model.safetensors file or a `gnnrec train` run directory"
+    )
     add_data_options(evaluate, from_checkpoint=True)
     evaluate.add_argument("--part", choices=["test", "val", "both"], default="test", help="ratings to evaluate on")
     evaluate.add_argument("-k", "--k", type=int, default=10, help="cutoff of the top-K metrics")

@@ -41,10 +41,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gnnrec import distributed
     from gnnrec.config import config_to_dict
     from gnnrec.evaluation import evaluate
+    from gnnrec.models.checkpoint import CHECKPOINT_FILE
     from gnnrec.tensorboard import log_embeddings, log_hparams, tensorboard_command
     from gnnrec.utils import atomic_write_text, gnnrec_home, seed_everything
-
-    from gnnrec.models.checkpoint import CHECKPOINT_FILE
 
     check_top_k(args.k)
     distributed.init_distributed()  # under torchrun: data-parallel; rank 0 alone writes the outputs

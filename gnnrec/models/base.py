@@ -19,7 +19,15 @@ from gnnrec.models.target_scale import TargetScale
 from gnnrec.nn.sparse import row_pointer
 from gnnrec.utils import resolve_device
 
-__all__ = ["CheckpointError", "FOLD_IN_KINDS", "FoldIn", "FoldInNotSupported", "NotFittedError", "RatingModel", "SplitInfo"]
+__all__ = [
+    "FOLD_IN_KINDS",
+    "CheckpointError",
+    "FoldIn",
+    "FoldInNotSupported",
+    "NotFittedError",
+    "RatingModel",
+    "SplitInfo",
+]
 
 
 class NotFittedError(RuntimeError):
