@@ -94,7 +94,9 @@ def test_evaluate_uses_the_training_split_and_refuses_others(trained_mf, ml100k_
     code, out, _ = _run(capsys, "evaluate", trained_mf, "--data-dir", ml100k_fixture_dir, "--part", "both")
     assert code == 0 and "mf ml-100k/u1 val" in out and "mf ml-100k/u1 test" in out and "rmse" in out
 
-    code, out, _ = _run(capsys, "evaluate", trained_mf / "model.safetensors", "--data-dir", ml100k_fixture_dir, "--json")
+    code, out, _ = _run(
+        capsys, "evaluate", trained_mf / "model.safetensors", "--data-dir", ml100k_fixture_dir, "--json"
+    )
     assert code == 0 and json.loads(out)[0]["metrics"]["rmse"] > 0
 
     code, _, err = _run(capsys, "evaluate", trained_mf, "--data-dir", ml100k_fixture_dir, "--split", "u2")
