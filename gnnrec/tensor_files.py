@@ -158,10 +158,13 @@ def digest(skeleton_bytes: bytes, tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         if name == JSON_ENTRY:
             continue
-        tensor = tensors[name].contiguous()
+        tensor = tensors[name]
         hasher.update(f"\0{name}\0{tensor.dtype}\0{list(tensor.shape)}\0".encode())
         if tensor.numel():
-            hasher.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+            flat = tensor.reshape(-1)
+            if flat.stride(0) != 1:  # a one-element tensor may have any stride
+                flat = flat.clone()
+            hasher.update(memoryview(flat.view(torch.uint8).numpy()))
     return hasher.hexdigest()
 
 

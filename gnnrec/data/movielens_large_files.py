@@ -127,7 +127,7 @@ def read_ratings_csv(path: str | Path) -> Ratings:
             path, pd.read_csv, dtype={"userId": np.int64, "movieId": np.int64, "rating": np.float32,
                                       "timestamp": np.int64}, **kwargs
         )  # fmt: skip
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         if isinstance(error, DataFormatError):
             raise
         _first_bad(_read_table(path, pd.read_csv, dtype=str, **kwargs), names, path, 2, INTEGER_COLUMNS)
@@ -156,7 +156,7 @@ def read_ratings_dat(path: str | Path) -> Ratings:
     fast = {"user": np.int64, "movie": np.int64, "rating": np.float32, "time": np.int64}
     try:
         frame = _read_table(path, pd.read_csv, dtype={**fast, **dict.fromkeys(gaps, np.float32)}, **kwargs)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         if isinstance(error, DataFormatError):
             raise
         frame = _read_table(path, pd.read_csv, dtype=str, **kwargs)
