@@ -204,7 +204,8 @@ def read_tensor_file(path: str | Path, kind: str) -> tuple[Any, dict[str, str]]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - not a dict
+            # copied out of the file's memory map: a file changed in place later must not crash this process
+            tensors = {name: handle.get_tensor(name).clone() for name in handle.keys()}  # noqa: SIM118 - not a dict
     except (SafetensorError, OSError, RuntimeError, ValueError, TypeError) as error:
         raise TensorFileError(f"{path} is damaged or not a safetensors file: {error}") from None
     if metadata.get(KIND_KEY) != kind or metadata.get(LAYOUT_KEY) != LAYOUT:

@@ -97,7 +97,7 @@ def _first_bad(
 def _fits_int64(value: object) -> bool:
     if not isinstance(value, str) or not _INTEGER.fullmatch(value.strip()):
         return False
-    return INT64_MIN <= int(value) <= INT64_MAX
+    return INT64_MIN <= int(value.strip()) <= INT64_MAX
 
 
 def _check_ratings(table: Ratings, names: tuple[str, str, str, str]) -> Ratings:

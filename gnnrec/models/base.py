@@ -374,7 +374,7 @@ class RatingModel(abc.ABC):
             model.history = payload["history"]
             model._load_state(payload["state"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            reason = " ".join(str(error).split())[:400]
             raise CheckpointError(
                 f"{path} does not hold a usable {payload['model']!r} model: {type(error).__name__}: {reason}"
             ) from None
