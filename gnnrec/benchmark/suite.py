@@ -351,8 +351,11 @@ def build_cells(suite: Suite) -> list[Cell]:
                 if "seed" in fields[entry.label]:
                     overrides["seed"] = seed
                 cells.append(Cell(entry, split, seed, overrides))
-    for cell in cells[: len(entries)]:
-        create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)  # refuse bad keys/values now
+    for cell in cells[: len(entries)]:  # refuse bad keys and values now, before any fit
+        try:
+            create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
+        except ValueError as error:
+            raise ValueError(f"suite {suite.name!r}, model {cell.entry.label!r}: {error}") from None
     return cells
 
 
