@@ -162,8 +162,8 @@ def digest(skeleton_bytes: bytes, tensors: dict[str, torch.Tensor]) -> str:
         hasher.update(f"\0{name}\0{tensor.dtype}\0{list(tensor.shape)}\0".encode())
         if tensor.numel():
             flat = tensor.reshape(-1)
-            if flat.stride(0) != 1:  # a one-element tensor may have any stride
-                flat = flat.clone()
+            if flat.stride(0) != 1:  # a one-element tensor counts as contiguous with any stride
+                flat = torch.empty_like(flat, memory_format=torch.contiguous_format).copy_(flat)
             hasher.update(memoryview(flat.view(torch.uint8).numpy()))
     return hasher.hexdigest()
 

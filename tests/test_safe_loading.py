@@ -48,7 +48,7 @@ def test_tensor_file_round_trips_nested_values(tmp_path):
         "tensor": torch.randn(3, 2),
         "view": base[2:5],
         "same_storage": base,
-        "one_element": torch.arange(6).view(2, 3)[:, 1:2][0],
+        "one_element": torch.arange(10).as_strided((1,), (5,)),
         "bf16": torch.ones(2, dtype=torch.bfloat16),
         "mask": torch.tensor([True, False]),
         "empty": torch.zeros(0, 4),
