@@ -199,6 +199,13 @@ def test_train_k_0_is_refused_before_the_fit(ml100k_fixture_dir, tmp_path, capsy
     assert "positive integer" in _refused(capsys, "evaluate", out, "-k", "0")
 
 
+@pytest.mark.parametrize("option", ["--seed", "--data-seed"])
+def test_seeds_beyond_64_bits_are_refused(option, ml100k_fixture_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "mf", "--test-config", option, str(2**70), "--data-dir", ml100k_fixture_dir, "--out", out]
+    assert f"{option} must be a 64-bit integer" in _refused(capsys, *argv) and not out.exists()
+
+
 @pytest.mark.parametrize(
     ("liked", "message"),
     [

@@ -146,9 +146,11 @@ def _files_present(record: Mapping[str, Any], run_dir: Path, needs_checkpoint: b
     if isinstance(selection, Mapping) and selection.get("checkpoint") is not None:
         wanted.append(("", selection.get("checkpoint")))
     try:
-        return all(path_in_run(run_dir, name, folder).is_file() for folder, name in wanted)
+        paths = [path_in_run(run_dir, name, folder) for folder, name in wanted]
     except ValueError:
         return False
+    # a pickle checkpoint of an older version (models/<cell>.pt) cannot be loaded: the cell is recomputed
+    return all(p.is_file() and (p.suffix != ".pt") for p in paths)
 
 
 def _reusable(

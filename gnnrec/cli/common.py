@@ -62,6 +62,7 @@ def split_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = 
     ``recorded`` holds ``dataset`` plus the split's settings (``split``, ``val_fraction``, ``seed``, ...).
     """
     recorded = recorded or {}
+    check_seed("--data-seed", getattr(args, "data_seed", None))
 
     def pick(option: str, key: str, default: Any) -> Any:
         value = getattr(args, option, None)
@@ -166,9 +167,16 @@ def format_metrics_table(results: list[Any]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def check_seed(option: str, seed: int | None) -> None:
+    """Refuse a seed that does not fit in 64 bits (torch cannot take it)."""
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise ValueError(f"{option} must be a 64-bit integer, got {seed}")
+
+
 def model_with_seed(model_name: str, overrides: dict[str, Any], seed: int | None, *, test_config: bool):
     from gnnrec.models import create_model, get_model_class
 
+    check_seed("--seed", seed)
     fields = {f.name for f in dataclasses.fields(get_model_class(model_name).config_class)}
     if seed is not None and "seed" in fields:
         if "seed" in overrides:
