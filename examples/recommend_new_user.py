@@ -1,7 +1,7 @@
 """Recommend movies to a person who is not in the data (cold start), without retraining the GNN.
 
     python examples/recommend_new_user.py --age 25 --gender F --occupation student --liked 50 172 181:4
-    python examples/recommend_new_user.py --checkpoint runs/gnn/model.safetensors \
+    python examples/recommend_new_user.py --checkpoint runs/gnn/model.safetensors \\
         --age 40 --gender M --occupation engineer
 
 Movie ids are the raw MovieLens ids of u.item (50, 172 and 181 are the Star Wars trilogy in ML-100k).
