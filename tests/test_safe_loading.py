@@ -282,6 +282,21 @@ def test_a_cell_checkpoint_outside_the_run_is_never_loaded(payload_pickle, ml100
     assert path_in_run(run_dir, "models/x.safetensors") == (run_dir / "models" / "x.safetensors").resolve()
 
 
+def test_pickled_suites_and_cells_run_no_code(payload_pickle, ml100k_fixture_dir, tmp_path, capsys):
+    suite = payload_pickle(tmp_path / "suite.json", {"x": payload_pickle.payload()})
+    line = _one_line(_cli(capsys, "benchmark", suite, "--out", tmp_path / "run")[2])
+    assert "suite file" in line and str(suite) in line
+    run_dir = tmp_path / "resumed"
+    _run(QUICK, run_dir, ml100k_fixture_dir)
+    for cell in (run_dir / "cells").glob("*.json"):
+        payload_pickle(cell, {"x": payload_pickle.payload()})  # a cell record replaced by a pickle
+    again = _run(QUICK, run_dir, ml100k_fixture_dir)
+    assert again.results["run"]["cells_reused"] == 0 and again.results["run"]["cells_failed"] == 0
+    payload_pickle(run_dir / "suite.json", {"x": payload_pickle.payload()})
+    assert "suite.json" in _one_line(_cli(capsys, "benchmark", "--resume", run_dir)[2])
+    assert not payload_pickle.marker.exists()
+
+
 QUICK = {"name": "safety-quick", "splits": ["u1"], "seeds": [0], "models": ["global-mean", "bias"]}
 
 
@@ -300,3 +315,17 @@ def test_a_cell_whose_npz_is_missing_is_recomputed_and_stray_temporaries_go(ml10
     assert again.results["significance"]["rating"]["rows"]
     assert not dead.exists() and alive.exists()
     assert remove_stray_temporaries(run_dir / "cells") == []
+
+
+def _mark(data):
+    data.marked = True
+    return data
+
+
+def test_a_pre_transform_names_its_own_cache(ml100k_fixture_dir, tmp_path):
+    MovieLens100K(tmp_path, source_dir=ml100k_fixture_dir, log=False)
+    transformed = MovieLens100K(tmp_path, source_dir=ml100k_fixture_dir, log=False, pre_transform=_mark)
+    again = MovieLens100K(tmp_path, source_dir=ml100k_fixture_dir, log=False, pre_transform=_mark)
+    assert transformed[0].marked and again[0].marked
+    assert len(list((tmp_path / "processed").glob("*.safetensors"))) == 2  # the plain and the transformed cache
+    assert not list((tmp_path / "processed").glob("*.pt"))

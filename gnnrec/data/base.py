@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -172,7 +173,8 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
     def processed_file_names(self) -> list[str]:
         name = f"{self.split}-{self.fingerprint[:16]}"
         if self.pre_transform is not None:  # a cache made with another pre_transform is another file
-            name += "-" + hashlib.md5(repr(self.pre_transform).encode()).hexdigest()[:8]
+            described = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(self.pre_transform))  # no memory address
+            name += "-" + hashlib.md5(described.encode()).hexdigest()[:8]
         return [name + CACHE_SUFFIX]
 
     def _process(self) -> None:
