@@ -76,7 +76,7 @@ def predictions(checkout: Path, target: Path, runs: dict) -> dict:
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
     code = CHILD.format(runs=runs)
     subprocess.run([sys.executable, "-c", code, str(target)], env=env, check=True, cwd=checkout)
-    result = torch.load(target)
+    result = torch.load(target, weights_only=True)
     if not Path(result["file"]).resolve().is_relative_to(checkout.resolve()):
         raise RuntimeError(f"{checkout}: imported gnnrec from {result['file']}, not from the checkout")
     return result

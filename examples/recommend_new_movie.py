@@ -1,7 +1,7 @@
 """Which users would like a film that has just been added? Fold a new movie into a trained GNN, no retraining.
 
     python examples/recommend_new_movie.py --genres Comedy Romance --year 1998 --rated 13:5 92:2
-    python examples/recommend_new_movie.py --checkpoint runs/gnn/model.pt --genres Sci-Fi --year 1997
+    python examples/recommend_new_movie.py --checkpoint runs/gnn/model.safetensors --genres Sci-Fi --year 1997
 
 The film is described by its genres and release year (the movie side features) and, optionally, the first
 ratings it received (raw MovieLens user ids of u.user, ``USER:RATING``). It becomes a new movie node with the
@@ -23,7 +23,7 @@ from gnnrec.models import RatingModel, create_model
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The users most likely to enjoy a newly added film.")
     parser.add_argument("--data-dir", help="raw MovieLens-100k files (default: $GNNREC_ML100K_DIR, else download)")
-    parser.add_argument("--checkpoint", help="a saved gnn model (model.pt); default: train one now")
+    parser.add_argument("--checkpoint", help="a saved gnn model (model.safetensors); default: train one now")
     parser.add_argument("--genres", nargs="+", default=["Comedy", "Romance"], metavar="GENRE")
     parser.add_argument("--year", type=int, default=1998, help="release year")
     parser.add_argument("--rated", nargs="*", default=[], metavar="USER:RATING", help="first ratings of the film")

@@ -1,7 +1,8 @@
 """Recommend movies to a person who is not in the data (cold start), without retraining the GNN.
 
     python examples/recommend_new_user.py --age 25 --gender F --occupation student --liked 50 172 181:4
-    python examples/recommend_new_user.py --checkpoint runs/gnn/model.pt --age 40 --gender M --occupation engineer
+    python examples/recommend_new_user.py --checkpoint runs/gnn/model.safetensors \\
+        --age 40 --gender M --occupation engineer
 
 Movie ids are the raw MovieLens ids of u.item (50, 172 and 181 are the Star Wars trilogy in ML-100k).
 Without --checkpoint the GNN is trained first (--fast: its tiny test configuration).
@@ -20,7 +21,7 @@ from gnnrec.models import RatingModel, create_model
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Top-k movies for a new person from demographics and a few ratings.")
     parser.add_argument("--data-dir", help="raw MovieLens-100k files (default: $GNNREC_ML100K_DIR, else download)")
-    parser.add_argument("--checkpoint", help="a saved gnn model (model.pt); default: train one now")
+    parser.add_argument("--checkpoint", help="a saved gnn model (model.safetensors); default: train one now")
     parser.add_argument("--age", type=float, default=25)
     parser.add_argument("--gender", default="F", help="M or F")
     parser.add_argument("--occupation", default="student")

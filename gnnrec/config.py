@@ -24,10 +24,51 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Turn a ``--set key=value`` string into the field's type (bool, int, float, str, tuples, lists)."""
-    if not isinstance(value, str):
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _check_value(value: Any, annotation: Any, key: str) -> Any:
+    """A non-string value (from a suite's JSON, or Python) must already have the field's type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _check_value(value, option, key)
+            except ValueError:
+                continue
+        raise ValueError(f"config key {key!r} expects {annotation}, got {value!r}")
+    if annotation is bool:
+        ok = isinstance(value, bool)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif annotation is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif annotation is str:
+        ok = isinstance(value, str)
+    elif origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            raise ValueError(f"config key {key!r} expects a list of {_type_name(args[0]) if args else 'values'}, "
+                             f"got {value!r}")  # fmt: skip
+        element = args[0] if args else Any
+        items = [v if element is Any else _check_value(v, element, key) for v in value]
+        return origin(items)
+    else:
         return value
+    if not ok:
+        raise ValueError(f"config key {key!r} expects {_type_name(annotation)}, got {value!r}")
+    return value
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Turn a ``--set key=value`` string into the field's type (bool, int, float, str, tuples, lists).
+
+    Values that are not strings must already have the field's type; anything else is a ``ValueError``.
+    """
+    if not isinstance(value, str):
+        return _check_value(value, annotation, key)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -47,11 +88,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return annotation(value)
         if origin in (tuple, list):
             parsed = json.loads(value if value.strip().startswith("[") else f"[{value}]")
-            return origin(parsed)
-    except (ValueError, json.JSONDecodeError):
-        raise ValueError(
-            f"config key {key!r} expects {getattr(annotation, '__name__', annotation)}, got {value!r}"
-        ) from None
+            if not isinstance(parsed, list):
+                raise ValueError(value)
+            return _check_value(parsed, annotation, key)
+    except (ValueError, json.JSONDecodeError, RecursionError):
+        raise ValueError(f"config key {key!r} expects {_type_name(annotation)}, got {value!r}") from None
     return value
 
 
@@ -97,6 +138,8 @@ def parse_set_options(items: list[str]) -> dict[str, str]:
     """Parse ``["key=value", ...]`` as given to ``--set``."""
     out = {}
     for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"--set expects key=value strings, got {item!r}")
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--set expects key=value, got {item!r}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +22,22 @@ def gnnrec_home() -> Path:
     return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "gnnrec").expanduser()
 
 
+# ``.NAME.PID.RANDOM.tmp``: the temporary of atomic_path, named with the writing process's id
+_TEMPORARY = re.compile(r"\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+_UNTAGGED_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")
+UNTAGGED_TEMPORARY_AGE_S = 3600
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    The temporary is ``.NAME.PID.RANDOM.tmp``; one left by a killed process is removed by
+    :func:`remove_stray_temporaries`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -34,6 +46,49 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process (or unknowable): leave its file alone
+    return True
+
+
+def remove_stray_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporaries of :func:`atomic_path` in ``directory`` whose writer is gone; returns them.
+
+    A temporary names its process; it is removed when no such process runs (one without a process id,
+    from an older gnnrec, when it is over an hour old). Files of running processes are never touched.
+    """
+    directory = Path(directory)
+    removed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        tagged = _TEMPORARY.fullmatch(entry.name)
+        if tagged:
+            stray = not _process_alive(int(tagged.group(1)))
+        elif _UNTAGGED_TEMPORARY.fullmatch(entry.name):
+            try:
+                stray = now - entry.stat().st_mtime > UNTAGGED_TEMPORARY_AGE_S
+            except OSError:
+                continue
+        else:
+            continue
+        if stray and entry.is_file():
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

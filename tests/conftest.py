@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gnnrec.data import MovieLens100K, RatingSplit
 from gnnrec.testing.ml100k import write_ml100k_fixture
@@ -44,3 +45,43 @@ def real_ml100k_dir() -> Path:
 def real_u1_split(real_ml100k_dir, tmp_path_factory) -> RatingSplit:
     root = tmp_path_factory.mktemp("real_root")
     return MovieLens100K(root, split="u1", source_dir=real_ml100k_dir, log=False).rating_split()
+
+
+# ---------------------------------------------------------------------- property-based tests and payload files
+settings.register_profile(
+    "gnnrec",
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("thorough", parent=settings.get_profile("gnnrec"), max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gnnrec"))
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: the proof that a file's code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def payload_pickle(tmp_path):
+    """``write(path, wrap=dict)``: a ``torch.save`` pickle at ``path`` that would create ``marker`` if unpickled."""
+    import torch
+
+    marker = tmp_path / "PAYLOAD-RAN"
+
+    def write(path: Path, value: object = None) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": 1, "model": "mf", "state": _Payload(marker)} if value is None else value, path)
+        return path
+
+    write.marker = marker
+    write.payload = lambda: _Payload(marker)
+    return write

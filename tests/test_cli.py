@@ -59,7 +59,7 @@ def test_data_describes_the_split(ml100k_fixture_dir, capsys):
 
 
 def test_train_writes_checkpoint_config_metrics_and_logs(trained_mf, capsys):
-    assert {p.name for p in trained_mf.iterdir()} == {"model.pt", "config.json", "metrics.json", "tensorboard"}
+    assert {p.name for p in trained_mf.iterdir()} == {"model.safetensors", "config.json", "metrics.json", "tensorboard"}
     config = json.loads((trained_mf / "config.json").read_text())
     assert config["model"] == "mf" and config["config"]["dim"] == 8 and config["split_name"] == "ml-100k/u1"
     metrics = json.loads((trained_mf / "metrics.json").read_text())
@@ -87,14 +87,16 @@ def test_train_writes_under_gnnrec_home_by_default(ml100k_fixture_dir, capsys, m
     code, stdout, _ = _run(capsys, "train", "global-mean", "--data-dir", ml100k_fixture_dir)
     assert code == 0
     (run,) = (tmp_path / "home" / "runs").iterdir()
-    assert run.name.startswith("train-global-mean-ml-100k-u1-") and (run / "model.pt").is_file()
+    assert run.name.startswith("train-global-mean-ml-100k-u1-") and (run / "model.safetensors").is_file()
 
 
 def test_evaluate_uses_the_training_split_and_refuses_others(trained_mf, ml100k_fixture_dir, capsys):
     code, out, _ = _run(capsys, "evaluate", trained_mf, "--data-dir", ml100k_fixture_dir, "--part", "both")
     assert code == 0 and "mf ml-100k/u1 val" in out and "mf ml-100k/u1 test" in out and "rmse" in out
 
-    code, out, _ = _run(capsys, "evaluate", trained_mf / "model.pt", "--data-dir", ml100k_fixture_dir, "--json")
+    code, out, _ = _run(
+        capsys, "evaluate", trained_mf / "model.safetensors", "--data-dir", ml100k_fixture_dir, "--json"
+    )
     assert code == 0 and json.loads(out)[0]["metrics"]["rmse"] > 0
 
     code, _, err = _run(capsys, "evaluate", trained_mf, "--data-dir", ml100k_fixture_dir, "--split", "u2")
@@ -109,7 +111,7 @@ def test_evaluate_uses_the_training_split_and_refuses_others(trained_mf, ml100k_
         (["train", "bias", "--set", "bogus=1"], "unknown config key(s) bogus"),
         (["train", "mf", "--test-config", "--seed", "1", "--set", "seed=2"], "give the seed once"),
         (["train", "bias", "--split", "u9"], "unknown split 'u9'"),
-        (["evaluate", "missing/model.pt"], "no checkpoint at missing/model.pt"),
+        (["evaluate", "missing/model.safetensors"], "no checkpoint at missing/model.safetensors"),
         (["benchmark", "no-such-suite"], "unknown suite 'no-such-suite'; available suites: "),
         (["benchmark", "quick", "--models", "nope"], "suite 'quick' has no model 'nope'"),
         (
@@ -227,13 +229,13 @@ def test_train_evaluate_recommend_do_not_import_the_benchmark_runner(ml100k_fixt
 
 
 def test_a_checkpoint_without_its_dataset_needs_dataset(ml100k_fixture_dir, tmp_path, capsys):
-    import torch
+    from gnnrec.models.checkpoint import read_checkpoint, write_checkpoint
 
     out = tmp_path / "mean"
     assert _run(capsys, "train", "global-mean", "--data-dir", ml100k_fixture_dir, "--out", out)[0] == 0
-    payload = torch.load(out / "model.pt", weights_only=False)
+    payload = read_checkpoint(out / "model.safetensors")
     payload["split"]["dataset"] = ""  # as written before SplitInfo recorded the dataset
-    torch.save(payload, out / "model.pt")
+    write_checkpoint(out / "model.safetensors", payload)
     code, _, err = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir)
     assert code == 2 and "give --dataset" in err
     code, stdout, _ = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir, "--dataset", "ml-100k")

@@ -267,7 +267,7 @@ def test_bad_input_names_file_and_line(name, file, line, text, message, sources,
     assert message in str(info.value)
     assert info.value.path.endswith(file)
     processed = root / "processed"
-    leftovers = [p.name for p in processed.glob("*.pt") if p.name not in ("pre_transform.pt", "pre_filter.pt")]
+    leftovers = [p.name for p in processed.glob("*") if p.name not in ("pre_transform.pt", "pre_filter.pt")]
     assert leftovers == [] and not list(processed.glob("*.tmp"))
 
 

@@ -214,13 +214,14 @@ def run_cell(
             except Exception as error:  # noqa: BLE001 - TensorBoard extras must not discard a finished result
                 out["warnings"].append(f"tensorboard: {type(error).__name__}: {error}")
         if save_models:
-            path = run_dir / "models" / f"{cell.id}.pt"
+            path = run_dir / "models" / f"{cell.id}.safetensors"
             path.parent.mkdir(parents=True, exist_ok=True)
             final.save(path)
             out["checkpoint"] = str(path.relative_to(run_dir))
             if final is not model:
-                model.save(path.with_suffix(".selection.pt"))
-                out["selection"]["checkpoint"] = str(path.with_suffix(".selection.pt").relative_to(run_dir))
+                selection_path = path.with_name(f"{cell.id}.selection.safetensors")
+                model.save(selection_path)
+                out["selection"]["checkpoint"] = str(selection_path.relative_to(run_dir))
     except Exception as error:  # noqa: BLE001 - one model's failure must not lose the other cells
         out["status"] = f"failed: {type(error).__name__}: {error}"
         out["error"] = f"{type(error).__name__}: {error}"

@@ -14,7 +14,8 @@ A run directory holds::
     learning_curves.png   per-epoch curves from each model's ``history``
     tensorboard/<cell>/   one TensorBoard sub-run per cell (scalars, hparams, histograms, projector)
     cells/<cell>.npz      per-user test arrays for the paired bootstrap
-    models/<cell>.pt      checkpoints, with ``save_models=True`` (and <cell>.selection.pt: the fit before refit)
+    models/<cell>.safetensors  checkpoints, with ``save_models=True`` (and <cell>.selection.safetensors: the fit
+                          before refit)
 
 Running again into the same directory reuses every finished cell whose model, config, split
 fingerprint, seed, evaluation and refit settings and code version (:func:`gnnrec.provenance.version_key`) are
@@ -59,7 +60,7 @@ from gnnrec.models import create_model
 from gnnrec.models.base import RatingModel
 from gnnrec.provenance import code_version, version_key
 from gnnrec.threads import resolve_threads, torch_threads
-from gnnrec.utils import atomic_write_text, gnnrec_home, seed_everything
+from gnnrec.utils import atomic_write_text, gnnrec_home, remove_stray_temporaries, seed_everything
 
 
 def environment() -> dict[str, Any]:
@@ -121,19 +122,60 @@ def default_run_dir(suite: Suite) -> Path:
 CODE_KEY = "code_version_key"
 
 
-def _reusable(record: Mapping[str, Any] | None, expected: Mapping[str, Any], *, ignore: tuple[str, ...] = ()) -> bool:
+def path_in_run(run_dir: Path, relative: Any, folder: str = "") -> Path:
+    """``run_dir / folder / relative``, refused (``ValueError``) unless it lies inside ``run_dir``.
+
+    Cell records name their checkpoint and per-user arrays relative to the run; a record that points
+    elsewhere (an absolute path, ``..``) is not followed.
+    """
+    if not isinstance(relative, str) or not relative:
+        raise ValueError(f"a cell record of {run_dir} names a file by {relative!r}, not a relative path")
+    root = run_dir.resolve()
+    path = (run_dir / folder / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"a cell record of {run_dir} names {relative!r}, which lies outside the run directory")
+    return path
+
+
+def _files_present(record: Mapping[str, Any], run_dir: Path, needs_checkpoint: bool) -> bool:
+    """Whether the files a finished record names (per-user arrays, checkpoints) exist inside the run directory."""
+    wanted = [("cells", record.get("per_user"))] if record.get("per_user") is not None else []
+    if record.get("checkpoint") is not None or needs_checkpoint:
+        wanted.append(("", record.get("checkpoint")))
+    selection = record.get("selection")
+    if isinstance(selection, Mapping) and selection.get("checkpoint") is not None:
+        wanted.append(("", selection.get("checkpoint")))
+    try:
+        paths = [path_in_run(run_dir, name, folder) for folder, name in wanted]
+    except ValueError:
+        return False
+    # a pickle checkpoint of an older version (models/<cell>.pt) cannot be loaded: the cell is recomputed
+    return all(p.is_file() and (p.suffix != ".pt") for p in paths)
+
+
+def _reusable(
+    record: Mapping[str, Any] | None,
+    expected: Mapping[str, Any],
+    *,
+    ignore: tuple[str, ...] = (),
+    run_dir: Path | None = None,
+    needs_checkpoint: bool = False,
+) -> bool:
+    """Whether a stored cell record can stand for the cell: finished, same settings, and its files present."""
     return (
-        record is not None
+        isinstance(record, Mapping)
         and record.get("status") == OK
         and all(record.get(key) == value for key, value in expected.items() if key not in ignore)
+        and (run_dir is None or _files_present(record, run_dir, needs_checkpoint))
     )
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
+    return record if isinstance(record, dict) else None
 
 
 def run_benchmark(
@@ -199,6 +241,8 @@ def _run(
     cells = build_cells(suite)
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
     (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / "cells", run_dir / "models"):
+        remove_stray_temporaries(folder)  # left by a killed run
     atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
     provenance = code_version()
@@ -245,8 +289,9 @@ def _run(
             cell_path = run_dir / "cells" / f"{cell.id}.json"
             previous = _read_json(cell_path)
             where = f"[{position}/{len(cells)}] {cell.entry.label} {cell.split} seed {cell.seed}"
-            fresh = _reusable(previous, expected)
-            old_code = not fresh and reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,))
+            files = {"run_dir": run_dir, "needs_checkpoint": selecting}
+            fresh = _reusable(previous, expected, **files)
+            old_code = not fresh and reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,), **files)
             fresh, old_code = (bool(flag) for flag in distributed.broadcast_flags([fresh, old_code]))  # rank 0's files
             if (fresh or old_code) and not distributed.is_main():  # rank 0 reuses it: no fit to join
                 bar.update()
@@ -381,7 +426,7 @@ def _test_chosen_variant(
             suite.dataset, cell.split, source_dir=data_dir, val_fraction=suite.val_fraction, seed=suite.data_seed,
             log=False,
         )  # fmt: skip
-        model = RatingModel.load(run_dir / record["checkpoint"], split)
+        model = RatingModel.load(path_in_run(run_dir, record["checkpoint"]), split)
         result = evaluate_part(model, split, "test", suite, per_user)
         record["metrics"] = result.to_dict()["metrics"]
         record["per_user"] = save_per_user(result, run_dir / "cells" / f"{cell.id}.npz")

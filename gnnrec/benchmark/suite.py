@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -24,6 +25,19 @@ if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
 
 ALL_MODELS = "all"
 ANY_MODEL = "*"
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _json_type(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")
 
 
 def builtin_suites_dir() -> Traversable:
@@ -53,7 +67,13 @@ class ModelEntry:
         unknown = set(entry) - {"model", "label", "overrides", "refit"}
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))} in suite model entry {entry!r}")
-        overrides = dict(entry.get("overrides") or {})
+        overrides = entry.get("overrides") or {}
+        if not isinstance(overrides, Mapping) or not all(isinstance(key, str) for key in overrides):
+            raise ValueError(f"'overrides' of suite model entry {entry!r} must map config keys to values")
+        for key in ("model", "label"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ValueError(f"{key!r} of suite model entry {entry!r} must be a string")
+        overrides = dict(overrides)
         refit = entry.get("refit")
         if refit is not None and not isinstance(refit, bool):
             raise ValueError(f"'refit' of suite model entry {entry!r} must be true or false")
@@ -103,10 +123,15 @@ class Suite:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Suite:
+        """A suite from its JSON object; every field is checked here, before anything is fitted."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a suite is a JSON object (name, splits, seeds, models, ...), got a {_json_type(data)}")
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - fields
         if unknown:
-            raise ValueError(f"unknown suite key(s) {', '.join(sorted(unknown))}; valid keys: {', '.join(fields)}")
+            raise ValueError(
+                f"unknown suite key(s) {', '.join(sorted(map(str, unknown)))}; valid keys: {', '.join(fields)}"
+            )
         missing = {"name", "splits", "seeds"} - set(data)
         if missing:
             raise ValueError(f"suite is missing {', '.join(sorted(missing))}")
@@ -121,20 +146,72 @@ class Suite:
         for key in ("splits", "seeds"):
             if not isinstance(values[key], list) or not values[key]:
                 raise ValueError(f"suite {key!r} must be a non-empty list, got {values[key]!r}")
-        values["splits"] = [str(s) for s in values["splits"]]
-        values["seeds"] = [int(s) for s in values["seeds"]]
         overrides = values.get("overrides") or {}
         if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
             raise ValueError("suite 'overrides' must map a model name, label or '*' to a dict of config values")
         values["overrides"] = {str(target): dict(v) for target, v in overrides.items()}
-        if values.get("select_on") not in (None, "validation"):
-            raise ValueError(f"suite 'select_on' must be \"validation\" or absent, got {values['select_on']!r}")
         suite = cls(**values)
+        suite.validate()
         labels = [entry.label for entry in suite.entries()] if suite.models is not None else []
         duplicated = sorted({label for label in labels if labels.count(label) > 1})
         if duplicated:
             raise ValueError(f"suite {suite.name!r} has duplicate model label(s) {', '.join(duplicated)}")
         return suite
+
+    def validate(self) -> Suite:
+        """Refuse a field of the wrong type or out of range, naming it; returns the suite."""
+        from gnnrec.data import DATASETS
+        from gnnrec.evaluation import check_selection_metric
+
+        if not isinstance(self.name, str) or not SUITE_NAME.fullmatch(self.name) or ".." in self.name:
+            raise ValueError(
+                f"suite 'name' must be letters, digits, '.', '_' or '-' (it names the run folder), got {self.name!r}"
+            )
+        for key in ("splits", "seeds"):
+            if not isinstance(getattr(self, key), list) or not getattr(self, key):
+                raise ValueError(f"suite {key!r} must be a non-empty list, got {getattr(self, key)!r}")
+        for seed in self.seeds:
+            if not _is_int(seed) or not -(2**63) <= seed < 2**63:
+                raise ValueError(f"suite 'seeds' must hold integers, got {seed!r}")
+        if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
+            raise ValueError(f"suite 'dataset' must be one of {', '.join(sorted(DATASETS))}, got {self.dataset!r}")
+        known_splits = DATASETS[self.dataset].splits
+        for split in self.splits:
+            if not isinstance(split, str) or split not in known_splits:
+                raise ValueError(
+                    f"suite split {split!r} is not a split of {self.dataset}; choose from {', '.join(known_splits)}"
+                )
+        if not _is_int(self.k) or self.k < 1:
+            raise ValueError(f"suite 'k' (the top-K cutoff) must be a positive integer, got {self.k!r}")
+        threshold = self.relevance_threshold
+        if threshold is not None and (not _is_number(threshold) or not math.isfinite(threshold)):
+            raise ValueError(f"suite 'relevance_threshold' must be a finite number or null, got {threshold!r}")
+        if not _is_number(self.val_fraction) or not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"suite 'val_fraction' must be a number in [0, 1), got {self.val_fraction!r}")
+        if not _is_int(self.data_seed):
+            raise ValueError(f"suite 'data_seed' must be an integer, got {self.data_seed!r}")
+        for key in ("test_config", "refit", "score_without_refit"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"suite {key!r} must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.description, str):
+            raise ValueError(f"suite 'description' must be a string, got {self.description!r}")
+        if self.select_on not in (None, "validation"):
+            raise ValueError(f"suite 'select_on' must be \"validation\" or absent, got {self.select_on!r}")
+        if not isinstance(self.selection_metric, str):
+            raise ValueError(f"suite 'selection_metric' must be a metric name, got {self.selection_metric!r}")
+        try:
+            check_selection_metric(self.selection_metric)
+        except ValueError as error:
+            raise ValueError(f"suite 'selection_metric': {error}") from None
+        cutoff = self.selection_metric.partition("@")[2]
+        if cutoff and int(cutoff) != self.k:
+            raise ValueError(
+                f"suite 'selection_metric' {self.selection_metric!r} needs the cutoff of 'k' ({self.k}): "
+                f"use {self.selection_metric.partition('@')[0]}@{self.k}"
+            )
+        if self.cold_start is not None and not isinstance(self.cold_start, Mapping):
+            raise ValueError(f"suite 'cold_start' must be an object or absent, got {self.cold_start!r}")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -199,10 +276,15 @@ def load_suite(name_or_path: str | Path, directory: str | Path | Traversable | N
             choices = ", ".join(available_suites(directory)) or f"none {where}"
             raise ValueError(f"unknown suite {str(name_or_path)!r}; available suites: {choices} (or a path to a .json)")
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+        data = json.loads(source.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"suite file {source} is not UTF-8 text (byte {error.start})") from None
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ValueError(f"suite file {source} is not valid JSON: {error}") from None
-    return Suite.from_dict(data)
+    try:
+        return Suite.from_dict(data)
+    except ValueError as error:
+        raise ValueError(f"suite file {source}: {error}") from None
 
 
 def parse_targeted_overrides(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -241,6 +323,7 @@ def _config_fields(model: str) -> set[str]:
 
 def build_cells(suite: Suite) -> list[Cell]:
     """Every (split, seed, model entry) cell with its resolved overrides; bad names and keys raise here."""
+    suite.validate()
     entries = suite.entries()
     if not entries:
         raise ValueError("no models are registered")
@@ -270,8 +353,11 @@ def build_cells(suite: Suite) -> list[Cell]:
                 if "seed" in fields[entry.label]:
                     overrides["seed"] = seed
                 cells.append(Cell(entry, split, seed, overrides))
-    for cell in cells[: len(entries)]:
-        create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)  # refuse bad keys/values now
+    for cell in cells[: len(entries)]:  # refuse bad keys and values now, before any fit
+        try:
+            create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
+        except ValueError as error:
+            raise ValueError(f"suite {suite.name!r}, model {cell.entry.label!r}: {error}") from None
     return cells
 
 

@@ -9,14 +9,17 @@ itself lives in the library modules, imported lazily per subcommand (``gnnrec.be
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 import warnings
 
 from gnnrec.cli.benchmark import cmd_benchmark
 from gnnrec.cli.common import add_data_options
+from gnnrec.cli.convert import cmd_convert
+from gnnrec.cli.errors import DEBUG_ENV, USER_ERRORS, one_line
 from gnnrec.cli.recommend import RECOMMEND_MODEL, cmd_recommend
 from gnnrec.cli.train import cmd_data, cmd_evaluate, cmd_train
-from gnnrec.data import DataFormatError
 
 
 def _model_help() -> str:
@@ -34,8 +37,18 @@ def _add_threads_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_debug_option(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help=f"show the full traceback of an error instead of one line (also: {DEBUG_ENV}=1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnrec", description="GNN rating prediction and recommendation toolkit")
+    _add_debug_option(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="locate, verify and describe a dataset split")
@@ -48,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train one model and save checkpoint, config, validation metrics and TensorBoard logs",
         description="Train MODEL on a split's training ratings (validation ratings for early stopping) and write "
-        "model.pt, config.json, metrics.json (validation; test only with --evaluate-test) and tensorboard/ to --out.",
+        "model.safetensors, config.json, metrics.json (validation; test only with --evaluate-test) and tensorboard/ to "
+        "--out.",
     )
     train.add_argument("model", metavar="MODEL", help=_model_help())
     add_data_options(train)
@@ -69,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a saved model with every metric. The split defaults to the one it was trained on; "
         "a checkpoint is refused on a split it was not trained on.",
     )
-    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="model.pt file or a `gnnrec train` run directory")
+    evaluate.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="model.safetensors file or a `gnnrec train` run directory"
+    )
     add_data_options(evaluate, from_checkpoint=True)
     evaluate.add_argument("--part", choices=["test", "val", "both"], default="test", help="ratings to evaluate on")
     evaluate.add_argument("-k", "--k", type=int, default=10, help="cutoff of the top-K metrics")
@@ -121,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{RECOMMEND_MODEL!r} checkpoint); without one, {RECOMMEND_MODEL!r} is trained on the split with its default "
         f"config plus --set overrides and cached under $GNNREC_HOME/models for later calls.",
     )
-    rec.add_argument("--checkpoint", default=None, help="model.pt or a `gnnrec train` run directory")
+    rec.add_argument("--checkpoint", default=None, help="model.safetensors or a `gnnrec train` run directory")
     rec.add_argument("--user", type=int, default=None, help="raw MovieLens user id of a known user")
     rec.add_argument("--age", type=float, default=None, help="a new person's age in years")
     rec.add_argument("--gender", default=None, help="a new person's gender (M or F)")
@@ -140,6 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_options(rec, from_checkpoint=True)
     _add_threads_option(rec)
     rec.set_defaults(func=cmd_recommend)
+
+    convert = sub.add_parser(
+        "convert",
+        help="rewrite a pickle checkpoint of an older gnnrec as a safetensors checkpoint (trusted files only)",
+        description="Older gnnrec versions wrote checkpoints with torch.save (pickle), which gnnrec no longer "
+        "loads because unpickling can run code. Convert one you trust: it is read once with "
+        "torch.load(weights_only=True) and written to NEW as a safetensors checkpoint.",
+    )
+    convert.add_argument("old", metavar="OLD", help="the pickle checkpoint (e.g. model.pt)")
+    convert.add_argument("new", metavar="NEW", help="where to write the safetensors checkpoint (model.safetensors)")
+    convert.add_argument(
+        "--trust", action="store_true", help="confirm that OLD comes from a source you trust (required)"
+    )
+    convert.set_defaults(func=cmd_convert)
+    for command in sub.choices.values():
+        _add_debug_option(command)
     return parser
 
 
@@ -149,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     # Python hides DeprecationWarning outside __main__: show gnnrec's own (e.g. "--set epochs=N" is max_epochs now)
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"gnnrec\.")
+    debug = args.debug or os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
     try:
         from gnnrec.threads import resolve_threads, torch_threads
 
@@ -157,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         args.torch_threads = resolve_threads(args.threads)
         with torch_threads(args.torch_threads):
             return args.func(args)
-    except (DataFormatError, ValueError, FileNotFoundError, IndexError) as error:
-        print(f"gnnrec {args.command}: error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        if debug:
+            traceback.print_exc()
+        print(f"gnnrec {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gnnrec {args.command}: interrupted", file=sys.stderr)

@@ -24,7 +24,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         stored = run_dir / "suite.json"
         if not stored.is_file():
             raise FileNotFoundError(f"{run_dir} is not a benchmark run directory (no suite.json)")
-        suite = Suite.from_dict(json.loads(stored.read_text(encoding="utf-8")))
+        try:
+            suite = Suite.from_dict(json.loads(stored.read_text(encoding="utf-8")))
+        except ValueError as error:  # not JSON, not UTF-8, or a bad field
+            raise ValueError(f"{stored}: {error}") from None
         if args.suite is not None and args.suite not in (suite.name, str(stored)):
             raise ValueError(f"{run_dir} holds suite {suite.name!r}, not {args.suite!r}")
         if args.out is not None and Path(args.out) != run_dir:
@@ -42,7 +45,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         suite = dataclasses.replace(suite, seeds=list(args.seeds))
     if args.test_config:
         suite = dataclasses.replace(suite, test_config=True)
-    suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set)))
+    suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set))).validate()
     check_data_parallel_suite(suite)
     if suite.cold_start is not None:  # the cold-start protocol runs in gnnrec.benchmark.cold_start
         from gnnrec.benchmark.cold_start import main_cold_start

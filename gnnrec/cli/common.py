@@ -62,6 +62,7 @@ def split_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = 
     ``recorded`` holds ``dataset`` plus the split's settings (``split``, ``val_fraction``, ``seed``, ...).
     """
     recorded = recorded or {}
+    check_seed("--data-seed", getattr(args, "data_seed", None))
 
     def pick(option: str, key: str, default: Any) -> Any:
         value = getattr(args, option, None)
@@ -83,15 +84,40 @@ def split_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = 
 
 
 def checkpoint_path(path: str) -> Path:
-    """A checkpoint file, or a run directory holding ``model.pt``."""
+    """A checkpoint file, or a run directory holding ``model.safetensors`` (an old ``model.pt`` is named too)."""
+    from gnnrec.models.checkpoint import CHECKPOINT_FILE, LEGACY_FILE
+
     candidate = Path(path).expanduser()
     if candidate.is_dir():
-        candidate = candidate / "model.pt"
+        legacy = candidate / LEGACY_FILE
+        candidate = candidate / CHECKPOINT_FILE
+        if not candidate.is_file() and legacy.is_file():
+            candidate = legacy  # loading refuses it, saying how to convert it
     if not candidate.is_file():
         raise FileNotFoundError(
-            f"no checkpoint at {candidate} (give a model.pt file or a `gnnrec train` run directory)"
+            f"no checkpoint at {candidate} (give a {CHECKPOINT_FILE} file or a `gnnrec train` run directory)"
         )
     return candidate
+
+
+def check_top_k(k: int) -> int:
+    """Refuse a top-K cutoff below 1 (before any data is loaded or model fitted)."""
+    if k < 1:
+        raise ValueError(f"-k/--k must be a positive integer (the top-K cutoff), got {k}")
+    return k
+
+
+def writable_directory(path: Path) -> Path:
+    """Create ``path`` if needed and check that files can be written there (an ``OSError`` naming it if not)."""
+    import tempfile
+
+    from gnnrec.utils import remove_stray_temporaries
+
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+        pass
+    remove_stray_temporaries(path)
+    return path
 
 
 def load_checkpoint(path: str, args: argparse.Namespace):
@@ -141,9 +167,16 @@ def format_metrics_table(results: list[Any]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def check_seed(option: str, seed: int | None) -> None:
+    """Refuse a seed that does not fit in 64 bits (torch cannot take it)."""
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise ValueError(f"{option} must be a 64-bit integer, got {seed}")
+
+
 def model_with_seed(model_name: str, overrides: dict[str, Any], seed: int | None, *, test_config: bool):
     from gnnrec.models import create_model, get_model_class
 
+    check_seed("--seed", seed)
     fields = {f.name for f in dataclasses.fields(get_model_class(model_name).config_class)}
     if seed is not None and "seed" in fields:
         if "seed" in overrides:

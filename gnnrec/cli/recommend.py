@@ -8,22 +8,40 @@ import json
 import sys
 from typing import Any
 
-from gnnrec.cli.common import fit_with_progress, load_checkpoint, set_overrides, slug, split_from_args
+from gnnrec.cli.common import (
+    check_top_k,
+    fit_with_progress,
+    load_checkpoint,
+    set_overrides,
+    slug,
+    split_from_args,
+    writable_directory,
+)
 
 RECOMMEND_MODEL = "gnn"  # trained on the fly by `gnnrec recommend` when no --checkpoint is given
 
 
-def _parse_liked(items: list[str], rating_max: float) -> list[tuple[str, float]]:
-    """``["50", "172:4"]`` → ``[("50", 5.0), ("172", 4.0)]`` (the default rating is the top of the scale)."""
-    liked = []
+def _parse_liked(items: list[str], rating_min: float, rating_max: float) -> list[tuple[str, float]]:
+    """``["50", "172:4"]`` → ``[("50", 5.0), ("172", 4.0)]`` (the default rating is the top of the scale).
+
+    Errors name the id as typed: a repeated movie, a rating that is not a number or lies off the scale.
+    """
+    liked, first = [], {}
     for item in items:
         movie, sep, rating = item.partition(":")
+        movie = movie.strip()
         if not movie or (sep and not rating):
             raise ValueError(f"--liked expects MOVIE_ID or MOVIE_ID:RATING, got {item!r}")
         try:
             value = float(rating) if sep else rating_max
         except ValueError:
             raise ValueError(f"--liked {item!r}: rating must be a number") from None
+        if not rating_min <= value <= rating_max:  # NaN fails too
+            raise ValueError(f"--liked {item!r}: rating must lie in {rating_min:g}..{rating_max:g}")
+        key = movie.lstrip("+").lstrip("0") or "0"
+        if key in first:
+            raise ValueError(f"--liked lists movie {movie} twice ({first[key]!r} and {item!r}); give each movie once")
+        first[key] = item
         liked.append((movie, value))
     return liked
 
@@ -69,23 +87,30 @@ def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
     """The GNN used when ``recommend`` gets no checkpoint: default config (plus --set), cached per split and config."""
     from gnnrec.config import config_to_dict
     from gnnrec.models import RatingModel, create_model
+    from gnnrec.models.checkpoint import CHECKPOINT_FILE, CheckpointError
     from gnnrec.utils import gnnrec_home
 
     model = create_model(RECOMMEND_MODEL, overrides)
     key = json.dumps(config_to_dict(model.config), sort_keys=True, default=str)
     digest = hashlib.sha1(f"{split.fingerprint}{key}".encode()).hexdigest()[:12]
     cache = gnnrec_home() / "models" / f"recommend-{RECOMMEND_MODEL}-{slug(split.name)}-{digest}"
-    if (cache / "model.pt").is_file():
-        print(f"using the cached {RECOMMEND_MODEL} model {cache / 'model.pt'}", file=sys.stderr)
-        return RatingModel.load(cache / "model.pt", split)
+    checkpoint = cache / CHECKPOINT_FILE
+    if checkpoint.is_file():
+        try:
+            model = RatingModel.load(checkpoint, split)
+            print(f"using the cached {RECOMMEND_MODEL} model {checkpoint}", file=sys.stderr)
+            return model
+        except CheckpointError as error:
+            print(f"warning: retraining: the cached model cannot be used ({error})", file=sys.stderr)
     print(
         f"no --checkpoint: training {RECOMMEND_MODEL} on {split.name} with its default config"
         f"{' and the --set overrides' if overrides else ''} (cached in {cache} for the next call)",
         file=sys.stderr,
     )
+    writable_directory(cache)
     writer, seconds = fit_with_progress(model, split, cache / "tensorboard", f"train {RECOMMEND_MODEL}")
     writer.close()
-    model.save(cache / "model.pt")
+    model.save(checkpoint)
     print(f"trained in {seconds:.1f} s", file=sys.stderr)
     return model
 
@@ -94,6 +119,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from gnnrec.coldstart import movie_indices_from_raw_ids
     from gnnrec.data.display import user_columns
 
+    check_top_k(args.k)
     person = [args.age, args.gender, args.occupation]
     new_person = any(v is not None for v in person) or bool(args.liked)
     if args.user is not None and new_person:
@@ -109,6 +135,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         split = split_from_args(args)
         model = None
     graph = split.graph
+    if args.k > split.num_movies:
+        raise ValueError(f"-k {args.k} exceeds the {split.num_movies} movies of {split.name}")
     if args.user is not None:
         users = user_columns(graph)
         raw_ids = users["raw_id"]
@@ -137,7 +165,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                 raise ValueError(f"a new person needs {', '.join(missing)} (and optionally --liked)")
             # the dataset's feature layout checks the person before any time is spent on training
             split.user_layout.encode(age=args.age, gender=args.gender, occupation=args.occupation)
-        liked = _parse_liked(args.liked or [], split.rating_max)
+        liked = _parse_liked(args.liked or [], split.rating_min, split.rating_max)
         indices = movie_indices_from_raw_ids([movie for movie, _ in liked], graph["movie"].raw_id)
         ratings = [(index, rating) for index, (_, rating) in zip(indices, liked, strict=True)]
         model = model or _quick_gnn(split, overrides)

@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from gnnrec.cli.common import (
+    check_top_k,
     command_line,
     fit_with_progress,
     format_metrics_table,
@@ -17,6 +18,7 @@ from gnnrec.cli.common import (
     slug,
     split_from_args,
     timestamp,
+    writable_directory,
 )
 
 
@@ -39,9 +41,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gnnrec import distributed
     from gnnrec.config import config_to_dict
     from gnnrec.evaluation import evaluate
+    from gnnrec.models.checkpoint import CHECKPOINT_FILE
     from gnnrec.tensorboard import log_embeddings, log_hparams, tensorboard_command
     from gnnrec.utils import atomic_write_text, gnnrec_home, seed_everything
 
+    check_top_k(args.k)
     distributed.init_distributed()  # under torchrun: data-parallel; rank 0 alone writes the outputs
     distributed.check_data_parallel(args.model)
     overrides = set_overrides(args.set)
@@ -54,12 +58,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = (
         Path(args.out) if args.out else gnnrec_home() / "runs" / f"train-{args.model}-{slug(split.name)}-{timestamp()}"
     )
+    writable_directory(out)  # before the fit: a read-only --out fails now, not after it
+    checkpoint = out / CHECKPOINT_FILE
     seed = getattr(model.config, "seed", args.seed if args.seed is not None else 0)
     seed_everything(seed)
     print(f"training {args.model} on {split.name} ({len(split.train)} train / {len(split.val)} val ratings) -> {out}")
     writer, fit_seconds = fit_with_progress(model, split, out / "tensorboard", f"train {args.model}")
     try:
-        model.save(out / "model.pt")
+        model.save(checkpoint)
         results = [evaluate(model, split, part="val", k=args.k)] if len(split.val) else []
         if args.evaluate_test:
             results.append(evaluate(model, split, part="test", k=args.k))
@@ -94,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if results:
         print(format_metrics_table(results))
-    print(f"fit {fit_seconds:.1f} s; checkpoint {out / 'model.pt'}")
+    print(f"fit {fit_seconds:.1f} s; checkpoint {checkpoint}")
     if not args.evaluate_test:
         print("test metrics: gnnrec evaluate " + shlex.quote(str(out)))
     print("TensorBoard: " + tensorboard_command(out / "tensorboard"))
@@ -105,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gnnrec.evaluation import evaluate
 
+    check_top_k(args.k)
     model, split = load_checkpoint(args.checkpoint, args)
     parts = ["val", "test"] if args.part == "both" else [args.part]
     results = [evaluate(model, split, part=part, k=args.k) for part in parts]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import abc
 import hashlib
 import os
+import re
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -18,7 +20,11 @@ from gnnrec.data.errors import DataFormatError
 from gnnrec.data.graph import build_rating_graph, fingerprint_files
 from gnnrec.data.partition import carve_validation
 from gnnrec.data.split import RatingSplit
-from gnnrec.utils import atomic_path, gnnrec_home
+from gnnrec.tensor_files import TensorFileError, read_tensor_file, write_tensor_file
+from gnnrec.utils import atomic_path, gnnrec_home, remove_stray_temporaries
+
+CACHE_KIND = "gnnrec-dataset-cache"
+CACHE_SUFFIX = ".safetensors"
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # user, movie, rating, time
 
@@ -137,7 +143,12 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
         self._fingerprint: str | None = None
         root = Path(root) if root is not None else gnnrec_home() / "datasets" / self.name
         super().__init__(str(root), transform, pre_transform, force_reload=force_reload, log=log)
-        self.load(self.processed_paths[0], data_cls=HeteroData)
+        try:
+            self.load(self.processed_paths[0], data_cls=HeteroData)
+        except TensorFileError as error:  # truncated, damaged or planted: never trusted, rebuilt from the raw files
+            warnings.warn(f"rebuilding the processed cache: {error}", stacklevel=2)
+            self.process()
+            self.load(self.processed_paths[0], data_cls=HeteroData)
 
     @property
     def raw_dir(self) -> str:
@@ -160,7 +171,41 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
 
     @property
     def processed_file_names(self) -> list[str]:
-        return [f"{self.split}-{self.fingerprint[:16]}.pt"]
+        name = f"{self.split}-{self.fingerprint[:16]}"
+        if self.pre_transform is not None:  # a cache made with another pre_transform is another file
+            described = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(self.pre_transform))  # no memory address
+            name += "-" + hashlib.md5(described.encode()).hexdigest()[:8]
+        return [name + CACHE_SUFFIX]
+
+    def _process(self) -> None:
+        """Build the processed cache unless it exists; unlike PyG's, never reads ``pre_transform.pt``/``pre_filter.pt``.
+
+        Those two files are pickles, and unpickling can run code; the ``pre_transform`` is part of the cache's
+        name instead. A stray temporary of a killed build is removed first.
+        """
+        processed = Path(self.processed_dir)
+        remove_stray_temporaries(processed)
+        if not self.force_reload and all(Path(p).is_file() for p in self.processed_paths):
+            return
+        processed.mkdir(parents=True, exist_ok=True)
+        self.process()
+
+    @classmethod
+    def save(cls, data_list: list[HeteroData], path: str) -> None:
+        """Write the processed graph as a safetensors cache file (tensors plus a JSON skeleton, no pickle)."""
+        data, slices = cls.collate(data_list)
+        write_tensor_file(path, {"data": data.to_dict(), "slices": slices}, CACHE_KIND)
+
+    def load(self, path: str, data_cls: type = HeteroData) -> None:
+        """Read a cache written by :meth:`save`, checking its SHA-256 (``TensorFileError`` if it is unusable)."""
+        value, _ = read_tensor_file(path, CACHE_KIND)
+        if not isinstance(value, dict) or not isinstance(value.get("data"), dict):
+            raise TensorFileError(f"{path} does not hold a rating graph")
+        try:
+            self.data = data_cls.from_dict(value["data"])
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise TensorFileError(f"{path} does not hold a rating graph: {error}") from None
+        self.slices = value.get("slices")
 
     def _missing_files(self) -> list[str]:
         return [f for f in self.raw_file_names if not (Path(self.raw_dir) / f).is_file()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ import torch
 from gnnrec.data.base import RatingGraphDataset
 from gnnrec.data.errors import DataFormatError
 from gnnrec.data.graph import FOLLOWS, SIMILAR
-from gnnrec.data.parsing import CSVTable, check_unique_rows, index_ids, parse_floats, read_csv_table
+from gnnrec.data.parsing import (
+    CSVTable,
+    check_unique_rows,
+    index_ids,
+    parse_floats,
+    parse_integers,
+    read_csv_table,
+)
 from gnnrec.data.partition import random_split
 
 
@@ -27,6 +35,11 @@ def _feature_matrix(table: CSVTable) -> tuple[list[str], torch.Tensor, list[str]
         numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
         if np.isfinite(numbers).all():
             low, high = numbers.min(), numbers.max()
+            if not np.isfinite(high - low):
+                row = int(np.argmax(np.abs(numbers)))
+                raise DataFormatError(
+                    table.path, f"feature {name!r} value {values[row]} is too large to scale", int(table.line[row])
+                )
             blocks.append(((numbers - low) / (high - low if high > low else 1.0))[:, None])
             names.append(name)
         else:
@@ -35,6 +48,21 @@ def _feature_matrix(table: CSVTable) -> tuple[list[str], torch.Tensor, list[str]
             names.extend(f"{name}={c}" for c in categories)
     x = np.concatenate(blocks, axis=1) if blocks else np.ones((len(ids), 1))
     return ids.tolist(), torch.from_numpy(x).float(), names or ["constant"]
+
+
+_PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def integer_ids(ids: list[str]) -> list[int] | None:
+    """The ids as integers when every one is a plain 64-bit decimal integer written one way (no ``007``), else None.
+
+    Ids are strings; only ids that round-trip through ``int`` are also given as a ``raw_id`` tensor, so two
+    different strings never share a raw id and huge or non-ASCII numbers stay strings.
+    """
+    if not all(_PLAIN_INTEGER.fullmatch(v) for v in ids):
+        return None
+    numbers = [int(v) for v in ids]
+    return numbers if all(-(2**63) <= n < 2**63 for n in numbers) else None
 
 
 class CSVRatings(RatingGraphDataset):
@@ -57,8 +85,9 @@ class CSVRatings(RatingGraphDataset):
       (as in :class:`~gnnrec.data.MontiDataset`) with ``edge_index`` (as listed, one direction a
       row) and ``edge_weight`` (default 1).
 
-    Node ids (strings, in node order) are ``ids`` on each node type; when they are all integers
-    they are also ``raw_id`` (a tensor, as for the other datasets).
+    Node ids (strings, in node order) are ``ids`` on each node type; when they are all plain 64-bit
+    integers (``42``, not ``042``, huge or non-ASCII digits) they are also ``raw_id`` (a tensor, as for
+    the other datasets). Ratings must fit the float32 the graph stores them in (``1e308`` does not).
     Items are the ``movie`` node type, like every other dataset. The only split, ``random``,
     sends ``test_fraction`` of the ratings (seeded with ``seed``) to test; ``val_fraction`` of
     each user's remaining ratings is then carved out for validation. Every bad row (missing
@@ -168,13 +197,7 @@ class CSVRatings(RatingGraphDataset):
             )
         time = np.zeros(len(rating), dtype=np.int64)
         if time_raw is not None:
-            time_values = parse_floats(table, time_raw, "time")
-            if np.any(time_values != np.rint(time_values)):
-                row = int(np.flatnonzero(time_values != np.rint(time_values))[0])
-                raise DataFormatError(
-                    table.path, f"time must be an integer, got {time_raw[row]!r}", int(table.line[row])
-                )
-            time = time_values.astype(np.int64)
+            time = parse_integers(table, time_raw, "time")
 
         user_index, user_x, user_names, user_listing = self._nodes("user_features", user_raw)
         item_index, item_x, item_names, item_listing = self._nodes("item_features", item_raw)
@@ -202,8 +225,9 @@ class CSVRatings(RatingGraphDataset):
         for node, index in (("user", user_index), ("movie", item_index)):
             ids = list(index)
             data[node].ids = ids
-            if all(v.lstrip("-").isdigit() for v in ids):  # integer ids also give the usual raw_id tensor
-                data[node].raw_id = torch.tensor([int(v) for v in ids])
+            raw_id = integer_ids(ids)
+            if raw_id is not None:  # ids that are plain 64-bit integers also give the usual raw_id tensor
+                data[node].raw_id = torch.tensor(raw_id, dtype=torch.long)
         data["user"].feature_names = user_names
         data["movie"].feature_names = item_names
         self._save_graph(data)

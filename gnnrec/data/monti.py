@@ -28,6 +28,7 @@ from gnnrec.data.errors import DataFormatError
 from gnnrec.data.graph import FOLLOWS, SIMILAR
 
 MAT_FILE = "training_test_dataset.mat"
+MAX_ELEMENTS = 200_000_000  # entries of one matrix; the Monti matrices have 9 million
 SIDE_GRAPHS = {"W_users": FOLLOWS, "W_movies": SIMILAR, "W_tracks": SIMILAR}
 RATING_KEYS = ("M", "Otraining", "Otest")
 NUMERIC_CLASSES = {
@@ -78,7 +79,7 @@ def _matlab_class(node: h5py.HLObject) -> str | None:
     value = node.attrs.get("MATLAB_class")
     if value is None:
         return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def read_mat_variable(path: Path, handle: h5py.File, key: str) -> np.ndarray | sp.csc_matrix:
@@ -93,6 +94,9 @@ def read_mat_variable(path: Path, handle: h5py.File, key: str) -> np.ndarray | s
     if isinstance(node, h5py.Group):
         if "jc" not in node:
             raise DataFormatError(path, f"variable {key!r} is an HDF5 group but not a MATLAB sparse matrix (no 'jc')")
+        for part in ("jc", "ir", "data"):
+            if part in node:
+                _check_size(path, f"{key}.{part}", tuple(getattr(node[part], "shape", None) or ()))
         jc = np.asarray(node["jc"][()], dtype=np.int64).reshape(-1)
         ir = np.asarray(node["ir"][()], dtype=np.int64).reshape(-1) if "ir" in node else np.zeros(0, np.int64)
         data = np.asarray(node["data"][()]).reshape(-1) if "data" in node else np.zeros(0)
@@ -107,6 +111,7 @@ def read_mat_variable(path: Path, handle: h5py.File, key: str) -> np.ndarray | s
         if data.dtype.kind not in "biuf":
             raise DataFormatError(path, f"variable {key!r} has non-numeric entries ({data.dtype})")
         return sp.csc_matrix((data.astype(np.float64), ir, jc), shape=(num_rows, len(jc) - 1))
+    _check_size(path, key, tuple(node.shape or ()))
     array = np.asarray(node[()])
     if array.dtype.kind not in "biuf":
         raise DataFormatError(path, f"variable {key!r} has non-numeric entries ({array.dtype})")
@@ -115,8 +120,17 @@ def read_mat_variable(path: Path, handle: h5py.File, key: str) -> np.ndarray | s
     return array.T.astype(np.float64)  # HDF5 holds MATLAB's column-major data: (c, r) -> (r, c)
 
 
-def _dense(matrix: np.ndarray | sp.csc_matrix) -> np.ndarray:
-    return matrix.toarray() if sp.issparse(matrix) else matrix
+def _check_size(path: Path, key: str, shape: tuple[int, ...]) -> None:
+    """Refuse a variable too large to hold (a damaged file can claim any shape)."""
+    if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
+        raise DataFormatError(path, f"variable {key!r} of shape {shape} is too large (over {MAX_ELEMENTS:,} entries)")
+
+
+def _dense(path: Path, key: str, matrix: np.ndarray | sp.csc_matrix) -> np.ndarray:
+    if sp.issparse(matrix):
+        _check_size(path, key, matrix.shape)
+        return matrix.toarray()
+    return matrix
 
 
 def _cell(mask: np.ndarray) -> str:
@@ -135,10 +149,14 @@ def read_monti_mat(path: str | Path) -> MontiMatrices:
         )
     try:
         with h5py.File(path, "r") as handle:
-            ratings, train, test = (_dense(read_mat_variable(path, handle, key)) for key in RATING_KEYS)
+            ratings, train, test = (_dense(path, key, read_mat_variable(path, handle, key)) for key in RATING_KEYS)
             side = {key: sp.csc_matrix(read_mat_variable(path, handle, key)) for key in SIDE_GRAPHS if key in handle}
-    except OSError as error:
-        raise DataFormatError(path, f"cannot read the HDF5 file: {error}") from None
+    except DataFormatError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError, OverflowError) as error:
+        # h5py and SciPy meet a damaged file with many kinds of error; each means the same to the user
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise DataFormatError(path, f"cannot read the HDF5 file: {reason}") from None
 
     if not np.isfinite(ratings).all():
         raise DataFormatError(path, f"M has a non-finite entry at {_cell(~np.isfinite(ratings))}")

@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from gnnrec.data.errors import DataFormatError
-from gnnrec.data.parsing import iter_rows, parse_int
+from gnnrec.data.parsing import INT64_MAX, INT64_MIN, iter_rows, parse_int, raise_for_undecodable
 
 HALF_STARS = [x / 2 for x in range(1, 11)]  # 0.5, 1.0, ..., 5.0
 NO_GENRES = "(no genres listed)"
 _YEAR = r"\((\d{4})\)\s*$"
 _PANDAS_LINE = re.compile(r"line (\d+)")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+INTEGER_COLUMNS = ("userId", "movieId", "timestamp", "user", "movie", "time")
 
 
 @dataclass
@@ -57,7 +59,9 @@ def _read_table(path: Path, read: Callable[..., pd.DataFrame], **kwargs) -> pd.D
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     try:
-        return read(path, **kwargs)
+        return read(path, encoding="utf-8-sig", **kwargs)
+    except UnicodeDecodeError:
+        raise_for_undecodable(path)
     except pd.errors.ParserError as error:
         match = _PANDAS_LINE.search(str(error))
         raise DataFormatError(path, f"malformed line ({error})", int(match.group(1)) if match else None) from None
@@ -65,19 +69,35 @@ def _read_table(path: Path, read: Callable[..., pd.DataFrame], **kwargs) -> pd.D
         raise DataFormatError(path, "file is empty") from None
 
 
-def _first_bad(frame: pd.DataFrame, columns: list[str], path: Path, first_line: int) -> None:
-    """Raise for the first row (blank lines included) with a missing or non-numeric field among ``columns``."""
+def _first_bad(
+    frame: pd.DataFrame, columns: list[str], path: Path, first_line: int, integers: tuple[str, ...] = ()
+) -> None:
+    """Raise for the first row (blank lines included) with a missing or non-numeric field among ``columns``.
+
+    The ``integers`` columns must also be decimal integers within 64 bits (a 23-digit id is refused).
+    """
     first, reason = len(frame), ""
     for name in columns:
         text = frame[name]
-        bad = np.flatnonzero(pd.to_numeric(text, errors="coerce").isna().to_numpy())
+        not_number = pd.to_numeric(text, errors="coerce").isna().to_numpy()
+        bad = not_number
+        if name in integers:
+            bad = bad | ~np.fromiter((_fits_int64(v) for v in text.tolist()), dtype=bool, count=len(text))
+        bad = np.flatnonzero(bad)
         if len(bad) and bad[0] < first:
             first = int(bad[0])
             value = text.iloc[first]
-            reason = f"missing field {name!r}" if pd.isna(value) else f"{name} must be a number, got {value!r}"
+            kind = "a number" if not_number[first] else "an integer within 64 bits"
+            reason = f"missing field {name!r}" if pd.isna(value) else f"{name} must be {kind}, got {value!r}"
     if first < len(frame):
         raise DataFormatError(path, reason, first + first_line)
     raise DataFormatError(path, "could not parse the file")
+
+
+def _fits_int64(value: object) -> bool:
+    if not isinstance(value, str) or not _INTEGER.fullmatch(value.strip()):
+        return False
+    return INT64_MIN <= int(value.strip()) <= INT64_MAX
 
 
 def _check_ratings(table: Ratings, names: tuple[str, str, str, str]) -> Ratings:
@@ -107,17 +127,17 @@ def read_ratings_csv(path: str | Path) -> Ratings:
             path, pd.read_csv, dtype={"userId": np.int64, "movieId": np.int64, "rating": np.float32,
                                       "timestamp": np.int64}, **kwargs
         )  # fmt: skip
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         if isinstance(error, DataFormatError):
             raise
-        _first_bad(_read_table(path, pd.read_csv, dtype=str, **kwargs), names, path, 2)
+        _first_bad(_read_table(path, pd.read_csv, dtype=str, **kwargs), names, path, 2, INTEGER_COLUMNS)
     _check_header(path, names)
     table = Ratings(path, *(frame[n].to_numpy() for n in names), first_line=2)  # type: ignore[arg-type]
     return _check_ratings(table, tuple(names))  # type: ignore[arg-type]
 
 
 def _check_header(path: Path, expected: list[str]) -> None:
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
         header = handle.readline().strip().split(",")
     if header != expected:
         raise DataFormatError(path, f"header must be {','.join(expected)}, got {','.join(header)}", 1)
@@ -136,7 +156,7 @@ def read_ratings_dat(path: str | Path) -> Ratings:
     fast = {"user": np.int64, "movie": np.int64, "rating": np.float32, "time": np.int64}
     try:
         frame = _read_table(path, pd.read_csv, dtype={**fast, **dict.fromkeys(gaps, np.float32)}, **kwargs)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         if isinstance(error, DataFormatError):
             raise
         frame = _read_table(path, pd.read_csv, dtype=str, **kwargs)
@@ -144,7 +164,7 @@ def read_ratings_dat(path: str | Path) -> Ratings:
     if len(filled):
         raise DataFormatError(path, "expected 4 '::'-separated columns", int(filled[0]) + 1)
     if frame["user"].dtype != np.int64:  # read as text: the fast read failed on a field
-        _first_bad(frame, list(fast), path, 1)
+        _first_bad(frame, list(fast), path, 1, INTEGER_COLUMNS)
     table = Ratings(path, *(frame[n].to_numpy() for n in fast), first_line=1)  # type: ignore[index]
     return _check_ratings(table, ("user id", "movie id", "rating", "timestamp"))
 
@@ -182,12 +202,14 @@ def read_movies_csv(path: str | Path) -> Movies:
     frame = _read_table(path, pd.read_csv, engine="c", header=0, names=names, dtype=str, keep_default_na=False)
     _check_header(path, names)
     lines = list(range(2, len(frame) + 2))
-    ids = pd.to_numeric(frame["movieId"], errors="coerce")
-    bad = np.flatnonzero(ids.isna().to_numpy() | (frame["genres"] == "").to_numpy())
+    ids = pd.to_numeric(frame["movieId"], errors="coerce")  # NaN for a missing id
+    integral = np.fromiter((_fits_int64(v) for v in frame["movieId"].tolist()), dtype=bool, count=len(frame))
+    bad = np.flatnonzero(ids.isna().to_numpy() | ~integral | (frame["genres"] == "").to_numpy())
     if len(bad):
         row = int(bad[0])
         raise DataFormatError(path, f"bad movieId {frame['movieId'].iloc[row]!r} or empty genres", lines[row])
-    return _movies(path, ids.to_numpy(np.int64), frame["title"].tolist(), frame["genres"].tolist(), lines)
+    exact = np.asarray([int(v) for v in frame["movieId"].tolist()], dtype=np.int64)  # no float rounding
+    return _movies(path, exact, frame["title"].tolist(), frame["genres"].tolist(), lines)
 
 
 def read_movies_dat(path: str | Path, encoding: str = "latin-1") -> Movies:

@@ -17,18 +17,51 @@ import pandas as pd
 
 from gnnrec.data.errors import DataFormatError
 
+UTF8_BOM = b"\xef\xbb\xbf"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def decode_line(raw: bytes, path: Path, number: int, encoding: str) -> str:
+    """One line's text; a UTF-8 byte-order mark opening the file is dropped, an undecodable byte named."""
+    if number == 1 and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM) :]
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        byte = raw[error.start]
+        raise DataFormatError(
+            path, f"byte 0x{byte:02x} at column {error.start + 1} is not valid {encoding} text", number
+        ) from None
+
+
+def raise_for_undecodable(path: Path, encoding: str = "utf-8") -> None:
+    """Raise :class:`DataFormatError` naming the first line of ``path`` that ``encoding`` cannot decode.
+
+    For readers whose parser (pandas) reports a decoding error without its line.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            decode_line(raw, path, number, encoding)
+    raise DataFormatError(path, f"the file is not valid {encoding} text")
+
 
 def iter_rows(
     path: str | Path, sep: str, num_columns: int | None, encoding: str = "utf-8"
 ) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)`` for every non-blank line of ``path``."""
+    """Yield ``(line_number, fields)`` for every non-blank line of ``path``.
+
+    Every reader treats text alike: a UTF-8 byte-order mark at the start is ignored, and a byte that is not
+    valid in ``encoding`` is an error naming its line and column.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     seen_any = False
-    with path.open(encoding=encoding, newline="") as handle:
+    with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
+            line = decode_line(raw, path, number, encoding).rstrip("\r\n")
             if not line.strip():
                 continue
             seen_any = True
@@ -43,10 +76,14 @@ def iter_rows(
 
 
 def parse_int(value: str, path: Path | str, line: int, what: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise DataFormatError(path, f"{what} must be an integer, got {value!r}", line) from None
+    """A decimal integer (ASCII digits, optional sign) that fits in 64 bits; anything else names the line."""
+    text = value.strip()
+    if not _INTEGER.fullmatch(text):
+        raise DataFormatError(path, f"{what} must be an integer, got {value!r}", line)
+    number = int(text)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise DataFormatError(path, f"{what} {text} does not fit in a 64-bit integer", line)
+    return number
 
 
 @dataclass
@@ -247,7 +284,12 @@ def read_csv_table(path: str | Path, sep: str = ",", header: bool = True) -> CSV
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     try:
-        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, na_filter=False, skip_blank_lines=False, engine="c")
+        frame = pd.read_csv(
+            path, sep=sep, header=None, dtype=str, na_filter=False, skip_blank_lines=False, engine="c",
+            encoding="utf-8-sig",
+        )  # fmt: skip
+    except UnicodeDecodeError:
+        raise_for_undecodable(path)
     except pd.errors.EmptyDataError:
         raise DataFormatError(path, "file is empty") from None
     except pd.errors.ParserError as error:
@@ -272,14 +314,41 @@ def read_csv_table(path: str | Path, sep: str = ",", header: bool = True) -> CSV
     return CSVTable(path, columns, rows, line)
 
 
-def parse_floats(table: CSVTable, values: np.ndarray, what: str) -> np.ndarray:
-    """``values`` as float64; the first non-numeric or non-finite one is an error naming its line."""
+def parse_floats(table: CSVTable, values: np.ndarray, what: str, *, stored: type = np.float32) -> np.ndarray:
+    """``values`` as float64, checked to be finite also as ``stored`` (the dtype the graph keeps them in).
+
+    The first non-numeric value, or one that overflows ``stored`` (``1e308`` as float32), is an error
+    naming its line.
+    """
     numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, copy=True)
     bad = np.flatnonzero(~np.isfinite(numbers))
     if len(bad):
         row = int(bad[0])
         raise DataFormatError(table.path, f"{what} must be a number, got {values[row]!r}", int(table.line[row]))
+    with np.errstate(over="ignore"):
+        overflow = np.flatnonzero(~np.isfinite(numbers.astype(stored)))
+    if len(overflow):
+        row = int(overflow[0])
+        raise DataFormatError(
+            table.path,
+            f"{what} {values[row]} is out of range: it does not fit in {np.dtype(stored).name}",
+            int(table.line[row]),
+        )
     return numbers
+
+
+def parse_integers(table: CSVTable, values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` as int64: whole numbers (``12``, ``12.0``, ``1.2e1``) within 64 bits; others name their line."""
+    numbers = parse_floats(table, values, what, stored=np.float64)
+    for bad, reason in (
+        (numbers != np.rint(numbers), "{what} must be an integer, got {value!r}"),
+        (np.abs(numbers) >= 2.0**63, "{what} {value} does not fit in a 64-bit integer"),
+    ):
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            row = int(rows[0])
+            raise DataFormatError(table.path, reason.format(what=what, value=values[row]), int(table.line[row]))
+    return numbers.astype(np.int64)
 
 
 def index_ids(table: CSVTable, values: np.ndarray, index: dict[str, int], what: str, listing: str) -> np.ndarray:

@@ -14,12 +14,20 @@ from gnnrec.coldstart import FoldInNotSupported
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.target_scale import TargetScale
+from gnnrec.models.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn
 from gnnrec.nn.sparse import row_pointer
-from gnnrec.utils import atomic_path, resolve_device, user_chunk_size
+from gnnrec.utils import resolve_device, user_chunk_size
 
-CHECKPOINT_FORMAT = 1
-__all__ = ["FOLD_IN_KINDS", "FoldIn", "FoldInNotSupported", "NotFittedError", "RatingModel", "SplitInfo"]
+__all__ = [
+    "FOLD_IN_KINDS",
+    "CheckpointError",
+    "FoldIn",
+    "FoldInNotSupported",
+    "NotFittedError",
+    "RatingModel",
+    "SplitInfo",
+]
 
 
 class NotFittedError(RuntimeError):
@@ -306,51 +314,70 @@ class RatingModel(abc.ABC):
         return FoldIn(kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max, ranking)
 
     def save(self, path: str | Path) -> Path:
-        """Write weights, config, split fingerprint and history atomically to ``path``."""
+        """Write weights, config, split info and history atomically to ``path`` (a safetensors checkpoint).
+
+        The layout is described in :mod:`gnnrec.models.checkpoint`; ``path`` conventionally ends in
+        ``.safetensors``. Nothing in the file is pickled, so loading it cannot run code.
+        """
         info = self._require_fitted()
-        path = Path(path)
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "model": self.name,
-            "config": config_to_dict(self.config),
-            "split": dataclasses.asdict(info),
-            "seen": self.seen,
-            "history": self.history,
-            "state": self._state(),
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        return path
+        return write_checkpoint(
+            path,
+            {
+                "model": self.name,
+                "config": config_to_dict(self.config),
+                "split": dataclasses.asdict(info),
+                "seen": self.seen,
+                "history": self.history,
+                "state": self._state(),
+            },
+        )
 
     @classmethod
     def load(cls, path: str | Path, split: RatingSplit | None = None) -> RatingModel:
-        """Load a checkpoint; with ``split``, refuse it unless it was trained on that split."""
+        """Load a checkpoint; with ``split``, refuse it unless it was trained on that split.
+
+        The file's SHA-256 is checked first; a pickle checkpoint of an older gnnrec, a damaged or changed
+        file, or one whose state does not fit its model raises :class:`~gnnrec.models.checkpoint.CheckpointError`
+        (a ``ValueError``) saying what is wrong.
+        """
         from gnnrec.models.registry import get_model_class
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint at {path}")
+        payload = read_checkpoint(path)
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as error:  # noqa: BLE001 - any unpickling failure means the same to the user
-            raise ValueError(f"{path} is not a gnnrec checkpoint: {error}") from None
-        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a gnnrec checkpoint (format {CHECKPOINT_FORMAT})")
-        model_cls = get_model_class(payload["model"])
+            model_cls = get_model_class(payload["model"])
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"{path} holds an unknown model: {error}") from None
         if cls is not RatingModel and not issubclass(model_cls, cls):
             raise ValueError(f"{path} holds a {payload['model']!r} model, not {cls.name!r}")
-        info = SplitInfo(**payload["split"])
+        try:
+            info = SplitInfo(**payload["split"])
+        except TypeError as error:
+            raise CheckpointError(f"{path}: malformed split record ({error})") from None
         if split is not None and split.fingerprint != info.fingerprint:
             raise ValueError(
                 f"{path} was trained on {info.name} (fingerprint {info.fingerprint[:12]}), "
                 f"not on {split.name} (fingerprint {split.fingerprint[:12]}); retrain it on this split"
             )
-        config = update_config(model_cls.config_class(), payload["config"])
-        model = model_cls(config)
-        model.info = info
-        model.seen = payload["seen"]
-        model.history = payload["history"]
-        model._load_state(payload["state"])
+        seen = payload["seen"]
+        try:
+            config = update_config(model_cls.config_class(), payload["config"])
+            model = model_cls(config)
+            if seen.numel() and not (
+                0 <= int(seen.min()) and int(seen[0].max()) < info.num_users and int(seen[1].max()) < info.num_movies
+            ):
+                raise ValueError("its known (user, movie) pairs lie outside the split's users and movies")
+            model.info = info
+            model.seen = seen
+            model.history = payload["history"]
+            model._load_state(payload["state"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            reason = " ".join(str(error).split())[:400]
+            raise CheckpointError(
+                f"{path} does not hold a usable {payload['model']!r} model: {type(error).__name__}: {reason}"
+            ) from None
         return model
 
     # ------------------------------------------------------------------ helpers
