@@ -4,7 +4,7 @@ known user's top-K, similar films, title search and a new person's recommendatio
 Requests are validated in the caller's thread (errors are :class:`ServiceError`\\ s naming what is wrong);
 the model itself runs on one worker thread (:class:`ScoreBatcher`), which scores the requests that arrive
 while it is busy together: one ``recommend`` call for all waiting known users, one similarity product for
-all waiting films.
+all waiting films, one fold-in for all waiting new people.
 """
 
 from __future__ import annotations
@@ -334,19 +334,30 @@ class Recommender:
         top, value = self.similarity.top_k(movies, max(k for _, k in payloads))
         return [(top[row, :k].tolist(), value[row, :k].tolist()) for row, (_, k) in enumerate(payloads)]
 
-    def _top_persons(self, payloads: list[tuple[Tensor, Tensor, Tensor | None, int]]) -> list[tuple[list, list]]:
-        info = self.model.info
-        results = []
-        for movies, values, features, k in payloads:  # one fold-in each: people may differ in what they give
-            support = torch.stack([torch.zeros_like(movies), movies])
-            try:
-                fold = self.model.fold_in("users", support, values, num_new=1, features=features)
-            except ValueError as error:
-                results.append(ServiceError(422, "invalid_person", str(error)))
-                continue
-            top = fold.top_k(k)[0]
-            scores = fold.scores[0, top]
-            if self.model.predicts_ratings:
-                scores = scores.clamp(info.rating_min, info.rating_max)
-            results.append((top.tolist(), scores.tolist()))
+    def _top_persons(self, payloads: list[tuple[Tensor, Tensor, Tensor | None, int]]) -> list[Any]:
+        """One fold-in for all waiting people who gave demographics and one for those who did not (whose
+        features the model fills in): each new person is one new row of the same fold-in."""
+        results: list[Any] = [None] * len(payloads)
+        with_features = [i for i, payload in enumerate(payloads) if payload[2] is not None]
+        without = [i for i, payload in enumerate(payloads) if payload[2] is None]
+        for group in (with_features, without):
+            if group:
+                for i, result in zip(group, self._fold_in_people([payloads[i] for i in group]), strict=True):
+                    results[i] = result
         return results
+
+    def _fold_in_people(self, people: list[tuple[Tensor, Tensor, Tensor | None, int]]) -> list[Any]:
+        info = self.model.info
+        rows = torch.cat([torch.full_like(movies, row) for row, (movies, _, _, _) in enumerate(people)])
+        support = torch.stack([rows, torch.cat([movies for movies, _, _, _ in people])])
+        ratings = torch.cat([values for _, values, _, _ in people])
+        features = torch.cat([f for _, _, f, _ in people]) if people[0][2] is not None else None
+        try:
+            fold = self.model.fold_in("users", support, ratings, num_new=len(people), features=features)
+        except ValueError as error:
+            return [ServiceError(422, "invalid_person", str(error))] * len(people)
+        top = fold.top_k(max(k for _, _, _, k in people))
+        scores = fold.scores.gather(1, top)
+        if self.model.predicts_ratings:
+            scores = scores.clamp(info.rating_min, info.rating_max)
+        return [(top[row, :k].tolist(), scores[row, :k].tolist()) for row, (_, _, _, k) in enumerate(people)]
