@@ -44,3 +44,14 @@ def real_ml100k_dir() -> Path:
 def real_u1_split(real_ml100k_dir, tmp_path_factory) -> RatingSplit:
     root = tmp_path_factory.mktemp("real_root")
     return MovieLens100K(root, split="u1", source_dir=real_ml100k_dir, log=False).rating_split()
+
+
+@pytest.fixture(scope="session")
+def gnn_checkpoint(ml100k_fixture_dir, tmp_path_factory) -> Path:
+    """A GNN (test config) fitted on the tiny fixture's u1 split, saved once per session; load it with
+    ``RatingModel.load(path, split)``."""
+    from gnnrec.models import create_model
+
+    root = tmp_path_factory.mktemp("gnn_checkpoint")
+    split = MovieLens100K(root / "data", split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+    return create_model("gnn", test_config=True).fit(split).save(root / "model.pt")

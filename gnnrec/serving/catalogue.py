@@ -44,11 +44,17 @@ class Catalogue:
         columns = movie_columns(graph)
         self.years: list[int | None] = columns["year"]
         self.genres: list[list[str]] = columns["genres"]
-        self.titles = [split_year(title)[0] for title in columns["title"]]
+        has_titles = getattr(graph["movie"], "title", None) is not None
+        # without titles (e.g. a CSV of ratings) a film is called by its id
+        self.titles = [
+            split_year(t)[0] if has_titles else str(i) for t, i in zip(columns["title"], self.movie_ids, strict=True)
+        ]
+        self.string_ids = any(isinstance(v, str) for v in self.movie_ids)
         known = split.known
         self.popularity: list[int] = torch.bincount(known.movie, minlength=split.num_movies).tolist()
         self._user_index = {self._key(v): i for i, v in enumerate(self.user_ids)}
         self._movie_index = {self._key(v): i for i, v in enumerate(self.movie_ids)}
+        self.movie_id_set = set(self.movie_ids)
 
     @staticmethod
     def _key(value: Any) -> str:

@@ -244,10 +244,10 @@ class Recommender:
         }
 
     def resolve_movie(self, item: Any, where: str) -> int:
-        """A movie index from a raw id (an integer) or a title (a string)."""
+        """A movie index from a raw id (an integer, or a string where the data's ids are strings) or a title."""
         if isinstance(item, bool) or not isinstance(item, int | str):
             raise ServiceError(422, "invalid_request", f"{where}: give a movie id (integer) or a title, got {item!r}")
-        if isinstance(item, int):
+        if isinstance(item, int) or (self.catalogue.string_ids and item in self.catalogue.movie_id_set):
             try:
                 return self.catalogue.movie_index(item)
             except UnknownIdError as error:
