@@ -119,7 +119,21 @@ def test_new_person_with_no_films_uses_demographics(client):
     assert response.status_code == 200 and len(response.json()["recommendations"]) == 10
 
 
-def test_concurrent_requests_are_batched_and_agree(recommender, client):
+def test_precomputed_lists_match_requests_scored_on_demand(recommender, split):
+    on_demand = Recommender(recommender.model, split, precompute_budget=0)
+    try:
+        assert on_demand.user_lists is None and on_demand.similar_lists is None
+        assert recommender.user_lists is not None and recommender.similar_lists is not None
+        for user in (1, 17, 40):
+            assert on_demand.known_user(user, 12) == recommender.known_user(user, 12)
+        for movie in (1, 30, 60):
+            assert on_demand.similar(movie, 9) == recommender.similar(movie, 9)
+    finally:
+        on_demand.close()
+
+
+def test_concurrent_requests_are_batched_and_agree(gnn_checkpoint, split):
+    recommender = Recommender(RatingModel.load(gnn_checkpoint, split), split, precompute_budget=0)
     users = list(range(1, 21))
     calls = []
     original = recommender._top_users
@@ -134,6 +148,7 @@ def test_concurrent_requests_are_batched_and_agree(recommender, client):
             results = list(pool.map(lambda u: recommender.known_user(u, k=3 + u % 4), users * 3))
     finally:
         recommender.batcher.handlers["user"] = original
+        recommender.close()
     for user, result in zip(users * 3, results, strict=True):
         top, _ = recommender.model.recommend([recommender.catalogue.user_index(user)], k=3 + user % 4)
         assert [r["movie_id"] for r in result["recommendations"]] == [

@@ -2,9 +2,10 @@
 known user's top-K, similar films, title search and a new person's recommendations.
 
 Requests are validated in the caller's thread (errors are :class:`ServiceError`\\ s naming what is wrong);
-the model itself runs on one worker thread (:class:`ScoreBatcher`), which scores the requests that arrive
-while it is busy together: one ``recommend`` call for all waiting known users, one similarity product for
-all waiting films, one fold-in for all waiting new people.
+known users' top-K and films' similar films are computed once at start-up, in batches, where that fits a
+budget, and then only looked up. Otherwise the model runs on one worker thread (:class:`ScoreBatcher`),
+which scores the requests that arrive while it is busy together: one ``recommend`` call for all waiting
+known users, one similarity product for all waiting films, one fold-in for all waiting new people.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gnnrec.serving.similarity import MovieSimilarity
 MAX_K = 100  # longest list one request may ask for
 MAX_RATED = 200  # most films one new person may list (liked and disliked together)
 MAX_BATCH = 64  # most requests of one kind scored together
+PRECOMPUTE_BUDGET = 2 * 10**8  # most (rows × movies) scores computed at start-up for the precomputed lists
 
 
 class ServiceError(ValueError):
@@ -145,7 +147,13 @@ class NewPerson:
 class Recommender:
     """A fitted model and its split, answering the service's requests."""
 
-    def __init__(self, model: Any, split: RatingSplit, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        model: Any,
+        split: RatingSplit,
+        max_batch: int = MAX_BATCH,
+        precompute_budget: int = PRECOMPUTE_BUDGET,
+    ) -> None:
         self.model = model
         self.split = split
         self.catalogue = Catalogue(split)
@@ -156,6 +164,20 @@ class Recommender:
         self.batcher = ScoreBatcher(
             {"user": self._top_users, "similar": self._top_similar, "person": self._top_persons}, max_batch
         )
+        info = model.info
+        # Known users' and films' lists do not change while the model is served: where scoring every user
+        # (film) once fits the budget, they are computed now, in batches, and requests only look them up.
+        self.user_lists = self._all_users() if info.num_users * info.num_movies <= precompute_budget else None
+        self.similar_lists = self._all_similar() if info.num_movies**2 <= precompute_budget else None
+
+    def _all_users(self) -> tuple[Tensor, Tensor, Tensor]:
+        users = torch.arange(self.model.info.num_users)
+        top, score = self.model.recommend(users, k=self.max_k)
+        return top, score, ~self.model.seen_mask(users).gather(1, top)
+
+    def _all_similar(self) -> tuple[Tensor, Tensor]:
+        tops, values = zip(*((top, value) for _, top, value in self.similarity.chunks(self.max_k)), strict=True)
+        return torch.cat(tops), torch.cat(values)
 
     def close(self) -> None:
         self.batcher.close()
@@ -204,7 +226,12 @@ class Recommender:
             user = self.catalogue.user_index(user_id)
         except UnknownIdError as error:
             raise ServiceError(404, "unknown_user", str(error), user_id=user_id) from None
-        movies, scores = self.batcher.submit("user", (user, self.check_k(k)))
+        k = self.check_k(k)
+        if self.user_lists is not None:
+            top, score, unseen = (part[user, :k] for part in self.user_lists)
+            movies, scores = top[unseen].tolist(), score[unseen].tolist()
+        else:
+            movies, scores = self.batcher.submit("user", (user, k))
         return {
             "user_id": self.catalogue.user_ids[user],
             "model": self.model.name,
@@ -219,7 +246,11 @@ class Recommender:
             movie = self.catalogue.movie_index(movie_id)
         except UnknownIdError as error:
             raise ServiceError(404, "unknown_movie", str(error), movie_id=movie_id) from None
-        movies, values = self.batcher.submit("similar", (movie, self.check_k(k)))
+        k = self.check_k(k)
+        if self.similar_lists is not None:
+            movies, values = (part[movie, :k].tolist() for part in self.similar_lists)
+        else:
+            movies, values = self.batcher.submit("similar", (movie, k))
         return {
             "movie": self.catalogue.movie(movie),
             "method": self.similarity.method,
