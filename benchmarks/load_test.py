@@ -5,7 +5,7 @@
 Starts ``gnnrec serve CHECKPOINT`` itself on a free 127.0.0.1 port (loopback only), waits for ``/health``,
 then for each scenario — a known user's top-10, the 10 films most similar to a film, a new person with 5
 liked films — and each concurrency (default 1 and 16) sends a fixed number of requests from that many
-concurrent clients (keep-alive connections), stopping early at the time limit. Users, films and people are
+concurrent clients (aiohttp, keep-alive connections), stopping early at the time limit. Users, films and people are
 drawn with a fixed seed. Prints one Markdown table: requests, errors, requests per second, p50/p99 latency
 (client-side, including HTTP), and the target where the issue sets one. Client and server share the
 machine's cores, so the numbers are what a client on the same machine sees. Stops the server on exit.
@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +85,8 @@ async def drive(base: str, requests: list, concurrency: int, time_limit: float) 
     latencies: list[float] = []
     errors = 0
     position = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base_url=base, connector=connector) as session:
         start = time.perf_counter()
         deadline = start + time_limit
 
@@ -93,9 +96,11 @@ async def drive(base: str, requests: list, concurrency: int, time_limit: float) 
                 method, path, body = requests[position]
                 position += 1
                 tic = time.perf_counter()
-                response = await client.request(method, path, json=body)
+                async with session.request(method, path, json=body) as response:
+                    await response.read()
+                    ok = response.status == 200
                 elapsed = time.perf_counter() - tic
-                if response.status_code == 200:
+                if ok:
                     latencies.append(elapsed)
                 else:
                     errors += 1
@@ -119,8 +124,9 @@ def wait_until_up(base: str, process: subprocess.Popen, timeout: float) -> dict:
         if process.poll() is not None:
             raise SystemExit(f"load_test: gnnrec serve exited with status {process.returncode}")
         try:
-            return httpx.get(base + "/health", timeout=5).json()
-        except httpx.TransportError:
+            with urllib.request.urlopen(base + "/health", timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError):
             if time.monotonic() > deadline:
                 raise SystemExit(f"load_test: gnnrec serve did not answer within {timeout:g} s") from None
             time.sleep(0.25)
@@ -157,7 +163,7 @@ def main() -> int:
         print(f"server: {health['model']} on {health['dataset']} ({health['users']} users, {health['movies']} "
               f"movies), torch threads {args.server_threads}, similarity {health['similarity']}")  # fmt: skip
         print(f"load: {args.requests} requests per row (time limit {args.time_limit:g} s), seed {args.seed}, "
-              f"{args.warmup} warm-up requests first; latency measured by the client (httpx), loopback")  # fmt: skip
+              f"{args.warmup} warm-up requests first; latency measured by the client (aiohttp), loopback")  # fmt: skip
         print()
         print("| request | concurrency | requests | errors | seconds | req/s | p50 ms | p99 ms | target |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---|")

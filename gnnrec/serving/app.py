@@ -8,13 +8,16 @@ candidates, bad demographics), 501 when the model cannot place a new person.
 
 from __future__ import annotations
 
+import functools
+import json
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gnnrec.serving.service import MAX_K, MAX_RATED, NewPerson, Recommender, ServiceError
@@ -120,6 +123,27 @@ def page_html() -> str:
     return resources.files("gnnrec.serving").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
+RESPONSE_CACHE = 4096  # precomputed answers kept serialised (they do not change while the model is served)
+
+
+async def _answer(call: Any, *args: Any, instant: bool) -> Response:
+    """``call(*args)`` as JSON: on the event loop when it only looks up precomputed lists (``instant``), else in
+    a worker thread (it waits for the model). The response models document the shape; the service builds it."""
+    if instant:
+        return Response(call(*args), media_type="application/json")
+    return JSONResponse(await run_in_threadpool(call, *args))
+
+
+def _serialised(call: Any) -> Any:
+    """``call`` with its answers as cached JSON bytes (for calls whose answers never change)."""
+
+    @functools.lru_cache(maxsize=RESPONSE_CACHE)
+    def cached(*args: Any) -> bytes:
+        return json.dumps(call(*args), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    return cached
+
+
 def create_app(recommender: Recommender) -> FastAPI:
     """The application serving ``recommender``."""
     app = FastAPI(
@@ -128,6 +152,10 @@ def create_app(recommender: Recommender) -> FastAPI:
         version="1",
     )
     page = page_html()
+    instant_users = recommender.user_lists is not None
+    instant_similar = recommender.similar_lists is not None
+    known_user = _serialised(recommender.known_user) if instant_users else recommender.known_user
+    similar_movies = _serialised(recommender.similar) if instant_similar else recommender.similar
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
@@ -156,18 +184,18 @@ def create_app(recommender: Recommender) -> FastAPI:
         responses=ERRORS,
         summary="a known user's top-k unseen films",
     )
-    def user_recommendations(
+    async def user_recommendations(
         user_id: str = Path(description="raw user id, as in the data"),
         k: int = Query(10, ge=1, le=MAX_K, description="number of films"),
-    ) -> dict[str, Any]:
-        return recommender.known_user(user_id, k)
+    ) -> Response:
+        return await _answer(known_user, user_id, k, instant=instant_users)
 
     @app.get("/api/movies/search", response_model=SearchResults, responses=ERRORS, summary="films by title as typed")
-    def search(
+    async def search(
         q: str = Query(min_length=1, max_length=200, description="the title so far"),
         limit: int = Query(10, ge=1, le=MAX_K),
-    ) -> dict[str, Any]:
-        return recommender.search(q, limit)
+    ) -> JSONResponse:
+        return await _answer(recommender.search, q, limit, instant=False)
 
     @app.get(
         "/api/movies/{movie_id}/similar",
@@ -175,11 +203,11 @@ def create_app(recommender: Recommender) -> FastAPI:
         responses=ERRORS,
         summary="the k films most similar to one film",
     )
-    def similar(
+    async def similar(
         movie_id: str = Path(description="raw movie id"),
         k: int = Query(10, ge=1, le=MAX_K),
-    ) -> dict[str, Any]:
-        return recommender.similar(movie_id, k)
+    ) -> Response:
+        return await _answer(similar_movies, movie_id, k, instant=instant_similar)
 
     @app.post(
         "/api/recommendations",
@@ -187,10 +215,10 @@ def create_app(recommender: Recommender) -> FastAPI:
         responses={**ERRORS, 501: {"model": ErrorResponse, "description": "the model cannot place new persons"}},
         summary="top-k films for a new person",
     )
-    def person_recommendations(body: PersonRequest) -> dict[str, Any]:
+    async def person_recommendations(body: PersonRequest) -> JSONResponse:
         person = NewPerson(
             liked=body.liked, disliked=body.disliked, age=body.age, gender=body.gender, occupation=body.occupation
         )
-        return recommender.new_person(person, body.k)
+        return await _answer(recommender.new_person, person, body.k, instant=False)
 
     return app
