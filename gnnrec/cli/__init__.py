@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="locate, verify and describe a dataset split")
     add_data_options(data)
     data.add_argument("--json", action="store_true", help="print the description as JSON")
+    data.add_argument(
+        "--plot",
+        metavar="DIR",
+        default=None,
+        help="also write PNG plots into DIR: rating histogram, user and movie degrees (log-log), ratings over "
+        "time, genres, demographics, density (those the dataset has)",
+    )
     data.set_defaults(func=cmd_data)
 
     set_help = "config override KEY=VALUE (repeatable)"
