@@ -4,32 +4,19 @@ the suggestions, ask for recommendations, see them listed."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
-webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("selenium.webdriver")
 
 from gnnrec.data import MovieLens100K  # noqa: E402
 from gnnrec.models import RatingModel  # noqa: E402
 from gnnrec.serving.app import create_app  # noqa: E402
 from gnnrec.serving.service import Recommender  # noqa: E402
-from gnnrec.testing.serving import running_server  # noqa: E402
+from gnnrec.testing.serving import CHROMEDRIVER, CHROMIUM, headless_chromium, running_server  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROME_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 WAIT_SECONDS = 20
 
 pytestmark = pytest.mark.skipif(
@@ -37,18 +24,6 @@ pytestmark = pytest.mark.skipif(
     reason=f"the browser test needs Debian's chromium and chromedriver at {CHROMIUM} and {CHROMEDRIVER} "
     "(apt-get install chromium chromium-driver)",
 )
-
-
-def headless_chromium(profile: Path, width: int = 1100, height: int = 1000):
-    """Chromium through the system chromedriver (given explicitly: Selenium Manager never downloads a driver)."""
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Running the service in tests and benchmarks: a free loopback port, and a uvicorn server in a thread."""
+"""Running the service in tests and benchmarks: a free loopback port, a uvicorn server in a thread, and a
+headless Chromium (Debian's, through its chromedriver) to look at the web page."""
 
 from __future__ import annotations
 
@@ -7,9 +8,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -39,3 +53,17 @@ def running_server(app: Any, port: int | None = None, start_timeout: float = 30.
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def headless_chromium(profile: Path, width: int = 1100, height: int = 1000) -> Any:
+    """A Selenium driver of headless Chromium with a fresh profile directory, through the system chromedriver
+    (given explicitly, so that Selenium Manager never downloads a driver)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
