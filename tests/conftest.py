@@ -47,11 +47,17 @@ def real_u1_split(real_ml100k_dir, tmp_path_factory) -> RatingSplit:
 
 
 @pytest.fixture(scope="session")
-def gnn_checkpoint(ml100k_fixture_dir, tmp_path_factory) -> Path:
+def u1_split(ml100k_fixture_dir, tmp_path_factory) -> RatingSplit:
+    """The u1 split of the tiny fixture dataset, shared by the session's tests. Do not modify."""
+    root = tmp_path_factory.mktemp("u1_split")
+    return MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+
+
+@pytest.fixture(scope="session")
+def gnn_checkpoint(u1_split, tmp_path_factory) -> Path:
     """A GNN (test config) fitted on the tiny fixture's u1 split, saved once per session; load it with
     ``RatingModel.load(path, split)``."""
     from gnnrec.models import create_model
 
-    root = tmp_path_factory.mktemp("gnn_checkpoint")
-    split = MovieLens100K(root / "data", split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
-    return create_model("gnn", test_config=True).fit(split).save(root / "model.pt")
+    path = tmp_path_factory.mktemp("gnn_checkpoint") / "model.pt"
+    return create_model("gnn", test_config=True).fit(u1_split).save(path)

@@ -10,16 +10,14 @@ import pytest
 import torch
 
 from gnnrec.cli import main
-from gnnrec.data import MovieLens100K
 from gnnrec.models import RatingModel, create_model
 from gnnrec.serving import Catalogue, MovieSimilarity, top_k_frames, write_table
 from gnnrec.serving.export import table_format
 
 
 @pytest.fixture(scope="module")
-def split(ml100k_fixture_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("export_split")
-    return MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+def split(u1_split):
+    return u1_split
 
 
 @pytest.fixture(scope="module")

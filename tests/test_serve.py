@@ -19,7 +19,6 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from gnnrec.cli import main  # noqa: E402
-from gnnrec.data import MovieLens100K  # noqa: E402
 from gnnrec.data.titles import TitleIndex  # noqa: E402
 from gnnrec.models import RatingModel, create_model  # noqa: E402
 from gnnrec.serving.app import create_app  # noqa: E402
@@ -31,9 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def split(ml100k_fixture_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve_split")
-    return MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+def split(u1_split):
+    return u1_split
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("selenium.webdriver")
 
-from gnnrec.data import MovieLens100K  # noqa: E402
 from gnnrec.models import RatingModel  # noqa: E402
 from gnnrec.serving.app import create_app  # noqa: E402
 from gnnrec.serving.service import Recommender  # noqa: E402
@@ -27,11 +26,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def server_url(gnn_checkpoint, ml100k_fixture_dir, tmp_path_factory):
-    split = MovieLens100K(
-        tmp_path_factory.mktemp("browser_split"), split="u1", source_dir=ml100k_fixture_dir, log=False
-    ).rating_split()
-    recommender = Recommender(RatingModel.load(gnn_checkpoint, split), split)
+def server_url(gnn_checkpoint, u1_split):
+    recommender = Recommender(RatingModel.load(gnn_checkpoint, u1_split), u1_split)
     try:
         with running_server(create_app(recommender)) as url:
             yield url
