@@ -85,3 +85,20 @@ def payload_pickle(tmp_path):
     write.marker = marker
     write.payload = lambda: _Payload(marker)
     return write
+
+
+@pytest.fixture(scope="session")
+def u1_split(ml100k_fixture_dir, tmp_path_factory) -> RatingSplit:
+    """The u1 split of the tiny fixture dataset, shared by the session's tests. Do not modify."""
+    root = tmp_path_factory.mktemp("u1_split")
+    return MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+
+
+@pytest.fixture(scope="session")
+def gnn_checkpoint(u1_split, tmp_path_factory) -> Path:
+    """A GNN (test config) fitted on the tiny fixture's u1 split, saved once per session; load it with
+    ``RatingModel.load(path, split)``."""
+    from gnnrec.models import create_model
+
+    path = tmp_path_factory.mktemp("gnn_checkpoint") / "model.safetensors"
+    return create_model("gnn", test_config=True).fit(u1_split).save(path)

@@ -45,7 +45,9 @@ def trained_mf(ml100k_fixture_dir, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("command", [[], ["data"], ["train"], ["evaluate"], ["benchmark"], ["recommend"]])
+@pytest.mark.parametrize(
+    "command", [[], ["data"], ["train"], ["evaluate"], ["benchmark"], ["recommend"], ["export"], ["serve"]]
+)
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])

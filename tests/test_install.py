@@ -1,4 +1,5 @@
-"""A non-editable install (outside the checkout) ships the suites and runs ``python -m gnnrec benchmark``."""
+"""A non-editable install (outside the checkout) ships the suites and the web page and runs
+``python -m gnnrec benchmark``."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ def installed(tmp_path_factory) -> Path:
 def test_the_installed_package_ships_the_suites(installed):
     suites = installed / "gnnrec" / "benchmark" / "suites"
     assert {"quick.json", "paper.json", "cv5.json"} <= {p.name for p in suites.glob("*.json")}
+
+
+def test_the_installed_package_ships_the_web_page(installed):
+    page = installed / "gnnrec" / "serving" / "static" / "index.html"
+    assert page.is_file() and "<script>" in page.read_text(encoding="utf-8")
 
 
 def test_python_m_gnnrec_benchmark_runs_from_the_installed_package(installed, ml100k_fixture_dir, tmp_path):

@@ -1,9 +1,10 @@
-"""The ``gnnrec`` command (also ``python -m gnnrec``): data, train, evaluate, benchmark, recommend.
+"""The ``gnnrec`` command (also ``python -m gnnrec``): data, train, evaluate, benchmark, recommend, export,
+serve.
 
 One module per subcommand (:mod:`.train` holds data, train and evaluate; :mod:`.benchmark`;
-:mod:`.recommend`), the shared helpers in :mod:`.common`, and the argparse definitions here; the work
-itself lives in the library modules, imported lazily per subcommand (``gnnrec.benchmark`` only by
-``gnnrec benchmark``).
+:mod:`.recommend`; :mod:`.export`; :mod:`.serve`), the shared helpers in :mod:`.common`, and the argparse
+definitions here; the work itself lives in the library modules, imported lazily per subcommand
+(``gnnrec.benchmark`` only by ``gnnrec benchmark``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from gnnrec.cli.benchmark import cmd_benchmark
 from gnnrec.cli.common import add_data_options
 from gnnrec.cli.convert import cmd_convert
 from gnnrec.cli.errors import DEBUG_ENV, USER_ERRORS, one_line
+from gnnrec.cli.export import DEFAULT_OUT, cmd_export
 from gnnrec.cli.recommend import RECOMMEND_MODEL, cmd_recommend
+from gnnrec.cli.serve import cmd_serve
 from gnnrec.cli.train import cmd_data, cmd_evaluate, cmd_train
 
 
@@ -54,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="locate, verify and describe a dataset split")
     add_data_options(data)
     data.add_argument("--json", action="store_true", help="print the description as JSON")
+    data.add_argument(
+        "--plot",
+        metavar="DIR",
+        default=None,
+        help="also write PNG plots into DIR: rating histogram, user and movie degrees (log-log), ratings over "
+        "time, genres, demographics, density (those the dataset has)",
+    )
     data.set_defaults(func=cmd_data)
 
     set_help = "config override KEY=VALUE (repeatable)"
@@ -156,6 +166,46 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_options(rec, from_checkpoint=True)
     _add_threads_option(rec)
     rec.set_defaults(func=cmd_recommend)
+
+    export = sub.add_parser(
+        "export",
+        help="write every user's top-k, every film's similar films and the node embeddings to files",
+        description="Export what a checkpoint knows as Parquet, CSV or JSON Lines (by --format, else each file's "
+        f"suffix): --out (top-k per user; default {DEFAULT_OUT} when no file is named), --similar, --embeddings. "
+        "Users are scored in memory-bounded chunks; each file is written to a temporary name and renamed when done.",
+    )
+    export.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="a .safetensors checkpoint or a `gnnrec train` run directory"
+    )
+    export.add_argument("--out", default=None, help="top-k table: user, rank, movie, title, score (raw ids)")
+    export.add_argument("-k", "--k", type=int, default=50, help="films per user (default 50)")
+    export.add_argument(
+        "--similar", default=None, metavar="FILE", help="similar films: movie, title, rank, similar_movie, ..."
+    )
+    export.add_argument("--similar-k", type=int, default=10, help="similar films per film (default 10)")
+    export.add_argument("--embeddings", default=None, metavar="FILE", help="node embeddings (models that have them)")
+    export.add_argument("--format", choices=["parquet", "csv", "jsonl"], default=None, help="default: by suffix")
+    export.add_argument("--chunk-users", type=int, default=None, help="users scored at once (default: by memory)")
+    export.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_data_options(export, from_checkpoint=True)
+    _add_threads_option(export)
+    export.set_defaults(func=cmd_export)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a checkpoint: JSON API, OpenAPI docs at /docs and a web page at /",
+        description="Serve recommendations from a checkpoint over HTTP (needs pip install gnnrec[serve]): a known "
+        "user's top-k, similar films, title search, a new person's recommendations, health; binds 127.0.0.1.",
+    )
+    serve.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="a .safetensors checkpoint or a `gnnrec train` run directory"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--quiet", action="store_true", help="no access log")
+    add_data_options(serve, from_checkpoint=True)
+    _add_threads_option(serve)
+    serve.set_defaults(func=cmd_serve)
 
     convert = sub.add_parser(
         "convert",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from pathlib import Path
 
 from gnnrec.cli.common import (
@@ -25,6 +26,15 @@ from gnnrec.cli.common import (
 def cmd_data(args: argparse.Namespace) -> int:
     split = split_from_args(args)
     info = split.describe()
+    if args.plot:
+        from gnnrec.data.plots import plot_dataset
+
+        if Path(args.plot).exists() and not Path(args.plot).is_dir():
+            raise ValueError(f"--plot {args.plot}: not a directory")
+        written, skipped = plot_dataset(split, args.plot)
+        notes = [f"{name}: {path}" for name, path in written.items()]
+        notes += [f"{name}: skipped ({reason})" for name, reason in skipped.items()]
+        print("plots\n  " + "\n  ".join(notes), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
