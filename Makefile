@@ -8,7 +8,7 @@ SHARED_ML100K := $(abspath ../shared/data/ml-100k)
 export GNNREC_ML100K_DIR ?= $(if $(wildcard $(SHARED_ML100K)/u.data),$(SHARED_ML100K),)
 export GNNREC_HOME ?= $(abspath .gnnrec)
 
-.PHONY: venv main test lint readme-check readme-tables docs scatter clean
+.PHONY: browser venv main test lint readme-check readme-tables docs scatter clean
 
 venv: $(VENV)/.installed
 
@@ -17,10 +17,17 @@ $(VENV)/.installed: setup.cfg constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+# The browser test of the web page drives Debian's Chromium: installed here when missing (as root, with apt-get).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium or chromedriver missing and no root apt-get: the browser test will be skipped"; fi; fi
+
 main: venv
 	$(VENV)/bin/gnnrec benchmark quick
 
-test: venv
+test: venv browser
 	$(PY) -m pytest -q
 
 lint: venv
