@@ -77,31 +77,50 @@ def check_fit_memory(num_items: int, num_users: int, network: nn.Module, lbfgs_h
 
 
 class _FlatObjective:
-    """SciPy's view of a loss: a float64 vector in, (loss, float64 gradient) out, as TF's ScipyOptimizerInterface."""
+    """SciPy's view of a loss: a float64 vector in, (loss, float64 gradient) out, as TF's ScipyOptimizerInterface.
+
+    The parameters become views of one flat float32 buffer and their gradients views of another, both
+    allocated once: an evaluation casts SciPy's vector into the first (one copy), accumulates the backward
+    pass into the second and casts it into a float64 array kept across calls (one copy back). L-BFGS-B keeps
+    its own copies of past gradients, so handing it the same array every call is safe. :meth:`release`
+    gives the parameters storage of their own again.
+    """
 
     def __init__(self, parameters: list[nn.Parameter], loss: Any) -> None:
         self.parameters = parameters
         self.loss = loss
-        self.numels = [p.numel() for p in parameters]
         self.evaluations = 0
+        size = sum(p.numel() for p in parameters)
+        device = parameters[0].device
+        self.values = torch.empty(size, device=device, dtype=torch.float32)
+        self.grads = torch.zeros(size, device=device, dtype=torch.float32)
+        self.grad64 = np.empty(size, dtype=np.float64)
+        self._grad64 = torch.from_numpy(self.grad64)
+        offset = 0
+        with torch.no_grad():
+            for p in parameters:
+                view = slice(offset, offset + p.numel())
+                self.values[view].copy_(p.reshape(-1))
+                p.data = self.values[view].view_as(p)
+                p.grad = self.grads[view].view_as(p)  # backward() adds into it in place
+                offset += p.numel()
 
     def get(self) -> np.ndarray:
-        return torch.cat([p.detach().reshape(-1) for p in self.parameters]).to("cpu", torch.float64).numpy()
+        return self.values.to("cpu", torch.float64).numpy()
 
     def set(self, x: np.ndarray) -> None:
-        flat = torch.from_numpy(x).to(self.parameters[0].device, torch.float32)
         with torch.no_grad():
-            for p, chunk in zip(self.parameters, flat.split(self.numels), strict=True):
-                p.copy_(chunk.view_as(p))
+            self.values.copy_(torch.from_numpy(x))
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.set(x)
         self.evaluations += 1
+        self.grads.zero_()
         with torch.enable_grad():
             value = self.loss()
-            grads = torch.autograd.grad(value, self.parameters)
-        grad = torch.cat([g.reshape(-1) for g in grads]).to("cpu", torch.float64).numpy()
-        return float(value.detach()), grad
+            value.backward()
+        self._grad64.copy_(self.grads)
+        return float(value.detach()), self.grad64
 
     def minimize(self, iterations: int, history: int) -> scipy.optimize.OptimizeResult:
         """One L-BFGS-B run from the current parameters (a fresh curvature history), then keep its result."""
@@ -110,6 +129,13 @@ class _FlatObjective:
         )
         self.set(result.x)
         return result
+
+    def release(self) -> None:
+        """Give every parameter its own storage (a copy of its current value) and drop its gradient."""
+        with torch.no_grad():
+            for p in self.parameters:
+                p.data = p.data.clone()
+                p.grad = None
 
 
 @register_model
@@ -263,6 +289,7 @@ class GLocalK(RatingModel):
                         self.selected = {"phase": phase, "epoch": epoch, "step": step, "criterion": criterion}
                         best_completed = self._completed.clone()
                         best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            objective.release()
             if logger is not None:
                 for i, layer in enumerate(network.layers):
                     logger.add_histogram(f"glocal_k/{phase}/local_kernel_{i}", layer.kernel().detach().cpu(), step)
