@@ -49,8 +49,13 @@ def python_rows(stats: pstats.Stats, total: float, limit: int) -> list[str]:
         if not ours and not LIBRARY_ROWS & set(re.findall(r"\w+", name)):
             continue
         where = filename.split(f"{os.sep}gnnrec{os.sep}")[-1] if ours else Path(filename).name or filename
-        rows.append((cumulative, f"| `{name}` | {where}:{line} | {calls} | {own:.2f} | {cumulative:.2f} | "
-                     f"{100 * cumulative / total:.0f}% |"))
+        rows.append(
+            (
+                cumulative,
+                f"| `{name}` | {where}:{line} | {calls} | {own:.2f} | {cumulative:.2f} | "
+                f"{100 * cumulative / total:.0f}% |",
+            )
+        )
     rows.sort(key=lambda row: -row[0])
     return [text for _, text in rows[:limit]]
 
@@ -68,6 +73,7 @@ def operator_rows(prof: Any, total: float, limit: int) -> list[str]:
 
 def profile_model(name: str, overrides: dict[str, Any], split: Any, limit: int) -> list[str]:
     """The report section of one model."""
+
     def fit() -> tuple[Any, float]:
         torch.manual_seed(0)
         tic = time.perf_counter()
