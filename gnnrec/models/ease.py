@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from gnnrec.config import check_device, check_range
@@ -92,7 +93,8 @@ class GramSpectrum:
 
     def __init__(self, gram: Tensor) -> None:
         if gram.device.type == "cpu":  # SciPy's LAPACK (OpenBLAS) runs this several times faster than torch's MKL
-            values, vectors = scipy.linalg.eigh(gram.numpy(), driver="evr", overwrite_a=False)
+            with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):  # torch's thread policy
+                values, vectors = scipy.linalg.eigh(gram.numpy(), driver="evr", overwrite_a=False)
             self.eigenvalues, self.eigenvectors = torch.from_numpy(values), torch.from_numpy(vectors)
         else:
             self.eigenvalues, self.eigenvectors = torch.linalg.eigh(gram)
