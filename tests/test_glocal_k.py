@@ -407,32 +407,3 @@ def test_fit_refuses_when_the_dense_matrices_do_not_fit(tiny_split, monkeypatch)
         GLocalK(GLocalK.test_config()).fit(tiny_split)
     monkeypatch.setattr(glocal_module, "available_memory", lambda device: 2**40)
     assert GLocalK(GLocalK.test_config()).fit(tiny_split).history
-
-
-def test_flat_objective_gives_the_separate_tensors_loss_and_gradient_and_releases(tiny_split):
-    from gnnrec.models.glocal_k import FlatObjective
-
-    def network() -> GLocalKNetwork:  # 7-float kernel embeddings: the buffer needs its padding
-        return GLocalKNetwork(
-            tiny_split.num_movies, tiny_split.num_users, (13, 7), 5, 3, 1.0, torch.Generator().manual_seed(0)
-        )
-
-    matrix = RatingMatrix(tiny_split.train, tiny_split.num_movies, tiny_split.num_users, "cpu")
-    separate, flat = network(), network()
-    expected_loss = separate.objective(matrix, "finetune", 2.0, 0.5)[0]["total"]
-    expected = torch.autograd.grad(expected_loss, separate.all_parameters())
-    objective = FlatObjective(flat.all_parameters(), lambda: flat.objective(matrix, "finetune", 2.0, 0.5)[0]["total"])
-    x = objective.get()
-    assert x.dtype.name == "float64"
-    packed = torch.cat([p.detach().reshape(-1) for p in separate.all_parameters()]).double().numpy()
-    assert (x == packed).all()
-    for _ in range(2):  # the gradient buffer is zeroed between evaluations, not accumulated
-        value, grad = objective(x)
-    assert value == float(expected_loss)
-    assert (grad == torch.cat([g.reshape(-1) for g in expected]).double().numpy()).all()
-    before = value
-    objective.minimize(iterations=3, history=5)
-    assert objective(objective.get())[0] < before
-    objective.release()
-    buffer = range(objective.values.data_ptr(), objective.values.data_ptr() + 4 * objective.values.numel())
-    assert all(p.grad is None and p.data_ptr() not in buffer for p in flat.all_parameters())

@@ -53,7 +53,6 @@ from gnnrec.utils import available_memory
 # 3,000 users, 12 L-BFGS iterations (history full): 1,682 MiB measured = 14.8 matrices + the parameter
 # term below; the estimate with 16 gives 1,763 MiB. ML-100k u1 (short run): measured 377 MiB, estimate 341.
 DENSE_MATRIX_COPIES = 16
-ALIGN_FLOATS = 16  # float32s in 64 bytes, the alignment of a tensor's own storage
 
 
 def fit_memory_estimate(num_items: int, num_users: int, num_parameters: int, lbfgs_history: int) -> int:
@@ -77,67 +76,32 @@ def check_fit_memory(num_items: int, num_users: int, network: nn.Module, lbfgs_h
         )
 
 
-class FlatObjective:
-    """SciPy's view of a loss: a float64 vector in, (loss, float64 gradient) out, as TF's ScipyOptimizerInterface.
-
-    The parameters become views of one flat float32 buffer and their gradients views of another, both
-    allocated once: an evaluation casts SciPy's vector into the first (one copy), accumulates the backward
-    pass into the second and casts it into a float64 array kept across calls (one copy back). L-BFGS-B copies
-    the gradient it is handed, so returning the same array every call is safe. Each parameter starts on a
-    64-byte boundary of the buffer, as a tensor of its own does: MKL's products round differently on
-    unaligned operands, and aligned views keep the fit bit-identical to one on separate tensors.
-    :meth:`release` gives the parameters storage of their own again.
-    """
+class _FlatObjective:
+    """SciPy's view of a loss: a float64 vector in, (loss, float64 gradient) out, as TF's ScipyOptimizerInterface."""
 
     def __init__(self, parameters: list[nn.Parameter], loss: Any) -> None:
         self.parameters = parameters
         self.loss = loss
+        self.numels = [p.numel() for p in parameters]
         self.evaluations = 0
-        self.sizes = [p.numel() for p in parameters]
-        starts, offset = [], 0
-        for size in self.sizes:
-            starts.append(offset)
-            offset += -(-size // ALIGN_FLOATS) * ALIGN_FLOATS
-        self.starts = starts
-        device = parameters[0].device
-        self.values = torch.empty(offset, device=device, dtype=torch.float32)
-        self.grads = torch.zeros(offset, device=device, dtype=torch.float32)
-        self.grad64 = np.empty(sum(self.sizes), dtype=np.float64)
-        with torch.no_grad():
-            for p, start, size in zip(parameters, starts, self.sizes, strict=True):
-                self.values[start : start + size].copy_(p.reshape(-1))
-                p.data = self.values[start : start + size].view_as(p)
-                p.grad = self.grads[start : start + size].view_as(p)  # backward() adds into it in place
-
-    def _transfer(self, source: Tensor, target: Tensor, padded_source: bool) -> None:
-        """Copy (casting) between the padded buffer layout and SciPy's packed vector, parameter by parameter."""
-        packed = 0
-        for start, size in zip(self.starts, self.sizes, strict=True):
-            padded_part, packed_part = slice(start, start + size), slice(packed, packed + size)
-            if padded_source:
-                target[packed_part].copy_(source[padded_part])
-            else:
-                target[padded_part].copy_(source[packed_part])
-            packed += size
 
     def get(self) -> np.ndarray:
-        packed = torch.empty(len(self.grad64), dtype=torch.float64)
-        self._transfer(self.values, packed, padded_source=True)
-        return packed.numpy()
+        return torch.cat([p.detach().reshape(-1) for p in self.parameters]).to("cpu", torch.float64).numpy()
 
     def set(self, x: np.ndarray) -> None:
+        flat = torch.from_numpy(x).to(self.parameters[0].device, torch.float32)
         with torch.no_grad():
-            self._transfer(torch.from_numpy(x), self.values, padded_source=False)
+            for p, chunk in zip(self.parameters, flat.split(self.numels), strict=True):
+                p.copy_(chunk.view_as(p))
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.set(x)
         self.evaluations += 1
-        self.grads.zero_()
         with torch.enable_grad():
             value = self.loss()
-            value.backward()
-        self._transfer(self.grads, torch.from_numpy(self.grad64), padded_source=True)
-        return float(value.detach()), self.grad64
+            grads = torch.autograd.grad(value, self.parameters)
+        grad = torch.cat([g.reshape(-1) for g in grads]).to("cpu", torch.float64).numpy()
+        return float(value.detach()), grad
 
     def minimize(self, iterations: int, history: int) -> scipy.optimize.OptimizeResult:
         """One L-BFGS-B run from the current parameters (a fresh curvature history), then keep its result."""
@@ -146,13 +110,6 @@ class FlatObjective:
         )
         self.set(result.x)
         return result
-
-    def release(self) -> None:
-        """Give every parameter its own storage (a copy of its current value) and drop its gradient."""
-        with torch.no_grad():
-            for p in self.parameters:
-                p.data = p.data.clone()
-                p.grad = None
 
 
 @register_model
@@ -262,7 +219,7 @@ class GLocalK(RatingModel):
         schedule.append(("finetune", config.finetune_epochs, config.finetune_iterations, network.all_parameters()))
         fit_start, step = time.perf_counter(), 0
         for phase, epochs, iterations, parameters in schedule:
-            objective = FlatObjective(
+            objective = _FlatObjective(
                 parameters,
                 lambda phase=phase: network.objective(matrix, phase, config.lambda_2, config.lambda_s)[0]["total"],
             )
@@ -306,7 +263,6 @@ class GLocalK(RatingModel):
                         self.selected = {"phase": phase, "epoch": epoch, "step": step, "criterion": criterion}
                         best_completed = self._completed.clone()
                         best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            objective.release()
             if logger is not None:
                 for i, layer in enumerate(network.layers):
                     logger.add_histogram(f"glocal_k/{phase}/local_kernel_{i}", layer.kernel().detach().cpu(), step)
