@@ -1,13 +1,21 @@
 """Choosing torch's intra-op thread count for a fit, and setting it for a block of code.
 
-Why: when several training jobs share a machine and each runs as many threads as there are cores, they preempt
-each other and every job slows down many times over. ``resolve_threads("auto", work_size)`` picks
+The default (``resolve_threads(None)`` or ``"default"``, what every ``gnnrec`` command uses unless told
+otherwise) is fixed for a given machine allotment, whatever else is running:
 
-    threads = max(1, min(cores available to this process - cores busy with other work,
-                         ceil(work_size / GRAIN_SIZE)))
+    threads = min(cores available to this process, DEFAULT_MAX_THREADS)   # DEFAULT_MAX_THREADS = 2
+
+so that the same command on the same machine runs the same arithmetic (results differ slightly with the thread
+count: reductions split differently) and records the same count. Two threads because the models' products on
+ML-100k-sized data gain little past two, and a shared machine's other jobs then keep their cores.
 
 * cores available: ``os.sched_getaffinity`` (taskset, container cpusets), else ``os.cpu_count()``, further capped
-  by a cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``, e.g. ``docker --cpus``);
+  by a cgroup v2 CPU quota (``/sys/fs/cgroup/cpu.max``, e.g. ``docker --cpus``): the allotment, not the load.
+
+``"auto"`` is the opt-in load-aware choice (results may then differ from run to run with the machine's load):
+
+    threads = max(1, min(cores available - cores busy with other work, ceil(work_size / GRAIN_SIZE)))
+
 * cores busy: the 1-minute load average minus one for this process itself, rounded to the nearest integer
   (``os.getloadavg``; 0 where it is unavailable);
 * problem size: torch splits an element-wise kernel over threads only in chunks of at least 32768 elements
@@ -27,6 +35,7 @@ from pathlib import Path
 import torch
 
 GRAIN_SIZE = 32768
+DEFAULT_MAX_THREADS = 2
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
@@ -63,10 +72,17 @@ def busy_cores() -> int:
     return max(0, round(load - 1.0))
 
 
-def resolve_threads(requested: int | str | None = "auto", work_size: int | None = None) -> int:
-    """Thread count for ``requested``: a positive int (or its string) as given, ``"auto"``/None by the heuristic
-    in the module docstring."""
-    if requested is None or requested == "auto":
+def default_threads() -> int:
+    """The reproducible default: ``min(available_cores(), DEFAULT_MAX_THREADS)``, independent of the load."""
+    return min(available_cores(), DEFAULT_MAX_THREADS)
+
+
+def resolve_threads(requested: int | str | None = None, work_size: int | None = None) -> int:
+    """Thread count for ``requested``: a positive int (or its string) as given; None or ``"default"``:
+    :func:`default_threads`; ``"auto"``: the load-aware heuristic of the module docstring (``work_size`` caps it)."""
+    if requested is None or requested == "default":
+        return default_threads()
+    if requested == "auto":
         free = max(1, available_cores() - busy_cores())
         if work_size is not None:
             if work_size < 0:
@@ -77,9 +93,9 @@ def resolve_threads(requested: int | str | None = "auto", work_size: int | None 
         try:
             requested = int(requested)
         except ValueError:
-            raise ValueError(f"threads must be 'auto' or a positive integer, got {requested!r}") from None
+            raise ValueError(f"threads must be 'default', 'auto' or a positive integer, got {requested!r}") from None
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-        raise ValueError(f"threads must be 'auto' or a positive integer, got {requested!r}")
+        raise ValueError(f"threads must be 'default', 'auto' or a positive integer, got {requested!r}")
     return requested
 
 

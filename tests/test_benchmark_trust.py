@@ -272,4 +272,4 @@ def test_cli_benchmark_threads_and_no_refit(ml100k_fixture_dir, tmp_path, capsys
     assert results["cells"][0]["refit"] is False and results["cells"][0]["refit_fit"] is None
     assert "--no-refit" in results["provenance"]["command"]
     assert main(["benchmark", "--threads", "zero", str(path)]) == 2
-    assert "threads must be 'auto' or a positive integer" in capsys.readouterr().err
+    assert "threads must be 'default', 'auto' or a positive integer" in capsys.readouterr().err

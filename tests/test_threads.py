@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from gnnrec import threads
-from gnnrec.threads import GRAIN_SIZE, available_cores, busy_cores, resolve_threads, torch_threads
+from gnnrec.threads import (
+    DEFAULT_MAX_THREADS,
+    GRAIN_SIZE,
+    available_cores,
+    busy_cores,
+    default_threads,
+    resolve_threads,
+    torch_threads,
+)
 
 
 @pytest.fixture
@@ -32,7 +40,6 @@ def machine(monkeypatch: pytest.MonkeyPatch):
 def test_auto_quiet_and_loaded(machine) -> None:
     machine(8, 1.0)  # only this process
     assert resolve_threads("auto") == 8
-    assert resolve_threads(None) == 8
     machine(8, 3.2)  # two other busy processes
     assert resolve_threads("auto") == 6
     machine(2, 3.0)  # the 738 s case: two other training jobs on 2 cores
@@ -40,6 +47,20 @@ def test_auto_quiet_and_loaded(machine) -> None:
     machine(4, None)  # load average unavailable
     assert resolve_threads("auto") == 4
     assert busy_cores() == 0
+
+
+def test_default_is_fixed_whatever_the_load(machine) -> None:
+    counts = set()
+    for load in (0.0, 1.0, 3.0, 9.5, None):  # idle, this process, two and eight other jobs, unknown
+        machine(8, load)
+        counts |= {resolve_threads(), resolve_threads(None), resolve_threads("default"), default_threads()}
+    assert counts == {DEFAULT_MAX_THREADS} == {2}
+    machine(1, 0.0)  # one core allotted: never more threads than cores
+    assert resolve_threads() == 1
+    machine(16, 7.0, quota=1)  # a cgroup quota of one core
+    assert resolve_threads("default") == 1
+    machine(2, 3.0)  # what auto does on the same busy machine: fewer threads, so other arithmetic
+    assert resolve_threads("auto") == 1 and resolve_threads() == 2
 
 
 def test_auto_respects_quota_and_problem_size(machine) -> None:
@@ -78,7 +99,7 @@ def test_explicit_values(machine) -> None:
     machine(2, 5.0)
     assert resolve_threads(4) == 4  # an explicit request is honoured even on a loaded machine
     assert resolve_threads("3") == 3
-    for bad in (0, -1, "many", 1.5, True):
+    for bad in (0, -1, "many", "", 1.5, True):
         with pytest.raises(ValueError, match="threads must be"):
             resolve_threads(bad)  # type: ignore[arg-type]
 
@@ -95,3 +116,17 @@ def test_torch_threads_restores() -> None:
     with pytest.raises(ValueError, match="positive"):
         with torch_threads(0):
             pass
+
+
+def test_every_command_defaults_to_the_fixed_policy() -> None:
+    import argparse
+
+    from gnnrec.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    defaults = {
+        name: [a.default for a in command._actions if "--threads" in a.option_strings]
+        for name, command in commands.items()
+    }
+    fitting_or_scoring = ("train", "evaluate", "benchmark", "recommend", "export", "serve")
+    assert defaults == {"data": [], "convert": [], **{name: ["default"] for name in fitting_or_scoring}}

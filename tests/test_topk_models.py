@@ -7,7 +7,7 @@ import torch
 
 from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, create_model
-from gnnrec.models.ease import ease_weights
+from gnnrec.models.ease import GramSpectrum, ease_weights
 
 PEERS = ["popularity", "ease", "lightgcn"]
 
@@ -39,6 +39,36 @@ def test_ease_weights_solve_the_constrained_least_squares():
     assert gradient[off].abs().max() < 1e-8
     with pytest.raises(ValueError, match="positive"):
         ease_weights(x.T @ x, 0.0)
+
+
+def test_one_decomposition_gives_every_lambdas_weights_and_scores():
+    x = (torch.rand(40, 12, generator=torch.Generator().manual_seed(1)) < 0.3).double()
+    x[:, 5] = 0.0  # a movie nobody rated: a zero eigenvalue, kept finite by λ
+    spectrum = GramSpectrum(x.T @ x)
+    for reg in (1.0, 30.0, 1e6):
+        expected = ease_weights(x.T @ x, reg)
+        torch.testing.assert_close(spectrum.weights(reg), expected, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(
+            spectrum.precision_diagonal(reg), torch.linalg.inv(x.T @ x + reg * torch.eye(12)).diagonal()
+        )
+        torch.testing.assert_close(
+            spectrum.scores(x[:7].float(), reg), (x[:7] @ expected).float(), rtol=1e-4, atol=1e-5
+        )
+    with pytest.raises(ValueError, match="positive"):
+        spectrum.weights(0.0)
+
+
+def test_ease_grid_search_picks_the_lambda_that_per_lambda_inversion_picks(tiny_split):
+    grid = (0.5, 3.0, 20.0, 1e3)
+    searched = create_model("ease", {"reg_grid": grid}).fit(tiny_split)
+    per_lambda = {reg: create_model("ease", {"reg": reg}).fit(tiny_split) for reg in grid}
+    values = [row["val_ndcg@10"] for row in searched.history]
+    assert [row["reg"] for row in searched.history] == list(grid)
+    for reg, value in zip(grid, values, strict=True):
+        expected = evaluate(per_lambda[reg], tiny_split, part="val", metrics=["ndcg@10"]).metrics["ndcg@10"]
+        assert abs(value - expected) < 1e-6
+    assert searched.reg == grid[values.index(max(values))]
+    torch.testing.assert_close(searched.score_matrix(clip=False), per_lambda[searched.reg].score_matrix(clip=False))
 
 
 def test_ease_scores_are_the_dense_closed_form_in_chunks(tiny_split, monkeypatch):

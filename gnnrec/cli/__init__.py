@@ -34,9 +34,10 @@ def _model_help() -> str:
 def _add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
-        default="auto",
-        metavar="auto|N",
-        help="torch intra-op threads: N, or auto = free cores (cores available minus those busy; default)",
+        default="default",
+        metavar="default|auto|N",
+        help="torch intra-op threads: default = min(cores available, 2), the same whatever the load (recorded with "
+        "the results); auto = free cores now (cores available minus those busy, so it varies with the load); or N",
     )
 
 

@@ -7,8 +7,13 @@ validation part by a top-K metric (``selection_metric``, default ``ndcg@10``). T
 training-only fit after selection (the benchmark runner refits on train + validation with
 ``refit_overrides``) and scores from each user's training interactions.
 
+The λ search costs one decomposition: the Gram matrix is diagonalised once, ``XᵀX = QΛQᵀ`` (float64,
+:class:`GramSpectrum`), so that ``P(λ) = Q diag(1/(Λ+λ)) Qᵀ`` for every λ. A candidate λ is scored on the
+validation users straight from the factors (``X_u P = ((X_u Q) / (Λ+λ)) Qᵀ``, ``diag P = (Q∘Q) / (Λ+λ)``),
+never forming its ``B``; only the chosen λ's ``B`` is built. A single given λ (``reg``) is one inversion.
+
 ``X`` is kept sparse (CSR) and scored a chunk of users at a time; the dense ``movies × movies`` Gram
-matrix and its inverse are what limit the catalogue size, so the fit first estimates that memory
+matrix and its factors are what limit the catalogue size, so the fit first estimates that memory
 (:func:`fit_memory_estimate`) and refuses with a ``MemoryError`` when it exceeds what is available.
 """
 
@@ -19,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from gnnrec.config import Range, check_config
@@ -30,10 +37,13 @@ from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
 from gnnrec.utils import available_memory
 
-# Bytes per movie² at the fit's peak: the float64 Gram matrix (8) kept for the
-# λ grid, torch.linalg.inv's input, LU workspace and output plus the float32 result (32), and the current
-# and best float32 weights (8).
-FIT_BYTES_PER_MOVIE_PAIR = 48
+# Bytes per movie² at the fit's peak: the float64 Gram matrix (8), torch.linalg.eigh's input copy, eigenvectors
+# and divide-and-conquer workspace (8 + 8 + 16), then the float32 eigenvectors for scoring (4), the chosen λ's
+# float64 P (8) and float32 B (4); a single λ's torch.linalg.inv needs less.
+FIT_BYTES_PER_MOVIE_PAIR = 56
+# λ grid: log-spaced over six decades (about three points a decade), holding the earlier 50..1000 grid, so that
+# the chosen λ lies inside it on ML-100k and on Douban-like data.
+REG_GRID = (1.0, 3.0, 10.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6)
 PREDICT_MEMORY_BUDGET = 1 << 28  # bytes of dense [pairs, movies] rows per predict chunk
 
 
@@ -45,7 +55,7 @@ class EASEConfig:
     """
 
     reg: float | None = None
-    reg_grid: tuple[float, ...] = (50.0, 100.0, 200.0, 300.0, 500.0, 1000.0)
+    reg_grid: tuple[float, ...] = REG_GRID
     selection_metric: str = "ndcg@10"
     min_rating: float = 0.0
     device: str = "cpu"
@@ -67,6 +77,48 @@ def ease_weights(gram: Tensor, reg: float) -> Tensor:
     weights = -precision / torch.diagonal(precision)[None, :]
     weights.fill_diagonal_(0.0)
     return weights
+
+
+class GramSpectrum:
+    """The eigendecomposition ``G = QΛQᵀ`` of a Gram matrix, from which EASE's ``P(λ) = (G + λI)⁻¹`` follows for any λ.
+
+    Args:
+        gram: ``[movies, movies]`` symmetric positive semi-definite (float64 recommended: one decomposition
+            serves every λ, so it is worth its precision).
+    """
+
+    def __init__(self, gram: Tensor) -> None:
+        if gram.device.type == "cpu":  # SciPy's LAPACK (OpenBLAS) runs this several times faster than torch's MKL
+            with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):  # torch's thread policy
+                values, vectors = scipy.linalg.eigh(gram.numpy(), driver="evr", overwrite_a=False)
+            self.eigenvalues, self.eigenvectors = torch.from_numpy(values), torch.from_numpy(vectors)
+        else:
+            self.eigenvalues, self.eigenvectors = torch.linalg.eigh(gram)
+        self.squared = self.eigenvectors * self.eigenvectors  # diag P(λ) = (Q∘Q) @ (1/(Λ+λ))
+        self.eigenvectors32 = self.eigenvectors.float()  # scoring candidates: float32, as the fitted B scores
+
+    def inverse_spectrum(self, reg: float) -> Tensor:
+        """``1 / (Λ + λ)``; λ > 0 keeps it finite (the eigenvalues of ``XᵀX`` are ≥ 0 up to rounding)."""
+        if reg <= 0:
+            raise ValueError(f"ease: the regularisation λ must be positive, got {reg}")
+        return 1.0 / (self.eigenvalues + reg)
+
+    def precision_diagonal(self, reg: float) -> Tensor:
+        """``diag P(λ)``, ``[movies]``."""
+        return self.squared @ self.inverse_spectrum(reg)
+
+    def scores(self, rows: Tensor, reg: float) -> Tensor:
+        """``X_u B(λ) = X_u − (X_u P) diag(1/diag P)`` for dense float32 rows ``X_u`` (``[n, movies]``), float32."""
+        inverse = self.inverse_spectrum(reg).float()
+        projected = (rows @ self.eigenvectors32) * inverse
+        return rows - (projected @ self.eigenvectors32.T) / self.precision_diagonal(reg).float()
+
+    def weights(self, reg: float) -> Tensor:
+        """``B(λ)`` as :func:`ease_weights` gives it (float64, zero diagonal)."""
+        precision = (self.eigenvectors * self.inverse_spectrum(reg)) @ self.eigenvectors.T
+        weights = -precision / self.precision_diagonal(reg)[None, :]
+        weights.fill_diagonal_(0.0)
+        return weights
 
 
 def fit_memory_estimate(num_movies: int) -> int:
@@ -93,6 +145,7 @@ class EASE(RatingModel):
     fold_in_kinds = ("users",)
     config_class = EASEConfig
     predicts_ratings = False
+    _candidate: tuple[GramSpectrum, float] | None = None  # during the λ search: score from these factors
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         cfg = self.config
@@ -114,22 +167,30 @@ class EASE(RatingModel):
         grid = [cfg.reg] if cfg.reg is not None else list(cfg.reg_grid)
         if len(grid) > 1 and len(split.val) == 0:
             raise ValueError("ease: choosing λ needs validation ratings; set reg explicitly")
-        best, best_reg, best_weights = None, grid[0], None
+        if len(grid) == 1:
+            self.reg = float(grid[0])
+            self.weights = ease_weights(gram, self.reg).float().cpu()
+            self.history.append({"epoch": 1, "reg": self.reg, "seconds": time.perf_counter() - start})
+            return
+        spectrum = GramSpectrum(gram)
+        del gram
+        best, best_reg = None, grid[0]
+        self.weights = None
         for epoch, reg in enumerate(grid, start=1):
-            self.reg = float(reg)
-            self.weights = ease_weights(gram, reg).float().cpu()
-            entry: dict[str, Any] = {"epoch": epoch, "reg": float(reg)}
-            if len(grid) > 1:
+            self._candidate = (spectrum, float(reg))  # _score_matrix scores from the factors
+            try:
                 value = validation_metrics(self, split, [cfg.selection_metric])[cfg.selection_metric]
-                entry[f"val_{cfg.selection_metric}"] = value
-                if logger is not None:
-                    logger.add_scalar(f"selection/val_{cfg.selection_metric}", value, epoch)
-                if improved(cfg.selection_metric, value, best):
-                    best, best_reg, best_weights = value, float(reg), self.weights
+            finally:
+                self._candidate = None
+            entry: dict[str, Any] = {"epoch": epoch, "reg": float(reg), f"val_{cfg.selection_metric}": value}
+            if logger is not None:
+                logger.add_scalar(f"selection/val_{cfg.selection_metric}", value, epoch)
+            if improved(cfg.selection_metric, value, best):
+                best, best_reg = value, float(reg)
             entry["seconds"] = time.perf_counter() - start
             self.history.append(entry)
-        if best_weights is not None:
-            self.reg, self.weights = best_reg, best_weights
+        self.reg = best_reg
+        self.weights = spectrum.weights(best_reg).float().cpu()
 
     def refit_overrides(self) -> dict[str, Any]:
         return {"reg": self.reg}
@@ -144,7 +205,7 @@ class EASE(RatingModel):
         counts = stop - start
         row = torch.repeat_interleave(torch.arange(len(users)), counts)
         first = torch.repeat_interleave(start - (torch.cumsum(counts, 0) - counts), counts)
-        dense = torch.zeros(len(users), self.weights.size(0))
+        dense = torch.zeros(len(users), self.info.num_movies)
         dense[row, self._indices[first + torch.arange(len(row))]] = 1.0
         return dense
 
@@ -154,6 +215,9 @@ class EASE(RatingModel):
         return torch.cat([(self._dense_rows(u) * self.weights[:, m].T).sum(-1) for u, m in parts])
 
     def _score_matrix(self, users: Tensor) -> Tensor:
+        if self._candidate is not None:
+            spectrum, reg = self._candidate
+            return spectrum.scores(self._dense_rows(users).to(spectrum.eigenvectors32.device), reg).cpu()
         return self._dense_rows(users) @ self.weights
 
     def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
