@@ -96,9 +96,8 @@ def induction_step(
 def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: float) -> None:
     """Move the averaged weights towards ``member``'s (warm-up: about an average over the last tenth of the steps)."""
     decay = min(ema_decay, step / (step + 10))
-    with torch.no_grad():
-        for average, parameter in zip(averaged.parameters(), member.parameters(), strict=True):
-            average.lerp_(parameter, 1.0 - decay)
+    with torch.no_grad():  # one multi-tensor update (as torch.optim.swa_utils' EMA does), same values as a loop
+        torch._foreach_lerp_(list(averaged.parameters()), list(member.parameters()), 1.0 - decay)
 
 
 def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor) -> Tensor:
