@@ -97,6 +97,23 @@ def test_oracle_gets_perfect_scores_once_seen_movies_are_excluded(tiny_split):
         assert result.metrics[f"{name}@{k}"] == pytest.approx(1.0), name
 
 
+def test_top_k_equals_the_stable_sort_of_whole_rows():
+    from gnnrec.evaluation.evaluator import rank_top_k
+
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(60):
+        rows, columns = (int(n) for n in torch.randint(1, 30, (2,), generator=generator))
+        k = int(torch.randint(1, columns + 1, (1,), generator=generator))
+        scores = torch.randn(rows, columns, generator=generator)
+        if trial % 3 == 1:  # many ties, at the k-th score too
+            scores = torch.randint(0, 3, (rows, columns), generator=generator).float()
+        if trial % 3 == 2:  # rows with fewer than k finite scores
+            scores[torch.rand(rows, columns, generator=generator) < 0.7] = float("-inf")
+        permutation = torch.randperm(columns, generator=torch.Generator().manual_seed(trial))
+        order = torch.sort(scores[:, permutation], dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(rank_top_k(scores, k, seed=trial), permutation[order]), trial
+
+
 def test_ties_are_broken_by_a_seeded_random_order(tiny_split):
     model = create_model("global-mean").fit(tiny_split)
     k = 4

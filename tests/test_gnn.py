@@ -12,6 +12,7 @@ from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model, get_model_class
 from gnnrec.models.gnn import GNNConfig, GNNModel
 from gnnrec.models.gnn.network import build_network
+from gnnrec.nn.masked_adjacency import MaskedAdjacency
 from gnnrec.nn.network import RatingGNN
 
 
@@ -166,15 +167,14 @@ def test_target_edges_are_hidden_in_dropped_supervision(tiny_split, monkeypatch)
         return original(self, z_user, z_movie, user, movie)
 
     messages = []
-    original_encode = RatingGNN.encode
+    original_call = MaskedAdjacency.__call__
 
-    def spy_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency=None, **kwargs):
-        if self.training:
-            messages.append(set(zip(edge_index[0].tolist(), edge_index[1].tolist(), strict=True)))
-        return original_encode(self, user_x, movie_x, edge_index, rating_index, user_ids, adjacency, **kwargs)
+    def spy_call(self, keep):  # the step's message matrices hold the kept edges alone
+        messages.append(set(zip(*self.edge_index[:, keep].tolist(), strict=True)))
+        return original_call(self, keep)
 
     monkeypatch.setattr(RatingGNN, "decode", spy)
-    monkeypatch.setattr(RatingGNN, "encode", spy_encode)
+    monkeypatch.setattr(MaskedAdjacency, "__call__", spy_call)
     GNNModel(fast(supervision="dropped", max_epochs=3)).fit(tiny_split)
     assert len(seen) == len(messages) == 3
     for targets, edges in zip(seen, messages, strict=True):

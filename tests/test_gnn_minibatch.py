@@ -82,7 +82,25 @@ def test_the_default_takes_the_full_batch_step(tiny_split, monkeypatch):
     monkeypatch.setattr(steps_module.StepPlan, "__init__", spy)
     model = GNNModel(fast(max_epochs=2)).fit(tiny_split)
     assert [row["steps"] for row in model.history] == [1, 2]  # one full-batch step per epoch
-    assert len(plans) == 1 and plans[0].batch is None and plans[0].single_step and plans[0].masked is None
+    assert len(plans) == 1 and plans[0].batch is None and plans[0].single_step
+    # edge dropout: the full-batch step too reads the masked adjacency, laid out once
+    assert model.config.edge_dropout > 0 and plans[0].masked is not None
+
+
+def test_the_full_batch_step_with_the_masked_adjacency_equals_the_rebuilt_one(tiny_split, monkeypatch):
+    config = fast(max_epochs=3, val_every=1)
+    masked = GNNModel(config).fit(tiny_split)
+    original = steps_module.StepPlan.__init__
+
+    def without_masked(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.masked = None  # the step then rebuilds the kept edges' matrices
+
+    monkeypatch.setattr(steps_module.StepPlan, "__init__", without_masked)
+    rebuilt = GNNModel(config).fit(tiny_split)
+    assert_same_parameters(masked, rebuilt, atol=1e-6)
+    for a, b in zip(masked.history, rebuilt.history, strict=True):
+        assert b["val_rmse"] == pytest.approx(a["val_rmse"], abs=1e-6)
 
 
 @pytest.mark.parametrize("overrides", [{}, {"supervision": "all", "rank_loss": "bpr"}])

@@ -121,7 +121,20 @@ def rank_top_k(scores: Tensor, k: int, seed: int = 0) -> Tensor:
     """
     generator = torch.Generator().manual_seed(int(seed))
     permutation = torch.randperm(scores.size(1), generator=generator)
-    order = torch.sort(scores[:, permutation], dim=1, descending=True, stable=True).indices[:, :k]
+    permuted = scores[:, permutation]
+    # the stable sort's first k, without sorting whole rows: where exactly k scores reach the row's k-th
+    # largest, those k (in column order) sorted stably are the answer; other rows (ties at the k-th) are sorted
+    kth = torch.topk(permuted, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    reaching = permuted >= kth
+    exact = reaching.sum(1) == k
+    order = torch.empty(len(scores), k, dtype=torch.long)
+    if exact.any():
+        columns = reaching[exact].nonzero()[:, 1].reshape(-1, k)
+        best = torch.sort(permuted[exact].gather(1, columns), dim=1, descending=True, stable=True).indices
+        order[exact] = columns.gather(1, best)
+    if not exact.all():
+        tied = ~exact
+        order[tied] = torch.sort(permuted[tied], dim=1, descending=True, stable=True).indices[:, :k]
     return permutation[order]
 
 

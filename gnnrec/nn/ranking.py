@@ -76,13 +76,14 @@ def ranking_loss(
     row_of = torch.full((num_users,), -1, dtype=torch.long, device=scores.device)
     row_of[rows] = torch.arange(len(rows), device=scores.device)
     keep = row_of[masked_user] >= 0
-    mask = torch.zeros_like(scores, dtype=torch.bool)
-    mask[row_of[masked_user[keep]], masked_movie[keep]] = True
+    masked = (row_of[masked_user[keep]], masked_movie[keep])
     keep = row_of[target_user] >= 0
     row, movie, weight = row_of[target_user[keep]], target_movie[keep], weight[keep]
-    if loss == "multinomial":
-        log_p = scores.masked_fill(mask, float("-inf")).log_softmax(-1)
+    if loss == "multinomial":  # the masked scores set to -inf where they lie, without a users x movies mask
+        log_p = scores.index_put(masked, scores.new_tensor(float("-inf"))).log_softmax(-1)
         return -(log_p[row, movie] * weight).sum() / max(len(rows), 1)
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    mask[masked] = True
     negative = torch.randint(scores.size(1), (len(row),), device=scores.device)
     valid = ~mask[row, negative]
     margin = scores[row, movie] - scores[row, negative]

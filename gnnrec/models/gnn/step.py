@@ -96,9 +96,8 @@ def induction_step(
 def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: float) -> None:
     """Move the averaged weights towards ``member``'s (warm-up: about an average over the last tenth of the steps)."""
     decay = min(ema_decay, step / (step + 10))
-    with torch.no_grad():
-        for average, parameter in zip(averaged.parameters(), member.parameters(), strict=True):
-            average.lerp_(parameter, 1.0 - decay)
+    with torch.no_grad():  # one multi-tensor update (as torch.optim.swa_utils' EMA does), same values as a loop
+        torch._foreach_lerp_(list(averaged.parameters()), list(member.parameters()), 1.0 - decay)
 
 
 def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor) -> Tensor:
@@ -124,21 +123,18 @@ class StepPlan:
         self.num_edges = graph.edge_index.size(1)
         self.device = graph.edge_index.device
         self.batch = batch_edges(config.batch_size, self.num_edges)
-        # one step per epoch on one process: every user ranked in one block, kept edges' matrices built afresh
+        # one step per epoch on one process: every user ranked in one block
         self.single_step = self.batch is None and self.world == 1
         # the batch order and the ranking users: one seeded stream, the same on every rank
         self.shared = torch.Generator().manual_seed(int(config.seed))
         self.rank_generator = torch.Generator().manual_seed(distributed.rank_seed(config.seed))
         self.induction = bool(config.induction_users or config.induction_movies)
         convs = member.encoder.convs
-        # MaskedAdjacency lays out one weight per edge and level once and reuses it over many steps; binned /
-        # continuous messages go through the encoder's own adjacency (an edge may feed two basis levels there)
+        # MaskedAdjacency lays out one weight per edge and level once and reuses it at every step (full batch
+        # too: its products equal those of the kept edges' rebuilt matrices bit for bit); binned / continuous
+        # messages go through the encoder's own adjacency (an edge may feed two basis levels there)
         use_masked = (
-            not self.single_step
-            and len(convs) > 0
-            and config.edge_dropout > 0
-            and not self.induction
-            and member.encoder.rating_map is None
+            len(convs) > 0 and config.edge_dropout > 0 and not self.induction and member.encoder.rating_map is None
         )
         self.masked = (
             MaskedAdjacency(convs[0], graph.edge_index, graph.rating_index, self.num_users, self.num_movies)
