@@ -42,8 +42,13 @@ def normalize_title(text: str) -> str:
 
 def title_aliases(title: str) -> list[str]:
     """Normalised keys a film answers to: its whole title, and for ``"Main (Alternate)"`` titles (MovieLens'
-    original-language names) the main and the alternate title alone."""
+    original-language names) the main and the alternate title alone; a title with a trailing article
+    (``"Godfather, The"``) also without it."""
     keys = [normalize_title(title)]
+    plain, _ = split_year(title)
+    moved = _TRAILING_ARTICLE.match(plain.casefold())
+    if moved is not None:  # "Empire Strikes Back, The" also answers to "Empire Strikes Back"
+        keys.append(normalize_title(plain[: len(moved.group("rest"))]))
     alternates = _ALTERNATE.findall(title)
     if alternates:
         keys.append(normalize_title(_ALTERNATE.sub(" ", title)))
