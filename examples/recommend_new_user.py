@@ -19,6 +19,7 @@ import torch
 
 from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
+from gnnrec.data.titles import natural_title
 from gnnrec.models import RatingModel, create_model
 from gnnrec.serving import Catalogue
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     fold = model.fold_in("users", support, ratings, num_new=1, features=features, explain=True)
     top = fold.top_k(args.k)[0]
     predicted = fold.predict(torch.zeros_like(top), top)
-    reasons = fold.explain(0, top, [catalogue.label(i) for i in range(split.num_movies)])
+    reasons = fold.explain(0, top, [natural_title(catalogue.label(i)) for i in range(split.num_movies)])
 
     print(f"\ntop {args.k} for a {args.age:g}-year-old {args.gender} {args.occupation}:")
     for rank, (index, score, reason) in enumerate(zip(top.tolist(), predicted.tolist(), reasons, strict=True), 1):

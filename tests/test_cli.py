@@ -217,7 +217,10 @@ def test_recommend_takes_titles_and_gives_reasons_from_the_support_only(trained_
     ("liked", "message"),
     [
         (["Movie 3 (1999)"], "--liked 'Movie 3 (1999)': no film titled 'Movie 3 (1999)'; closest: Movie 3 (1953)"),
-        (["Movie 3", "movie 3 (1953):4"], "--liked lists movie movie 3 (1953) twice ('Movie 3' and 'movie 3 (1953):4')"),  # noqa: E501
+        (
+            ["Movie 3", "movie 3 (1953):4"],
+            "--liked lists movie movie 3 (1953) twice ('Movie 3' and 'movie 3 (1953):4')",
+        ),  # noqa: E501
         (["Movie 3:4.5"], "--liked 'Movie 3:4.5': rating must be one of 1, 2, 3, 4, 5"),
     ],
 )

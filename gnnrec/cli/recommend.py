@@ -216,6 +216,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             f"{int(model.seen_mask([user]).sum())} known ratings) by {model.name}"
         )
     else:
+        from gnnrec.data.titles import natural_title
         from gnnrec.serving.catalogue import Catalogue
 
         occupations = getattr(graph, "occupation_names", None)
@@ -258,7 +259,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if model.predicts_ratings:
             chosen = chosen.clamp(split.rating_min, split.rating_max)
         movies, scores = top.tolist(), chosen.tolist()
-        reasons = fold.explain(0, top, [catalogue.label(i) for i in range(split.num_movies)])
+        reasons = fold.explain(0, top, [natural_title(catalogue.label(i)) for i in range(split.num_movies)])
         profile = [
             f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
             for name, value in zip(("age", "gender", "occupation"), person, strict=True)

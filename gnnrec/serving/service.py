@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gnnrec.coldstart import check_new_ratings
 from gnnrec.data.split import RatingSplit
-from gnnrec.data.titles import AmbiguousTitleError, TitleMatch, UnknownTitleError
+from gnnrec.data.titles import AmbiguousTitleError, TitleMatch, UnknownTitleError, natural_title
 from gnnrec.serving.catalogue import Catalogue, UnknownIdError
 from gnnrec.serving.similarity import MovieSimilarity
 
@@ -160,7 +160,8 @@ class Recommender:
         self.layout = split.user_layout
         self.similarity = MovieSimilarity.of(model)
         self.catalogue.title_index  # noqa: B018 - built now, not on the first request
-        self.labels = [self.catalogue.label(movie) for movie in range(split.num_movies)]  # reasons name films so
+        # reasons name films as people say them: "The Empire Strikes Back (1980)"
+        self.labels = [natural_title(self.catalogue.label(movie)) for movie in range(split.num_movies)]
         model.recommend(torch.zeros(1, dtype=torch.long), k=1)  # fills the model's scoring caches
         self.batcher = ScoreBatcher(
             {"user": self._top_users, "similar": self._top_similar, "person": self._top_persons}, max_batch
