@@ -159,7 +159,9 @@ class GNNTrainer:
         member.load_state_dict(best["rating"][2] or final)
         return ranking
 
-    def log(self, member: RatingGNN, row: dict[str, float], suffix: str, graph: TrainingGraph, adjacency: Any) -> None:
+    def log(
+        self, member: RatingGNN, row: dict[str, float], suffix: str, graph: TrainingGraph, adjacency: Any
+    ) -> None:
         """Scalars every epoch; weight and node-embedding histograms every ``histogram_every`` epochs."""
         logger, epoch = self.logger, row["epoch"]
         logger.add_scalar(f"loss/train{suffix}", row["train_loss"], epoch)
