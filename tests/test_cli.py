@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -179,13 +183,68 @@ def test_recommend_known_user_from_checkpoint(trained_mf, ml100k_fixture_dir, ca
                         "--data-dir", ml100k_fixture_dir)  # fmt: skip
     rows = json.loads(out)["recommendations"]
     assert code == 0 and len(rows) == 10
-    assert set(rows[0]) == {"rank", "movie_id", "title", "year", "genres", "predicted_rating"}
+    assert set(rows[0]) == {"rank", "movie_id", "title", "year", "genres", "predicted_rating", "reason"}
+    assert rows[0]["reason"] is None  # a known user's list comes from the model, not from films they named
 
 
-def test_recommend_new_person_needs_a_cold_start_model(trained_mf, ml100k_fixture_dir, capsys):
-    code, _, err = _run(capsys, "recommend", "--checkpoint", trained_mf, "--age", 30, "--gender", "F",
+def test_recommend_new_person_needs_a_model_that_folds_in_users(ml100k_fixture_dir, tmp_path, capsys):
+    out = tmp_path / "mean"
+    assert main(["train", "global-mean", "--data-dir", str(ml100k_fixture_dir), "--out", str(out)]) == 0
+    code, _, err = _run(capsys, "recommend", "--checkpoint", out, "--age", 30, "--gender", "F",
                         "--occupation", "artist", "--data-dir", ml100k_fixture_dir)  # fmt: skip
-    assert code == 2 and "cannot place a new person" in err
+    assert code == 2 and "'global-mean' checkpoint cannot place a new person" in err
+
+
+def test_recommend_takes_titles_and_gives_reasons_from_the_support_only(trained_mf, ml100k_fixture_dir, capsys):
+    argv = ["recommend", "--checkpoint", trained_mf, "--data-dir", ml100k_fixture_dir, "-k", 6, "--liked",
+            "MOVIE 3", "movie 5 (1955):4", "7", "--disliked", "Movie 9:2"]  # fmt: skip
+    code, out, err = _run(capsys, *argv, "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["heading"].startswith("top 6 for a new person (4 rated movie(s)) by mf")
+    support = {"Movie 3 (1953)", "Movie 5 (1955)", "Movie 7 (1957)", "Movie 9 (1959)"}
+    rows = body["recommendations"]
+    assert len(rows) == 6 and not {r["movie_id"] for r in rows} & {3, 5, 7, 9}
+    for row in rows:
+        named = re.findall(r"Movie \d+ \(\d{4}\)", row["reason"])
+        assert row["reason"].startswith("because you ") and 1 <= len(named) <= 2 and set(named) <= support
+    code, text, _ = _run(capsys, *argv)
+    assert code == 0 and len(text.splitlines()) == 2 + 2 * 6
+    assert text.splitlines()[3].strip() == rows[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("liked", "message"),
+    [
+        (["Movie 3 (1999)"], "--liked 'Movie 3 (1999)': no film titled 'Movie 3 (1999)'; closest: Movie 3 (1953)"),
+        (
+            ["Movie 3", "movie 3 (1953):4"],
+            "--liked lists movie movie 3 (1953) twice ('Movie 3' and 'movie 3 (1953):4')",
+        ),  # noqa: E501
+        (["Movie 3:4.5"], "--liked 'Movie 3:4.5': rating must be one of 1, 2, 3, 4, 5"),
+    ],
+)
+def test_recommend_refuses_titles_it_cannot_place(liked, message, trained_mf, ml100k_fixture_dir, capsys):
+    code, _, err = _run(capsys, "recommend", "--checkpoint", trained_mf, "--data-dir", ml100k_fixture_dir,
+                        "--liked", *liked)  # fmt: skip
+    assert code == 2 and message in err
+
+
+def test_an_ambiguous_title_lists_the_candidates_with_ids_and_years(ml100k_fixture_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(ml100k_fixture_dir, data)
+    items = (data / "u.item").read_bytes().decode("latin-1").replace("|Movie 4 (1954)|", "|Movie 3 (1990)|")
+    (data / "u.item").write_bytes(items.encode("latin-1"))
+    code, _, err = _run(capsys, "recommend", "--data-dir", data, "--liked", "movie 3")
+    assert code == 2 and "--liked 'movie 3': 'movie 3' matches 2 films: " in err and "give the year" in err
+    assert "Movie 3 (1953) (id 3)" in err and "Movie 3 (1990) (id 4)" in err
+    assert not (Path(os.environ["GNNREC_HOME"]) / "models").exists()  # refused before any training
+
+
+def test_a_film_both_liked_and_disliked_is_refused(trained_mf, ml100k_fixture_dir, capsys):
+    code, _, err = _run(capsys, "recommend", "--checkpoint", trained_mf, "--data-dir", ml100k_fixture_dir,
+                        "--liked", "Movie 3", "--disliked", "3")  # fmt: skip
+    assert code == 2 and "--disliked '3': Movie 3 (1953) is already listed in --liked ('Movie 3')" in err
 
 
 @pytest.mark.skipif("gnn" not in available_models(), reason="the gnn model is not registered")
@@ -198,9 +257,11 @@ def test_recommend_new_person_trains_and_caches_the_gnn(ml100k_fixture_dir, caps
     assert out.splitlines()[0].startswith(
         "top 5 for a new person (age 30, gender F, occupation artist, 2 rated movie(s)) by gnn"
     )
-    assert len(out.splitlines()) == 2 + 5
+    assert len(out.splitlines()) == 2 + 2 * 5  # a film, then its reason
     for rated in ("Movie 1 ", "Movie 2 "):  # rated movies are never recommended
         assert f"  {rated}" not in out
+    for reason in out.splitlines()[3::2]:
+        assert set(re.findall(r"Movie \d+ \(\d{4}\)", reason)) <= {"Movie 1 (1951)", "Movie 2 (1952)"}
 
     code, again, err = _run(capsys, *argv)
     assert code == 0 and "using the cached gnn model" in err and again == out

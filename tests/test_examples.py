@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -50,10 +51,15 @@ def test_compare_models(ml100k_fixture_dir, tmp_path, monkeypatch, capsys):
 
 @needs_gnn
 def test_recommend_new_user(ml100k_fixture_dir, monkeypatch, capsys):
-    argv = ["--data-dir", ml100k_fixture_dir, "--fast", *TINY_GNN, "--liked", "1", "2:3", "-k", "3"]
+    argv = ["--data-dir", ml100k_fixture_dir, "--fast", *TINY_GNN, "--liked", "1", "movie 2:3",
+            "--disliked", "Movie 4 (1954)", "-k", "3"]  # fmt: skip
     out = _run_example("recommend_new_user.py", argv, monkeypatch, capsys)
-    assert "rated 5: Movie 1 (1951)" in out and "rated 3: Movie 2 (1952)" in out
+    assert "rated 5: Movie 1 (1951)" in out and "rated 3: Movie 2 (1952)" in out and "rated 1: Movie 4 (1954)" in out
     assert "top 3 for a 25-year-old F student:" in out and "  3. " in out
+    reasons = [line.strip() for line in out.splitlines() if line.startswith("       ")]
+    assert len(reasons) == 3
+    for reason in reasons:  # only the person's own films are named
+        assert set(re.findall(r"Movie \d+ \(\d{4}\)", reason)) <= {"Movie 1 (1951)", "Movie 2 (1952)", "Movie 4 (1954)"}
 
 
 @needs_gnn

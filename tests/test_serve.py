@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,13 +109,23 @@ def test_new_person_by_titles_and_ids(client, recommender):
     # the same person, folded in directly
     movies = torch.tensor([recommender.catalogue.movie_index(m) for m in (3, 5, 8, 9)])
     ratings = torch.tensor([5.0, 5.0, 5.0, 1.0])
-    fold = recommender.model.fold_in("users", torch.stack([torch.zeros_like(movies), movies]), ratings, num_new=1)
+    support = torch.stack([torch.zeros_like(movies), movies])
+    fold = recommender.model.fold_in("users", support, ratings, num_new=1, explain=True)
     assert ids == [recommender.catalogue.movie_ids[m] for m in fold.top_k(6)[0].tolist()]
+    # every film's reason: the listed films that raise its score most, and no other film
+    reasons = [r["reason"] for r in result["recommendations"]]
+    assert reasons == fold.explain(0, fold.top_k(6)[0], recommender.labels)
+    listed = {"Movie 3 (1953)", "Movie 5 (1955)", "Movie 8 (1958)", "Movie 9 (1959)"}
+    for reason in reasons:
+        named = set(re.findall(r"Movie \d+ \(\d{4}\)", reason))
+        assert reason.startswith("because you ") and named and named <= listed
+        assert "disliked Movie 9 (1959)" in reason or "Movie 9" not in reason  # the disliked film is called so
 
 
 def test_new_person_with_no_films_uses_demographics(client):
     response = client.post("/api/recommendations", json={"age": 25, "gender": "M", "occupation": "student"})
     assert response.status_code == 200 and len(response.json()["recommendations"]) == 10
+    assert {r["reason"] for r in response.json()["recommendations"]} == {"from your profile alone: no rated films yet"}
 
 
 def test_precomputed_lists_match_requests_scored_on_demand(recommender, split):

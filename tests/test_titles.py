@@ -8,6 +8,7 @@ from gnnrec.data.titles import (
     AmbiguousTitleError,
     TitleIndex,
     UnknownTitleError,
+    natural_title,
     normalize_title,
     split_year,
     title_aliases,
@@ -101,3 +102,11 @@ def test_search_ranks_exact_prefix_word_then_substring(index):
 def test_lengths_must_agree():
     with pytest.raises(ValueError, match="2 years for 1 titles"):
         TitleIndex(["A (1990)"], years=[1990, 1991])
+
+
+def test_natural_title_moves_the_article_to_the_front():
+    assert natural_title("Empire Strikes Back, The (1980)") == "The Empire Strikes Back (1980)"
+    assert natural_title("Cité des enfants perdus, La") == "La Cité des enfants perdus"
+    assert natural_title("Star Wars (1977)") == "Star Wars (1977)"
+    assert natural_title("Appartement, L' (1996)") == "L'Appartement (1996)"
+    assert natural_title("Homme et une femme, Un (1966)") == "Homme et une femme, Un (1966)"  # not an article listed

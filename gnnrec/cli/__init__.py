@@ -156,8 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--liked",
         nargs="+",
-        metavar="ID[:RATING]",
-        help="raw MovieLens movie ids the new person rated (default rating: the top of the scale)",
+        metavar="FILM[:RATING]",
+        help="films the new person liked: raw movie ids or titles (any case or accents, year optional), "
+        "default rating the top of the scale",
+    )
+    rec.add_argument(
+        "--disliked",
+        nargs="+",
+        metavar="FILM[:RATING]",
+        help="films the new person disliked, as for --liked; default rating the bottom of the scale",
     )
     rec.add_argument("-k", "--k", type=int, default=10, help="number of movies")
     rec.add_argument(

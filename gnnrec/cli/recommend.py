@@ -21,29 +21,76 @@ from gnnrec.cli.common import (
 RECOMMEND_MODEL = "gnn"  # trained on the fly by `gnnrec recommend` when no --checkpoint is given
 
 
-def _parse_liked(items: list[str], rating_min: float, rating_max: float) -> list[tuple[str, float]]:
-    """``["50", "172:4"]`` → ``[("50", 5.0), ("172", 4.0)]`` (the default rating is the top of the scale).
+def _parse_rated(
+    flag: str, items: list[str], default: float, levels: list[float], catalogue: Any, first: dict[int, tuple[str, str]]
+) -> list[tuple[int, float]]:
+    """``["50", "Fargo:4", "star wars (1977)"]`` → ``[(movie index, rating), ...]``; ``default`` is the rating
+    of an item without ``:N``. An item of digits is a raw movie id; anything else a title (case- and
+    accent-insensitive, year optional), where a ``:`` tail that is not a number belongs to the title.
 
-    Errors name the id as typed: a repeated movie, a rating that is not a number or lies off the scale.
+    Errors name the item as typed: an unknown id or title (with the closest titles), an ambiguous title (with
+    its candidates), a film listed twice (``first`` maps movie index → the flag and item first naming it, across
+    ``--liked`` and ``--disliked``), a rating that is not a number or not on the scale.
     """
-    liked, first = [], {}
+    rated = []
+    low, high = min(levels), max(levels)
     for item in items:
-        movie, sep, rating = item.partition(":")
+        movie, sep, tail = item.rpartition(":")
+        if not sep or not (_is_id(movie) or _is_number(tail)):
+            movie, sep, tail = item, "", ""
         movie = movie.strip()
-        if not movie or (sep and not rating):
-            raise ValueError(f"--liked expects MOVIE_ID or MOVIE_ID:RATING, got {item!r}")
+        is_id = _is_id(movie)
+        if not movie or (sep and not tail.strip()):
+            raise ValueError(f"{flag} expects MOVIE_ID, TITLE, MOVIE_ID:RATING or TITLE:RATING, got {item!r}")
         try:
-            value = float(rating) if sep else rating_max
+            value = float(tail) if sep else default
         except ValueError:
-            raise ValueError(f"--liked {item!r}: rating must be a number") from None
-        if not rating_min <= value <= rating_max:  # NaN fails too
-            raise ValueError(f"--liked {item!r}: rating must lie in {rating_min:g}..{rating_max:g}")
-        key = movie.lstrip("+").lstrip("0") or "0"
-        if key in first:
-            raise ValueError(f"--liked lists movie {movie} twice ({first[key]!r} and {item!r}); give each movie once")
-        first[key] = item
-        liked.append((movie, value))
-    return liked
+            raise ValueError(f"{flag} {item!r}: rating must be a number") from None
+        if not low <= value <= high:  # NaN fails too
+            raise ValueError(f"{flag} {item!r}: rating must lie in {low:g}..{high:g}")
+        if not any(abs(value - level) < 1e-6 for level in levels):
+            raise ValueError(f"{flag} {item!r}: rating must be one of {', '.join(f'{v:g}' for v in levels)}")
+        index = _movie_index(flag, item, movie, is_id, catalogue)
+        if index in first:
+            where, earlier = first[index]
+            raise ValueError(
+                f"{flag} lists movie {movie} twice ({earlier!r} and {item!r}); give each movie once"
+                if where == flag
+                else f"{flag} {item!r}: {catalogue.label(index)} is already listed in {where} ({earlier!r})"
+            )
+        first[index] = (flag, item)
+        rated.append((index, value))
+    return rated
+
+
+def _is_id(text: str) -> bool:
+    return text.strip().lstrip("+").isdigit()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _movie_index(flag: str, item: str, movie: str, is_id: bool, catalogue: Any) -> int:
+    """The movie index of a raw id (digits) or a title."""
+    from gnnrec.serving.catalogue import UnknownIdError
+
+    if is_id:
+        try:
+            return catalogue.movie_index(int(movie))
+        except UnknownIdError:
+            ids = catalogue.movie_ids
+            raise ValueError(
+                f"{flag} {item!r}: unknown movie id(s) {int(movie)}; valid movie ids lie in {min(ids)}..{max(ids)}"
+            ) from None
+    try:
+        return catalogue.title_index.resolve(movie).index
+    except ValueError as error:  # unknown (with the closest titles) or ambiguous (with the candidates)
+        raise ValueError(f"{flag} {item!r}: {error}") from None
 
 
 def _display_title(title: str, year: int | None) -> str:
@@ -51,7 +98,13 @@ def _display_title(title: str, year: int | None) -> str:
     return title[: -len(suffix)] if year and title.endswith(suffix) else title
 
 
-def _recommendation_rows(split: Any, movies: list[int], scores: list[float]) -> list[dict[str, Any]]:
+def _recommendation_rows(
+    split: Any,
+    movies: list[int],
+    scores: list[float],
+    reasons: list[str] | None = None,
+    score_key: str = "predicted_rating",
+) -> list[dict[str, Any]]:
     from gnnrec.data.display import movie_columns
 
     columns = movie_columns(split.graph)
@@ -65,22 +118,26 @@ def _recommendation_rows(split: Any, movies: list[int], scores: list[float]) -> 
                 "title": _display_title(columns["title"][movie], year),
                 "year": year,
                 "genres": columns["genres"][movie],
-                "predicted_rating": round(float(score), 3),
+                score_key: round(float(score), 3),
+                "reason": None if reasons is None else reasons[rank - 1],
             }
         )
     return rows
 
 
-def _print_recommendations(rows: list[dict[str, Any]]) -> None:
+def _print_recommendations(rows: list[dict[str, Any]], score_key: str = "predicted_rating") -> None:
     title_width = min(48, max([len("title")] + [len(r["title"]) for r in rows]))
-    print(f"{'#':>3}  {'id':>5}  {'title':<{title_width}}  {'year':>4}  {'rating':>6}  genres")
+    header = "rating" if score_key == "predicted_rating" else "score"
+    print(f"{'#':>3}  {'id':>5}  {'title':<{title_width}}  {'year':>4}  {header:>6}  genres")
     for row in rows:
         title = row["title"] if len(row["title"]) <= title_width else row["title"][: title_width - 1] + "…"
         year = str(row["year"] or "?")
         print(
             f"{row['rank']:>3}  {row['movie_id']:>5}  {title:<{title_width}}  {year:>4}  "
-            f"{row['predicted_rating']:>6.2f}  {', '.join(row['genres']) or 'none'}"
+            f"{row[score_key]:>6.2f}  {', '.join(row['genres']) or 'none'}"
         )
+        if row["reason"]:
+            print(f"{'':>3}  {'':>5}  {row['reason']}")
 
 
 def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
@@ -116,16 +173,19 @@ def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from gnnrec.coldstart import movie_indices_from_raw_ids
+    import torch
+
     from gnnrec.data.display import user_columns
 
     check_top_k(args.k)
     person = [args.age, args.gender, args.occupation]
-    new_person = any(v is not None for v in person) or bool(args.liked)
+    new_person = any(v is not None for v in person) or bool(args.liked) or bool(args.disliked)
     if args.user is not None and new_person:
-        raise ValueError("give either --user (a known user) or --age/--gender/--occupation/--liked (a new person)")
+        raise ValueError(
+            "give either --user (a known user) or --age/--gender/--occupation/--liked/--disliked (a new person)"
+        )
     if args.user is None and not new_person:
-        raise ValueError("give --user RAW_ID for a known user, or --age, --gender, --occupation and --liked")
+        raise ValueError("give --user RAW_ID for a known user, or --age, --gender, --occupation and --liked/--disliked")
     overrides = set_overrides(args.set)
     if args.checkpoint is not None and overrides:
         raise ValueError("--set configures the model trained without --checkpoint; drop one of them")
@@ -149,35 +209,57 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         model = model or _quick_gnn(split, overrides)
         movies, scores = model.recommend([user], k=args.k)
         movies, scores = movies[0].tolist(), scores[0].tolist()
+        reasons = None
         profile = [f"{name} {users[name][user]}" for name in ("age", "gender", "occupation") if users[name][user]]
         heading = (
             f"top {args.k} for user {args.user} ({', '.join(profile + [''])}"
             f"{int(model.seen_mask([user]).sum())} known ratings) by {model.name}"
         )
     else:
+        from gnnrec.data.titles import natural_title
+        from gnnrec.serving.catalogue import Catalogue
+
         occupations = getattr(graph, "occupation_names", None)
+        features = None
         if occupations is None:
             if any(v is not None for v in person):
-                raise ValueError(f"{split.name} has no user demographics; describe a new person with --liked only")
+                raise ValueError(
+                    f"{split.name} has no user demographics; describe a new person with --liked/--disliked only"
+                )
         else:
             missing = [n for n, v in zip(("--age", "--gender", "--occupation"), person, strict=True) if v is None]
-            if missing:
-                raise ValueError(f"a new person needs {', '.join(missing)} (and optionally --liked)")
-            # the dataset's feature layout checks the person before any time is spent on training
-            split.user_layout.encode(age=args.age, gender=args.gender, occupation=args.occupation)
-        liked = _parse_liked(args.liked or [], split.rating_min, split.rating_max)
-        indices = movie_indices_from_raw_ids([movie for movie, _ in liked], graph["movie"].raw_id)
-        ratings = [(index, rating) for index, (_, rating) in zip(indices, liked, strict=True)]
-        model = model or _quick_gnn(split, overrides)
-        if not callable(getattr(model, "recommend_new_user", None)):
+            if missing and len(missing) < len(person):
+                raise ValueError(
+                    f"a new person needs {', '.join(missing)} too (give all demographics or none; none: the model "
+                    "uses the average user's)"
+                )
+            if not missing:  # the feature layout checks the person before any time is spent on training
+                row = split.user_layout.encode(age=args.age, gender=args.gender, occupation=args.occupation)
+                features = row.view(1, -1) if row.numel() else None
+        catalogue = Catalogue(split)
+        levels = [float(v) for v in split.rating_levels.tolist()]
+        named: dict[int, tuple[str, str]] = {}
+        ratings = _parse_rated("--liked", args.liked or [], split.rating_max, levels, catalogue, named)
+        ratings += _parse_rated("--disliked", args.disliked or [], split.rating_min, levels, catalogue, named)
+        if args.k > split.num_movies - len(ratings):
             raise ValueError(
-                f"a {model.name!r} checkpoint cannot place a new person; use a {RECOMMEND_MODEL!r} checkpoint "
-                "or leave out --checkpoint"
+                f"-k {args.k} exceeds the {split.num_movies - len(ratings)} movies this person has not rated"
             )
-        top, values = model.recommend_new_user(
-            age=args.age, gender=args.gender, occupation=args.occupation, ratings=ratings, k=args.k
-        )
-        movies, scores = top.tolist(), values.tolist()
+        model = model or _quick_gnn(split, overrides)
+        if "users" not in getattr(model, "fold_in_kinds", ()):
+            raise ValueError(
+                f"a {model.name!r} checkpoint cannot place a new person; use a checkpoint of a model that folds in "
+                f"users (e.g. {RECOMMEND_MODEL!r}) or leave out --checkpoint"
+            )
+        support = torch.tensor([[0] * len(ratings), [movie for movie, _ in ratings]], dtype=torch.long)
+        values = torch.tensor([value for _, value in ratings], dtype=torch.float32)
+        fold = model.fold_in("users", support, values, num_new=1, features=features, explain=True)
+        top = fold.top_k(args.k)[0]
+        chosen = fold.scores[0, top]
+        if model.predicts_ratings:
+            chosen = chosen.clamp(split.rating_min, split.rating_max)
+        movies, scores = top.tolist(), chosen.tolist()
+        reasons = fold.explain(0, top, [natural_title(catalogue.label(i)) for i in range(split.num_movies)])
         profile = [
             f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
             for name, value in zip(("age", "gender", "occupation"), person, strict=True)
@@ -186,10 +268,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         heading = (
             f"top {args.k} for a new person ({', '.join(profile + [''])}{len(ratings)} rated movie(s)) by {model.name}"
         )
-    rows = _recommendation_rows(split, movies, scores)
+    score_key = "predicted_rating" if model.predicts_ratings else "score"
+    rows = _recommendation_rows(split, movies, scores, reasons, score_key)
     if args.json:
         print(json.dumps({"heading": heading, "recommendations": rows}, indent=2))
     else:
         print(heading)
-        _print_recommendations(rows)
+        _print_recommendations(rows, score_key)
     return 0

@@ -96,16 +96,30 @@ class ColdStartDraw:
         return RatingEdges(self.ratings.user[index], self.ratings.movie[index], self.ratings.rating[index])
 
 
-def _choose(count: int, share: float, seed: int) -> Tensor:
+VALIDATION_SEED_OFFSET = 104729  # validation draws use seed + this, so they never repeat a test draw's choice
+
+
+def _choose(count: int, share: float, seed: int, exclude: Tensor | None = None) -> Tensor:
     generator = torch.Generator().manual_seed(int(seed))
-    size = max(1, round(share * count))
-    return torch.randperm(count, generator=generator)[:size].sort().values
+    candidates = torch.arange(count)
+    if exclude is not None and len(exclude):
+        allowed = torch.ones(count, dtype=torch.bool)
+        allowed[exclude] = False
+        candidates = candidates[allowed]
+    size = max(1, round(share * len(candidates)))
+    return candidates[torch.randperm(len(candidates), generator=generator)[:size]].sort().values
 
 
 def cold_start_draw(
-    split: RatingSplit, kind: str = "users", *, share: float | None = None, seed: int = 0
+    split: RatingSplit,
+    kind: str = "users",
+    *,
+    share: float | None = None,
+    seed: int = 0,
+    exclude: Tensor | None = None,
 ) -> ColdStartDraw:
-    """Hold out a seeded ``share`` of the users or movies of ``split`` (see the module docstring)."""
+    """Hold out a seeded ``share`` of the users or movies of ``split`` (see the module docstring); nodes in
+    ``exclude`` are never chosen (the share is of the others)."""
     if kind not in KINDS:
         raise ValueError(f"unknown cold-start kind {kind!r}; choose one of {', '.join(KINDS)}")
     share = DEFAULT_SHARE[kind] if share is None else float(share)
@@ -113,7 +127,7 @@ def cold_start_draw(
         raise ValueError(f"cold-start share must lie in (0, 1), got {share}")
     node_type = "user" if kind == "users" else "movie"
     count = split.num_users if kind == "users" else split.num_movies
-    held_out = _choose(count, share, seed)
+    held_out = _choose(count, share, seed, exclude)
     is_held = torch.zeros(count, dtype=torch.bool)
     is_held[held_out] = True
 
@@ -153,3 +167,13 @@ def cold_start_draw(
     graph.split_name = f"{graph.split_name}+cold-{kind}-s{seed}"
     ratings = RatingEdges(torch.cat(users), torch.cat(movies), torch.cat(values))
     return ColdStartDraw(kind, int(seed), RatingSplit(graph), held_out, ratings, torch.cat(times))
+
+
+def validation_draw(draw: ColdStartDraw, share: float | None = None) -> ColdStartDraw:
+    """Validation cold nodes for choosing references' settings: the same ``share`` of ``draw``'s *training*
+    nodes (its held-out nodes excluded), held out of ``draw.split`` the same way with a derived seed. Its
+    episodes never read the test draw's support or query ratings."""
+    share = DEFAULT_SHARE[draw.kind] if share is None else share
+    return cold_start_draw(
+        draw.split, draw.kind, share=share, seed=draw.seed + VALIDATION_SEED_OFFSET, exclude=draw.held_out
+    )

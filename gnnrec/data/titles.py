@@ -40,10 +40,28 @@ def normalize_title(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", plain).split())
 
 
+def natural_title(text: str) -> str:
+    """A title as people say it: MovieLens' trailing article moved to the front, the year kept
+    (``"Empire Strikes Back, The (1980)"`` → ``"The Empire Strikes Back (1980)"``)."""
+    title, year = split_year(text)
+    moved = _TRAILING_ARTICLE.match(title.casefold())
+    if moved is not None:
+        cut = len(moved.group("rest"))
+        article = title[cut + 2 :]
+        joint = "" if article.endswith("'") else " "
+        title = f"{article}{joint}{title[:cut]}"
+    return f"{title} ({year})" if year is not None else title
+
+
 def title_aliases(title: str) -> list[str]:
     """Normalised keys a film answers to: its whole title, and for ``"Main (Alternate)"`` titles (MovieLens'
-    original-language names) the main and the alternate title alone."""
+    original-language names) the main and the alternate title alone; a title with a trailing article
+    (``"Godfather, The"``) also without it."""
     keys = [normalize_title(title)]
+    plain, _ = split_year(title)
+    moved = _TRAILING_ARTICLE.match(plain.casefold())
+    if moved is not None:  # "Empire Strikes Back, The" also answers to "Empire Strikes Back"
+        keys.append(normalize_title(plain[: len(moved.group("rest"))]))
     alternates = _ALTERNATE.findall(title)
     if alternates:
         keys.append(normalize_title(_ALTERNATE.sub(" ", title)))

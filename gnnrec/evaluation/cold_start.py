@@ -6,7 +6,7 @@ ranker (:func:`~gnnrec.evaluation.evaluator.rank_top_k`), so numbers mean what t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -88,3 +88,46 @@ def evaluate_cold_start(
             None if data is None or (data is rankings and not len(ranked_rows)) else float(metric.function(data))
         )
     return values
+
+
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
+def choose_on_validation(
+    make_model: Callable[[Any], Any],
+    grid: Sequence[Any],
+    validation: ColdStartDraw,
+    support_sizes: Sequence[int],
+    *,
+    metric: str = "ndcg@10",
+    k: int = 10,
+    relevance_threshold: float | None = 4.0,
+) -> tuple[Any, dict[Any, float]]:
+    """The setting of ``grid`` whose model (``make_model(setting)``, fitted on ``validation.split``) scores
+    best on the validation cold nodes, ``metric`` averaged over ``support_sizes`` (earliest-n support).
+
+    ``validation`` is a :func:`~gnnrec.data.cold_start.validation_draw`, so the test draw's query ratings
+    are never read while choosing. Returns ``(best setting, {setting: mean metric})``; ties keep the first.
+    """
+    if not grid:
+        raise ValueError("choose_on_validation needs at least one setting in grid")
+    lower = metric in LOWER_IS_BETTER
+    table: dict[Any, float] = {}
+    for setting in grid:
+        model = make_model(setting).fit(validation.split)
+        values = []
+        for n in support_sizes:
+            episode = validation.episode(n)
+            if len(episode.nodes) == 0:
+                continue
+            result = evaluate_cold_start(
+                model, validation, episode, k=k, relevance_threshold=relevance_threshold, metrics=[metric]
+            )
+            if result is None or result[metric] is None:
+                raise ValueError(f"{model.name} gives no {metric} on validation cold {validation.kind}")
+            values.append(result[metric])
+        if not values:
+            raise ValueError(f"no validation cold {validation.kind} have enough ratings for n in {list(support_sizes)}")
+        table[setting] = sum(values) / len(values)
+    best = (min if lower else max)(table, key=table.__getitem__)
+    return best, table

@@ -15,7 +15,7 @@ from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.target_scale import TargetScale
 from gnnrec.models.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
-from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn
+from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn, leave_one_out_support
 from gnnrec.nn.sparse import row_pointer
 from gnnrec.utils import resolve_device, user_chunk_size
 
@@ -255,6 +255,7 @@ class RatingModel(abc.ABC):
         *,
         num_new: int | None = None,
         features: Any = None,
+        explain: bool = False,
     ) -> FoldIn:
         """Add ``num_new`` new users (``kind="users"``) or movies (``"movies"``) and score them, weights unchanged.
 
@@ -263,6 +264,12 @@ class RatingModel(abc.ABC):
         ``features`` is ``[num_new, F]`` side features of the new nodes where the dataset has them
         (``split.user_layout.encode(...)`` rows for users, movie feature rows for movies); ``None`` means
         unknown. Raises :class:`FoldInNotSupported` for models that cannot (e.g. GLocal-K).
+
+        ``explain=True`` also fills ``FoldIn.contributions`` (read them with ``reasons``/``explain``), for any
+        model, by leave-one-out: one more fold-in, batched, of ``num_new + S`` pseudo-nodes (each new node's
+        whole support, and its support without each pair in turn); a pair's contribution is how much the
+        ranking score drops without it. Models whose new nodes of one call share message passing (the GNN)
+        see the pseudo-nodes together, so there the drops approximate separate fold-ins.
         """
         if kind not in FOLD_IN_KINDS:
             raise ValueError(f"unknown fold-in kind {kind!r}; choose one of {', '.join(FOLD_IN_KINDS)}")
@@ -303,6 +310,25 @@ class RatingModel(abc.ABC):
             features = torch.as_tensor(features, dtype=torch.float32)
             if features.dim() != 2 or features.size(0) != num_new:
                 raise ValueError(f"fold-in features must have shape [{num_new}, F], got {tuple(features.shape)}")
+        scores, ranking = self._scored_fold_in(kind, features, support, rating, num_new, num_other)
+        contributions = None
+        if explain:
+            pseudo_support, pseudo_rating, owner = leave_one_out_support(support, rating, num_new)
+            pseudo_features = None if features is None else features[owner]
+            pseudo_scores, pseudo_ranking = self._scored_fold_in(
+                kind, pseudo_features, pseudo_support, pseudo_rating, len(owner), num_other
+            )
+            rank = pseudo_scores if pseudo_ranking is None else pseudo_ranking
+            contributions = rank[support[0]] - rank[num_new:]
+        return FoldIn(
+            kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max, ranking, rating,
+            contributions,
+        )  # fmt: skip
+
+    def _scored_fold_in(
+        self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int, num_other: int
+    ) -> tuple[Tensor, Tensor | None]:
+        """``_fold_in`` of checked input: (scores in the user's units, ranking scores or None), shapes checked."""
         with torch.no_grad():
             out = self._fold_in(kind, features, support, self.target_scale.to_model(rating), num_new)
         scores, ranking = out if isinstance(out, tuple) else (out, None)
@@ -311,7 +337,7 @@ class RatingModel(abc.ABC):
         for value in (scores, ranking):
             if value is not None and tuple(value.shape) != (num_new, num_other):
                 raise ValueError(f"{self.name} fold-in returned shape {tuple(value.shape)}, not {(num_new, num_other)}")
-        return FoldIn(kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max, ranking)
+        return scores, ranking
 
     def save(self, path: str | Path) -> Path:
         """Write weights, config, split info and history atomically to ``path`` (a safetensors checkpoint).

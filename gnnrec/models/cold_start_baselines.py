@@ -1,4 +1,5 @@
-"""What a user would otherwise use for new people and new films: movie means and group means.
+"""What a user would otherwise use for new people and new films: movie means, group means and demographic
+popularity.
 
 These reference predictors exist for the cold-start benchmark (:mod:`gnnrec.benchmark.cold_start`);
 they are :class:`RatingModel` subclasses so they share the fold-in interface, but they are not
@@ -146,3 +147,87 @@ class GroupMean(_MeanModel):
         """The binary (0/1) columns of the training films' features: genre flags on MovieLens."""
         binary = ((self.movie_x == 0) | (self.movie_x == 1)).all(0)
         return x[:, binary].round().long()
+
+
+@dataclass
+class DemographicPopularityConfig:
+    """``min_rating``: a rating counts as liked from this value up; ``shrinkage``: pseudo-users pulling a
+    group's liked rate toward its coarser group's (choose it on validation cold users)."""
+
+    min_rating: float = 4.0
+    shrinkage: float = 20.0
+
+    def __post_init__(self) -> None:
+        check_config(self, {"min_rating": Range(0.0), "shrinkage": Range(0.0)})
+
+
+def shrunk_liked_rates(
+    group_of_user: Tensor, liked_user: Tensor, liked_movie: Tensor, parent: Tensor, num_groups: int, shrinkage: float
+) -> Tensor:
+    """``[num_groups, num_movies]`` share of each group's users who liked each film, shrunk toward ``parent``
+    (``[num_groups, num_movies]``, the coarser group's rates): ``(L_gj + s · parent_gj) / (U_g + s)`` with
+    ``L_gj`` the group's users who liked film ``j`` and ``U_g`` the group's users."""
+    num_movies = parent.size(1)
+    cell = group_of_user[liked_user] * num_movies + liked_movie
+    liked = torch.bincount(cell, minlength=num_groups * num_movies).view(num_groups, num_movies).double()
+    users = torch.bincount(group_of_user, minlength=num_groups).double().unsqueeze(1)
+    return ((liked + shrinkage * parent.double()) / (users + shrinkage)).float()
+
+
+class DemographicPopularity(RatingModel):
+    """New users: the films most liked (rating ≥ ``min_rating``) by training users of the same gender ×
+    age bucket × occupation, each group's rates shrunk toward gender × age bucket, gender, then everyone
+    (``shrinkage`` pseudo-users per level). Ranking-only; without demographics, plain liked popularity."""
+
+    name = "demographic-popularity"
+    config_class = DemographicPopularityConfig
+    fold_in_kinds = ("users",)
+    predicts_ratings = False
+
+    def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        train = split.train
+        liked = train.rating >= self.config.min_rating
+        self.liked_edges = (train.user[liked], train.movie[liked])
+        graph = split.graph
+        self.user_x = graph["user"].x.float() if "x" in graph["user"] else torch.zeros(split.num_users, 0)
+        self.rated = torch.zeros(split.num_users, dtype=torch.bool)
+        self.rated[train.user] = True  # users with training ratings: the held-out ones are no group members
+        self.layout_spec = split.user_layout.spec()
+        self.history.append({"epoch": 1, "seconds": 0.0})
+
+    def _overall(self) -> Tensor:
+        user, movie = self.liked_edges
+        count = torch.bincount(movie, minlength=self.info.num_movies).float()
+        return count / max(int(self.rated.sum()), 1)
+
+    def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
+        return self._overall()[movie]
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        overall = self._overall()
+        if features is None or layout_from_spec(self.layout_spec).num_features == 0:
+            return overall.expand(num_new, -1).clone()
+        members = self.rated.nonzero().view(-1)
+        lookup = torch.full((self.info.num_users,), -1, dtype=torch.long)
+        lookup[members] = torch.arange(len(members))
+        user, movie = self.liked_edges
+        train_keys = demographic_keys(self.layout_spec, self.user_x[members])
+        new_keys = demographic_keys(self.layout_spec, features)
+        rates = overall.expand(num_new, -1)
+        for width in (1, 2, 3):  # gender, + age bucket, + occupation
+            groups, inverse = torch.unique(torch.cat([train_keys, new_keys])[:, :width], dim=0, return_inverse=True)
+            train_group, new_group = inverse[: len(members)], inverse[len(members) :]
+            parent = torch.zeros(len(groups), self.info.num_movies)
+            parent[new_group] = rates  # a training-only group's parent never reaches a new user
+            rates = shrunk_liked_rates(train_group, lookup[user], movie, parent, len(groups), self.config.shrinkage)[
+                new_group
+            ]
+        return rates
+
+    def _state(self) -> dict[str, Any]:
+        return {"liked_edges": self.liked_edges, "user_x": self.user_x, "rated": self.rated,
+                "layout_spec": self.layout_spec}  # fmt: skip
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)

@@ -1,15 +1,44 @@
-"""Fold-in of new users or movies without retraining: the :class:`FoldIn` result every model returns, the
-refusal of models that cannot, and the closed-form ridge fold-in of factor and bias models (the other side held
-fixed)."""
+"""Fold-in of new users or movies without retraining: the :class:`FoldIn` result every model returns (with the
+:class:`Reason` each folded-in score can give), the leave-one-out support that explains it, and the closed-form
+ridge fold-in of factor and bias models (the other side held fixed)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 FOLD_IN_KINDS = ("users", "movies")
+REASON_LIMIT = 2  # support items named in one reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """One support item behind a folded-in score: its ``other`` index, the ``rating`` it was given, and its
+    ``contribution`` (how much the score drops when it is left out of the support)."""
+
+    other: int
+    rating: float
+    contribution: float
+
+
+def leave_one_out_support(support: Tensor, rating: Tensor, num_new: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The support of ``num_new + S`` pseudo-nodes that explains a fold-in of ``S`` support pairs.
+
+    Pseudo-node ``r < num_new`` has new row ``r``'s whole support; pseudo-node ``num_new + s`` has the support
+    of the row of pair ``s`` without pair ``s``. Returns ``(support [2, S'], rating [S'], owner [num_new + S])``
+    where ``owner`` is the new row each pseudo-node stands for.
+    """
+    row = support[0].long()
+    pair = torch.arange(row.numel())
+    same_row = row.unsqueeze(0) == row.unsqueeze(1)  # [S, S]: pair t belongs to the row of pair s
+    left_out, kept = (same_row & (pair.unsqueeze(0) != pair.unsqueeze(1))).nonzero(as_tuple=True)
+    pseudo = torch.cat([row, num_new + left_out])
+    members = torch.cat([pair, kept])
+    owner = torch.cat([torch.arange(num_new), row])
+    return torch.stack([pseudo, support[1][members]]), rating[members], owner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,7 +48,9 @@ class FoldIn:
     ``scores`` is ``[num_new, num_other]`` raw (unclipped) scores: of every movie for a new user, or of
     every user for a new movie; ``support`` is ``[2, S]`` (new row, other index) of the revealed ratings.
     ``ranking`` holds the scores that order top-K lists when the model ranks by something other than its
-    predicted rating (the GNN's ranking head); ``None`` means ``scores``.
+    predicted rating (the GNN's ranking head); ``None`` means ``scores``. ``rating`` ``[S]`` holds the support
+    ratings; ``contributions`` ``[S, num_other]`` (from ``fold_in(..., explain=True)``) how much each support
+    pair raises the ranking score of every other index of its row (see :meth:`reasons`).
     """
 
     kind: str
@@ -29,6 +60,8 @@ class FoldIn:
     rating_min: float
     rating_max: float
     ranking: Tensor | None = None
+    rating: Tensor | None = None
+    contributions: Tensor | None = None
 
     @property
     def rank_scores(self) -> Tensor:
@@ -46,6 +79,54 @@ class FoldIn:
         ranked = self.rank_scores.clone()
         ranked[self.support[0], self.support[1]] = float("-inf")
         return torch.sort(ranked, dim=1, descending=True, stable=True).indices[:, :k]
+
+    def reasons(self, row: int, others: Tensor | list[int], limit: int = REASON_LIMIT) -> list[list[Reason]]:
+        """For each of ``others`` (e.g. a top-K list of new row ``row``), the support items of that row that
+        raise its ranking score most, strongest first: at most ``limit``, only those with a positive
+        contribution, so every reason names an item the new node rated.
+
+        A contribution is the drop of the score when the item is left out of the support (leave-one-out);
+        it needs ``fold_in(..., explain=True)``.
+        """
+        if self.contributions is None:
+            raise ValueError("this fold-in has no contributions; call fold_in(..., explain=True)")
+        own = (self.support[0] == row).nonzero().view(-1)
+        others = torch.as_tensor(others, dtype=torch.long).view(-1)
+        found: list[list[Reason]] = []
+        for other in others.tolist():
+            drops = self.contributions[own, other]
+            order = torch.sort(drops, descending=True, stable=True).indices[:limit]
+            found.append(
+                [
+                    Reason(int(self.support[1, own[i]]), float(self.rating[own[i]]), float(drops[i]))
+                    for i in order.tolist()
+                    if drops[i] > 0
+                ]
+            )
+        return found
+
+    def explain(self, row: int, others: Tensor | list[int], labels: Sequence[str]) -> list[str]:
+        """:meth:`reasons` as one short sentence per other index: ``"because you liked Star Wars (1977) and
+        disliked Speed (1994)"`` (``labels[i]`` names other index ``i``; a rating above the middle of the scale
+        is liked, below it disliked, at it rated)."""
+        middle = (self.rating_min + self.rating_max) / 2
+        own_count = int((self.support[0] == row).sum())
+        texts = []
+        for reasons in self.reasons(row, others):
+            if not reasons:
+                texts.append(
+                    "from your profile alone: no rated films yet"
+                    if own_count == 0
+                    else "high for most people: none of the films you rated raises it"
+                )
+                continue
+            verbs = ["liked" if r.rating > middle else "disliked" if r.rating < middle else "rated" for r in reasons]
+            parts = [
+                f"{verb} {labels[r.other]}" if i == 0 or verb != verbs[i - 1] else labels[r.other]
+                for i, (verb, r) in enumerate(zip(verbs, reasons, strict=True))
+            ]
+            texts.append("because you " + " and ".join(parts))
+        return texts
 
 
 def ridge_fold_in(

@@ -33,7 +33,11 @@ class Movie(BaseModel):
 class Recommendation(Movie):
     rank: int
     score: float = Field(description="predicted rating (ranking-only models: the ranking score)")
-    reason: str | None = Field(None, description="why this film, when the model gives a reason")
+    reason: str | None = Field(
+        None,
+        description="why this film: for a new person, the liked or disliked films that raise its score most "
+        "(leave-one-out); null for a known user",
+    )
 
 
 class SimilarMovie(Movie):

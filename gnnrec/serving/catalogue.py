@@ -42,7 +42,10 @@ class Catalogue:
         self.user_ids = node_ids(graph, "user")
         self.movie_ids = node_ids(graph, "movie")
         columns = movie_columns(graph)
-        self.years: list[int | None] = columns["year"]
+        # the year in a title ("Hamlet (1996)") is the one people give, not the release date's (1997)
+        self.years: list[int | None] = [
+            split_year(t)[1] or y for t, y in zip(columns["title"], columns["year"], strict=True)
+        ]
         self.genres: list[list[str]] = columns["genres"]
         has_titles = getattr(graph["movie"], "title", None) is not None
         # without titles (e.g. a CSV of ratings) a film is called by its id

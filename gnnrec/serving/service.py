@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gnnrec.coldstart import check_new_ratings
 from gnnrec.data.split import RatingSplit
-from gnnrec.data.titles import AmbiguousTitleError, TitleMatch, UnknownTitleError
+from gnnrec.data.titles import AmbiguousTitleError, TitleMatch, UnknownTitleError, natural_title
 from gnnrec.serving.catalogue import Catalogue, UnknownIdError
 from gnnrec.serving.similarity import MovieSimilarity
 
@@ -160,6 +160,8 @@ class Recommender:
         self.layout = split.user_layout
         self.similarity = MovieSimilarity.of(model)
         self.catalogue.title_index  # noqa: B018 - built now, not on the first request
+        # reasons name films as people say them: "The Empire Strikes Back (1980)"
+        self.labels = [natural_title(self.catalogue.label(movie)) for movie in range(split.num_movies)]
         model.recommend(torch.zeros(1, dtype=torch.long), k=1)  # fills the model's scoring caches
         self.batcher = ScoreBatcher(
             {"user": self._top_users, "similar": self._top_similar, "person": self._top_persons}, max_batch
@@ -310,7 +312,8 @@ class Recommender:
             raise ServiceError(422, "invalid_person", str(error)) from None
 
     def new_person(self, person: NewPerson, k: int = 10) -> dict[str, Any]:
-        """Top-``k`` films for a person who is not in the data (their listed films excluded)."""
+        """Top-``k`` films for a person who is not in the data (their listed films excluded), each with its
+        ``reason``: the listed films that raise its score most (``FoldIn.explain``)."""
         if not self.supports_new_person:
             raise ServiceError(
                 501, "new_person_not_supported",
@@ -338,13 +341,14 @@ class Recommender:
         movies, values = check_new_ratings(
             [(movie, rating) for movie, (_, rating) in rated.items()], info.num_movies, self.split.rating_levels
         )
-        top, scores = self.batcher.submit("person", (movies, values, features, k))
+        top, scores, reasons = self.batcher.submit("person", (movies, values, features, k))
         return {
             "model": self.model.name,
             "liked": [self.catalogue.movie(m) for m, (w, _) in rated.items() if w.startswith("liked")],
             "disliked": [self.catalogue.movie(m) for m, (w, _) in rated.items() if w.startswith("disliked")],
             "recommendations": [
-                self._row(rank, m, s) for rank, (m, s) in enumerate(zip(top, scores, strict=True), start=1)
+                {**self._row(rank, m, s), "reason": why}
+                for rank, (m, s, why) in enumerate(zip(top, scores, reasons, strict=True), start=1)
             ],
         }
 
@@ -384,11 +388,14 @@ class Recommender:
         ratings = torch.cat([values for _, values, _, _ in people])
         features = torch.cat([f for _, _, f, _ in people]) if people[0][2] is not None else None
         try:
-            fold = self.model.fold_in("users", support, ratings, num_new=len(people), features=features)
+            fold = self.model.fold_in("users", support, ratings, num_new=len(people), features=features, explain=True)
         except ValueError as error:
             return [ServiceError(422, "invalid_person", str(error))] * len(people)
         top = fold.top_k(max(k for _, _, _, k in people))
         scores = fold.scores.gather(1, top)
         if self.model.predicts_ratings:
             scores = scores.clamp(info.rating_min, info.rating_max)
-        return [(top[row, :k].tolist(), scores[row, :k].tolist()) for row, (_, _, _, k) in enumerate(people)]
+        return [
+            (top[row, :k].tolist(), scores[row, :k].tolist(), fold.explain(row, top[row, :k], self.labels))
+            for row, (_, _, _, k) in enumerate(people)
+        ]

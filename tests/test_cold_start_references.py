@@ -1,0 +1,123 @@
+"""Cold-start references and their validation draw: hand-computed answers and protocol invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from gnnrec.data.cold_start import cold_start_draw, validation_draw
+from gnnrec.data.graph import PARTS, RATED_BY, RATES
+from gnnrec.evaluation.cold_start import choose_on_validation, evaluate_cold_start, new_node_features
+from gnnrec.models import create_model
+from gnnrec.models.cold_start_baselines import (
+    DemographicPopularity,
+    GroupMean,
+    demographic_keys,
+    shrunk_liked_rates,
+)
+
+
+def test_validation_cold_users_come_from_the_training_users_and_never_from_the_test_draw(tiny_split):
+    draw = cold_start_draw(tiny_split, "users", seed=2)
+    validation = validation_draw(draw)
+    held, test_held = set(validation.held_out.tolist()), set(draw.held_out.tolist())
+    assert held and not held & test_held
+    assert len(held) == round(0.2 * (tiny_split.num_users - len(test_held)))  # the same share, of the rest
+    graph = validation.split.graph
+    for part in PARTS:  # neither the validation nor the test cold users are in any training structure
+        assert not (held | test_held) & set(graph[RATES][f"{part}_edge_label_index"][0].tolist())
+    assert not (held | test_held) & set(graph[RATES].edge_index[0].tolist())
+    assert not (held | test_held) & set(graph[RATED_BY].edge_index[1].tolist())
+    assert set(validation.ratings.user.tolist()) <= held  # only training ratings of the validation users
+    assert sum(len(validation.split.edges(p)) for p in PARTS) + len(validation.ratings) == sum(
+        len(draw.split.edges(p)) for p in PARTS
+    )
+    again = validation_draw(cold_start_draw(tiny_split, "users", seed=2))
+    assert torch.equal(again.held_out, validation.held_out) and torch.equal(
+        again.ratings.rating, validation.ratings.rating
+    )
+    other = validation_draw(cold_start_draw(tiny_split, "users", seed=3))
+    assert not torch.equal(other.held_out, validation.held_out)
+    for n in (0, 1, 3):
+        episode = validation.episode(n)
+        support = set(zip(episode.support.user.tolist(), episode.support.movie.tolist(), strict=True))
+        query = set(zip(episode.query.user.tolist(), episode.query.movie.tolist(), strict=True))
+        assert not support & query and {u for u, _ in support | query} <= held
+
+
+def test_choosing_on_validation_never_reads_the_test_ratings(tiny_split):
+    draw = cold_start_draw(tiny_split, "users", seed=1)
+    scrambled = dataclasses.replace(draw, ratings=dataclasses.replace(draw.ratings, rating=6 - draw.ratings.rating))
+    grid = [0.5, 5.0, 1e6]
+    results = [
+        choose_on_validation(
+            lambda d: GroupMean(GroupMean.config_class(damping=d)),
+            grid,
+            validation_draw(chosen),
+            (0, 1, 3),
+            metric="rmse",
+        )  # fmt: skip
+        for chosen in (draw, scrambled)
+    ]
+    assert results[0] == results[1]
+    best, table = results[0]
+    assert list(table) == grid and table[best] == min(table.values())
+    validation = validation_draw(draw)
+    model = GroupMean(GroupMean.config_class(damping=5.0)).fit(validation.split)
+    direct = [
+        evaluate_cold_start(model, validation, validation.episode(n), metrics=["rmse"])["rmse"] for n in (0, 1, 3)
+    ]
+    assert table[5.0] == pytest.approx(sum(direct) / 3)
+    with pytest.raises(ValueError, match="at least one setting"):
+        choose_on_validation(lambda d: GroupMean(), [], validation, (0,))
+
+
+def test_liked_popularity_counts_only_liked_ratings(tiny_split):
+    model = create_model("popularity", {"min_rating": 4}, test_config=True).fit(tiny_split)
+    train = tiny_split.train
+    expected = [0] * tiny_split.num_movies
+    for movie, rating in zip(train.movie.tolist(), train.rating.tolist(), strict=True):
+        expected[movie] += rating >= 4
+    fold = model.fold_in("users", num_new=2)
+    assert fold.scores.floor().long()[1].tolist() == expected  # the fraction only breaks ties
+    assert expected != torch.bincount(train.movie, minlength=tiny_split.num_movies).tolist()
+
+
+def test_shrunk_liked_rates_by_hand():
+    # users 0, 1 in group 0, user 2 in group 1; liked: (0, film 0), (1, film 0), (1, film 1), (2, film 1)
+    group = torch.tensor([0, 0, 1])
+    parent = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
+    rates = shrunk_liked_rates(group, torch.tensor([0, 1, 1, 2]), torch.tensor([0, 0, 1, 1]), parent, 2, 2.0)
+    # group 0: film 0 (2 + 2·0.5) / (2 + 2) = 0.75, film 1 (1 + 1) / 4 = 0.5; group 1: (0 + 1) / 3, (1 + 1) / 3
+    torch.testing.assert_close(rates, torch.tensor([[0.75, 0.5], [1 / 3, 2 / 3]]))
+    torch.testing.assert_close(shrunk_liked_rates(group, torch.tensor([0]), torch.tensor([0]), parent, 2, 0.0),
+                               torch.tensor([[0.5, 0.0], [0.0, 0.0]]))  # fmt: skip
+
+
+def test_demographic_popularity_matches_a_hand_computed_backoff(tiny_split):
+    draw = cold_start_draw(tiny_split, "users", seed=0)
+    shrinkage = 3.0
+    model = DemographicPopularity(DemographicPopularity.config_class(min_rating=4.0, shrinkage=shrinkage))
+    model.fit(draw.split)
+    new_users = draw.held_out[:3]
+    features = new_node_features(draw, new_users)
+    fold = model.fold_in("users", num_new=3, features=features)
+    assert not fold.predicts_ratings
+    train = draw.split.train
+    spec = draw.split.user_layout.spec()
+    members = sorted(set(train.user.tolist()))
+    keys = demographic_keys(spec, draw.split.graph["user"].x.float()).tolist()
+    liked = {(u, m) for u, m, r in zip(train.user.tolist(), train.movie.tolist(), train.rating.tolist(), strict=True)
+             if r >= 4}  # fmt: skip
+    for row, person in enumerate(demographic_keys(spec, features).tolist()):
+        for movie in (0, 7, 31):
+            rate = sum((u, movie) in liked for u in members) / len(members)
+            for width in (1, 2, 3):
+                group = [u for u in members if keys[u][:width] == person[:width]]
+                rate = (sum((u, movie) in liked for u in group) + shrinkage * rate) / (len(group) + shrinkage)
+            assert float(fold.scores[row, movie]) == pytest.approx(rate, rel=1e-5)
+    plain = model.fold_in("users", num_new=1)  # no demographics: liked popularity among the training users
+    counts = torch.bincount(train.movie[train.rating >= 4], minlength=tiny_split.num_movies).float() / len(members)
+    torch.testing.assert_close(plain.scores[0], counts)
