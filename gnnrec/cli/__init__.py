@@ -144,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser(
         "recommend",
         help="top-k movies for a known user or a new person",
-        description=f"Recommend movies. With --checkpoint the saved model is used (new persons need a "
-        f"{RECOMMEND_MODEL!r} checkpoint); without one, {RECOMMEND_MODEL!r} is trained on the split with its default "
+        description=f"Recommend movies. With --checkpoint the saved model is used (new persons need a model "
+        f"that folds in users); without one, {RECOMMEND_MODEL!r} is trained on the split with its default "
         f"config plus --set overrides and cached under $GNNREC_HOME/models for later calls.",
     )
     rec.add_argument("--checkpoint", default=None, help="model.safetensors or a `gnnrec train` run directory")
