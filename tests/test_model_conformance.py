@@ -44,10 +44,9 @@ class RecordingLogger:
 
 
 @pytest.fixture(scope="module")
-def split(ml100k_fixture_dir, tmp_path_factory) -> RatingSplit:
-    """Same data as ``tiny_split``, built once per module so each model is fitted once."""
-    root = tmp_path_factory.mktemp("conformance_root")
-    return MovieLens100K(root, split="u1", source_dir=ml100k_fixture_dir, log=False).rating_split()
+def split(u1_split) -> RatingSplit:
+    """The session's ``u1_split`` (same data as ``tiny_split``), so each model is fitted once per module."""
+    return u1_split
 
 
 @pytest.fixture(scope="module")
