@@ -160,3 +160,17 @@ def test_similarity_from_score_profiles_is_symmetric(split):
     assert torch.allclose(full, full.T, atol=1e-6)
     top, values = similarity.top_k(torch.tensor([0, 5]), 3)
     assert top.shape == (2, 3) and 0 not in top[0].tolist() and 5 not in top[1].tolist()
+
+
+def test_a_checkpoint_on_non_default_loader_settings_exports_its_own_split(tmp_path):
+    """The split is rebuilt with the loader settings the checkpoint was trained on (here a synthetic size that
+    is not the default), not the dataset's defaults."""
+    from gnnrec.data import load_split
+
+    split = load_split("synthetic", num_users=37, num_movies=23, num_ratings=400, log=False)
+    checkpoint = create_model("popularity").fit(split).save(tmp_path / "model.safetensors")
+    out = tmp_path / "top.csv"
+    assert main(["export", str(checkpoint), "--out", str(out), "-k", "3", "--quiet"]) == 0
+    table = read(out)
+    assert table["user"].nunique() == 37
+    assert table["movie"].isin(split.graph["movie"].raw_id.tolist()).all()

@@ -13,7 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gnnrec.data import DATASETS, load_split
+from gnnrec.data import DATASETS, dataset_settings, load_split
+
+# loader settings the data options (or the loading itself) decide, never copied from a checkpoint
+SPLIT_OPTIONS = frozenset(
+    {"source_dir", "val_fraction", "seed", "log", "transform", "pre_transform", "force_reload", "download"}
+)
 
 
 def split_help() -> str:
@@ -68,12 +73,17 @@ def split_from_args(args: argparse.Namespace, recorded: dict[str, Any] | None = 
         value = getattr(args, option, None)
         return value if value is not None else recorded.get(key, default)
 
+    name = pick("dataset", "dataset", "ml-100k")
     options = {}
-    if recorded.get("split") == "random" and recorded.get("test_fraction") is not None:
-        # ML-100k's random split is the one split whose test share is a loader option (not fixed by its name)
-        options["test_fraction"] = recorded["test_fraction"]
+    if recorded.get("dataset") == name:
+        # the checkpoint's own loader settings (a synthetic size, a CSV's columns, a random split's test share)
+        options = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in recorded.items()
+            if key in dataset_settings(name) and key not in SPLIT_OPTIONS and value is not None
+        }
     return load_split(
-        pick("dataset", "dataset", "ml-100k"),
+        name,
         pick("split", "split", None),
         source_dir=args.data_dir,
         val_fraction=pick("val_fraction", "val_fraction", 0.05),
