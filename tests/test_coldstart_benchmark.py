@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from gnnrec.benchmark.cold_start import run_cold_start
+from gnnrec.benchmark.coldstart import run_cold_start
 from gnnrec.benchmark.suite import Suite
-from gnnrec.coldstart import FoldInNotSupported
-from gnnrec.data.cold_start import cold_start_draw
+from gnnrec.coldstart.fold_in import FoldInNotSupported
+from gnnrec.coldstart.protocol import coldstart_draw
 from gnnrec.data.graph import PARTS, RATED_BY, RATES
-from gnnrec.evaluation.cold_start import evaluate_cold_start
+from gnnrec.coldstart.evaluation import evaluate_coldstart
 from gnnrec.models import available_models, create_model
-from gnnrec.models.cold_start_baselines import GroupMean, MovieMean
+from gnnrec.coldstart.references import GroupMean, MovieMean
 
 
 @pytest.mark.parametrize("kind", ["users", "movies"])
 def test_held_out_nodes_are_absent_from_every_training_structure(tiny_split, kind):
-    draw = cold_start_draw(tiny_split, kind, seed=3)
+    draw = coldstart_draw(tiny_split, kind, seed=3)
     count = tiny_split.num_users if kind == "users" else tiny_split.num_movies
     assert len(draw.held_out) == round((0.2 if kind == "users" else 0.1) * count)
     held = set(draw.held_out.tolist())
@@ -38,7 +38,7 @@ def test_held_out_nodes_are_absent_from_every_training_structure(tiny_split, kin
 
 
 def test_gnn_fitted_on_a_draw_never_sees_held_out_users(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     model = create_model("gnn", {"max_epochs": 2, "induction_users": 0.2, "induction_movies": 0.2}, test_config=True)
     model.fit(draw.split)
     held = set(draw.held_out.tolist())
@@ -47,7 +47,7 @@ def test_gnn_fitted_on_a_draw_never_sees_held_out_users(tiny_split):
 
 
 def test_support_and_query_partition_each_node_and_respect_time(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=1)
+    draw = coldstart_draw(tiny_split, "users", seed=1)
     for n in (0, 1, 3, 5):
         episode = draw.episode(n)
         support = set(zip(episode.support.user.tolist(), episode.support.movie.tolist(), strict=True))
@@ -68,13 +68,13 @@ def test_support_and_query_partition_each_node_and_respect_time(tiny_split):
 
 
 def test_same_seed_same_draw(tiny_split):
-    a, b = cold_start_draw(tiny_split, "movies", seed=7), cold_start_draw(tiny_split, "movies", seed=7)
+    a, b = coldstart_draw(tiny_split, "movies", seed=7), coldstart_draw(tiny_split, "movies", seed=7)
     assert torch.equal(a.held_out, b.held_out) and torch.equal(a.ratings.rating, b.ratings.rating)
-    assert not torch.equal(a.held_out, cold_start_draw(tiny_split, "movies", seed=8).held_out)
+    assert not torch.equal(a.held_out, coldstart_draw(tiny_split, "movies", seed=8).held_out)
     with pytest.raises(ValueError, match="unknown cold-start kind"):
-        cold_start_draw(tiny_split, "people")
+        coldstart_draw(tiny_split, "people")
     with pytest.raises(ValueError, match="share must lie"):
-        cold_start_draw(tiny_split, "users", share=1.5)
+        coldstart_draw(tiny_split, "users", share=1.5)
     with pytest.raises(ValueError, match="support size"):
         a.episode(-1)
 
@@ -86,7 +86,7 @@ def _support(draw, n):
 
 
 def test_bias_fold_in_equals_the_hand_solved_ridge(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     model = create_model("bias", {"reg_user": 2.0, "reg_item": 3.0}).fit(draw.split)
     episode, support, rating = _support(draw, 3)
     fold = model.fold_in("users", support, rating, num_new=len(episode.nodes))
@@ -101,7 +101,7 @@ def test_bias_fold_in_equals_the_hand_solved_ridge(tiny_split):
 def test_mf_fold_in_equals_the_hand_solved_ridge(tiny_split):
     from gnnrec.models.mf import MF_FOLD_IN_REG
 
-    draw = cold_start_draw(tiny_split, "movies", seed=0)
+    draw = coldstart_draw(tiny_split, "movies", seed=0)
     model = create_model("mf", test_config=True).fit(draw.split)
     episode, support, rating = _support(draw, 5)
     fold = model.fold_in("movies", support, rating, num_new=len(episode.nodes))
@@ -120,7 +120,7 @@ def test_mf_fold_in_equals_the_hand_solved_ridge(tiny_split):
 
 @pytest.mark.parametrize("name", sorted(set(available_models()) | {"movie-mean", "group-mean"}))
 def test_every_model_folds_in_or_says_not_applicable(tiny_split, name):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     if name in ("movie-mean", "group-mean"):
         model = (MovieMean if name == "movie-mean" else GroupMean)()
     else:
@@ -181,13 +181,13 @@ def test_fold_in_errors_are_clear(tiny_split):
 
 
 def test_evaluation_and_benchmark_on_fixture(tiny_split, ml100k_fixture_dir, tmp_path):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     model = create_model("bias").fit(draw.split)
-    values = evaluate_cold_start(model, draw, draw.episode(1))
+    values = evaluate_coldstart(model, draw, draw.episode(1))
     assert set(values) == {"rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10"} and values["rmse"] > 0
-    assert evaluate_cold_start(create_model("glocal-k", test_config=True), draw, draw.episode(1)) is None
+    assert evaluate_coldstart(create_model("glocal-k", test_config=True), draw, draw.episode(1)) is None
     with pytest.raises(ValueError, match="cold-start training split"):
-        evaluate_cold_start(create_model("bias").fit(tiny_split), draw, draw.episode(1))
+        evaluate_coldstart(create_model("bias").fit(tiny_split), draw, draw.episode(1))
     suite = Suite.from_dict(
         {
             "name": "t",
@@ -195,7 +195,7 @@ def test_evaluation_and_benchmark_on_fixture(tiny_split, ml100k_fixture_dir, tmp
             "seeds": [0, 1],
             "models": ["bias", "popularity", "glocal-k"],
             "test_config": True,
-            "cold_start": {"support_sizes": [0, 2]},
+            "coldstart": {"support_sizes": [0, 2]},
         }
     )
     results = run_cold_start(suite, tmp_path / "run", data_dir=str(ml100k_fixture_dir), progress=False)
@@ -217,7 +217,7 @@ def test_protocol_and_fold_in_on_other_datasets(dataset, tmp_path):
         source = write_monti_fixture(tmp_path / "src", "flixster", 30, 45, seed=1)
         split = Flixster(tmp_path / "root", source_dir=source, log=False).rating_split()
     for kind in ("users", "movies"):
-        draw = cold_start_draw(split, kind, seed=0)
+        draw = coldstart_draw(split, kind, seed=0)
         held = set(draw.held_out.tolist())
         node_type = "user" if kind == "users" else "movie"
         for edge_type in draw.split.graph.edge_types:
@@ -230,7 +230,7 @@ def test_protocol_and_fold_in_on_other_datasets(dataset, tmp_path):
         episode = draw.episode(1)
         for model in (create_model("bias"), create_model("gnn", {"max_epochs": 2}, test_config=True), GroupMean()):
             model.fit(draw.split)
-            values = evaluate_cold_start(model, draw, episode)
+            values = evaluate_coldstart(model, draw, episode)
             if isinstance(model, GroupMean) and kind == "users" and dataset == "flixster":
                 assert values is None  # no demographics to group by: not applicable
             else:

@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 import torch
 
-from gnnrec.data.cold_start import cold_start_draw, validation_draw
+from gnnrec.coldstart.protocol import coldstart_draw, validation_draw
 from gnnrec.data.graph import PARTS, RATED_BY, RATES
-from gnnrec.evaluation.cold_start import choose_on_validation, evaluate_cold_start, new_node_features
+from gnnrec.coldstart.evaluation import choose_on_validation, evaluate_coldstart, new_node_features
 from gnnrec.models import create_model
-from gnnrec.models.cold_start_baselines import (
+from gnnrec.coldstart.references import (
     DemographicPopularity,
     GroupMean,
     demographic_keys,
@@ -20,7 +20,7 @@ from gnnrec.models.cold_start_baselines import (
 
 
 def test_validation_cold_users_come_from_the_training_users_and_never_from_the_test_draw(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=2)
+    draw = coldstart_draw(tiny_split, "users", seed=2)
     validation = validation_draw(draw)
     held, test_held = set(validation.held_out.tolist()), set(draw.held_out.tolist())
     assert held and not held & test_held
@@ -34,11 +34,11 @@ def test_validation_cold_users_come_from_the_training_users_and_never_from_the_t
     assert sum(len(validation.split.edges(p)) for p in PARTS) + len(validation.ratings) == sum(
         len(draw.split.edges(p)) for p in PARTS
     )
-    again = validation_draw(cold_start_draw(tiny_split, "users", seed=2))
+    again = validation_draw(coldstart_draw(tiny_split, "users", seed=2))
     assert torch.equal(again.held_out, validation.held_out) and torch.equal(
         again.ratings.rating, validation.ratings.rating
     )
-    other = validation_draw(cold_start_draw(tiny_split, "users", seed=3))
+    other = validation_draw(coldstart_draw(tiny_split, "users", seed=3))
     assert not torch.equal(other.held_out, validation.held_out)
     for n in (0, 1, 3):
         episode = validation.episode(n)
@@ -48,7 +48,7 @@ def test_validation_cold_users_come_from_the_training_users_and_never_from_the_t
 
 
 def test_choosing_on_validation_never_reads_the_test_ratings(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=1)
+    draw = coldstart_draw(tiny_split, "users", seed=1)
     scrambled = dataclasses.replace(draw, ratings=dataclasses.replace(draw.ratings, rating=6 - draw.ratings.rating))
     grid = [0.5, 5.0, 1e6]
     results = [
@@ -67,7 +67,7 @@ def test_choosing_on_validation_never_reads_the_test_ratings(tiny_split):
     validation = validation_draw(draw)
     model = GroupMean(GroupMean.config_class(damping=5.0)).fit(validation.split)
     direct = [
-        evaluate_cold_start(model, validation, validation.episode(n), metrics=["rmse"])["rmse"] for n in (0, 1, 3)
+        evaluate_coldstart(model, validation, validation.episode(n), metrics=["rmse"])["rmse"] for n in (0, 1, 3)
     ]
     assert table[5.0] == pytest.approx(sum(direct) / 3)
     with pytest.raises(ValueError, match="at least one setting"):
@@ -97,7 +97,7 @@ def test_shrunk_liked_rates_by_hand():
 
 
 def test_demographic_popularity_matches_a_hand_computed_backoff(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     shrinkage = 3.0
     model = DemographicPopularity(DemographicPopularity.config_class(min_rating=4.0, shrinkage=shrinkage))
     model.fit(draw.split)
