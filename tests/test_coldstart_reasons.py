@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gnnrec.coldstart.fold_in import FoldIn, leave_one_out_support
 from gnnrec.coldstart.protocol import coldstart_draw
 from gnnrec.models import available_models, create_model
-from gnnrec.coldstart.fold_in import FoldIn, leave_one_out_support
 
 SUPPORT = torch.tensor([[0, 0, 0, 2], [1, 4, 6, 1]])
 RATING = torch.tensor([5.0, 1.0, 4.0, 3.0])

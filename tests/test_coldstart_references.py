@@ -7,16 +7,28 @@ import dataclasses
 import pytest
 import torch
 
+from gnnrec.coldstart.evaluation import (
+    best_setting,
+    choose_on_validation,
+    evaluate_coldstart,
+    new_node_features,
+    validation_scores,
+)
 from gnnrec.coldstart.protocol import coldstart_draw, validation_draw
-from gnnrec.data.graph import PARTS, RATED_BY, RATES
-from gnnrec.coldstart.evaluation import choose_on_validation, evaluate_coldstart, new_node_features
-from gnnrec.models import create_model
 from gnnrec.coldstart.references import (
     DemographicPopularity,
+    EaseFoldIn,
     GroupMean,
+    ItemKnnFoldIn,
+    MovieMean,
+    blend_with_popularity,
+    cosine_neighbours,
     demographic_keys,
     shrunk_liked_rates,
 )
+from gnnrec.data.graph import PARTS, RATED_BY, RATES
+from gnnrec.models import create_model
+from gnnrec.models.ease import ease_weights
 
 
 def test_validation_cold_users_come_from_the_training_users_and_never_from_the_test_draw(tiny_split):
@@ -121,3 +133,107 @@ def test_demographic_popularity_matches_a_hand_computed_backoff(tiny_split):
     plain = model.fold_in("users", num_new=1)  # no demographics: liked popularity among the training users
     counts = torch.bincount(train.movie[train.rating >= 4], minlength=tiny_split.num_movies).float() / len(members)
     torch.testing.assert_close(plain.scores[0], counts)
+
+
+def test_cosine_neighbours_by_hand():
+    # users × films: film 0 rated by users {0, 1, 3}, film 1 by {0, 2, 3}, film 2 by {2, 3}
+    x = torch.tensor([[1.0, 1, 0], [1, 0, 0], [0, 1, 1], [1, 1, 1]])
+    gram = x.T @ x
+    s6 = 6**0.5
+    full = torch.tensor([[0, 2 / 3, 1 / s6], [2 / 3, 0, 2 / s6], [1 / s6, 2 / s6, 0]])
+    torch.testing.assert_close(cosine_neighbours(gram, 0), full)
+    nearest = torch.tensor([[0, 2 / 3, 0], [0, 0, 2 / s6], [0, 2 / s6, 0]])  # each film keeps its closest
+    torch.testing.assert_close(cosine_neighbours(gram, 1), nearest)
+
+
+def test_popularity_blend_by_hand():
+    scores = torch.tensor([[2.0, 4.0, 3.0], [1.0, 1.0, 1.0]])
+    popularity = torch.tensor([10.0, 0.0, 5.0])
+    blended = blend_with_popularity(scores, popularity, 0.25)
+    # rescaled scores [0, 1, 0.5] (a constant row: 0), rescaled popularity [1, 0, 0.5]
+    torch.testing.assert_close(blended, torch.tensor([[0.25, 0.75, 0.5], [0.25, 0.0, 0.125]]))
+    assert torch.equal(blend_with_popularity(scores, popularity, 0.0), scores)
+
+
+def _users_of(split, min_rating=0.0):
+    train = split.train
+    users: dict[int, set[int]] = {}
+    for user, movie, rating in zip(train.user.tolist(), train.movie.tolist(), train.rating.tolist(), strict=True):
+        if rating >= min_rating:
+            users.setdefault(movie, set()).add(user)
+    return users
+
+
+def test_item_knn_fold_in_matches_a_hand_computed_cosine_sum(tiny_split):
+    draw = coldstart_draw(tiny_split, "users", seed=0)
+    model = ItemKnnFoldIn(ItemKnnFoldIn.config_class(min_rating=3.0)).fit(draw.split)
+    support, rating = torch.tensor([[0, 0, 0, 1], [2, 5, 9, 5]]), torch.tensor([5.0, 2.0, 4.0, 3.0])
+    fold = model.fold_in("users", support, rating, num_new=2)
+    raters = _users_of(draw.split, 3.0)
+    for row, films in ((0, [2, 9]), (1, [5])):  # film 5 rated 2 by row 0 is below min_rating: no interaction
+        for target in (0, 3, 7, 11):
+            expected = 0.0
+            for film in films:
+                a, b = raters.get(film, set()), raters.get(target, set())
+                if film != target and a and b:
+                    expected += len(a & b) / (len(a) * len(b)) ** 0.5
+            assert float(fold.scores[row, target]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ease_fold_in_equals_the_closed_form_with_the_chosen_lambda(tiny_split):
+    draw = coldstart_draw(tiny_split, "users", seed=0)
+    model = EaseFoldIn(EaseFoldIn.config_class(reg=30.0)).fit(draw.split)
+    support, rating = torch.tensor([[0, 0, 1], [1, 4, 6]]), torch.tensor([5.0, 1.0, 4.0])
+    x = torch.zeros(2, tiny_split.num_movies, dtype=torch.float64)
+    x[0, 1] = x[0, 4] = x[1, 6] = 1.0
+    interactions = torch.zeros(tiny_split.num_users, tiny_split.num_movies, dtype=torch.float64)
+    for movie, users in _users_of(draw.split).items():
+        interactions[list(users), movie] = 1.0
+    gram = interactions.T @ interactions
+    for reg in (30.0, 1e6):  # another λ: the same decomposition, no refit
+        model.config = dataclasses.replace(model.config, reg=reg)
+        expected = x @ ease_weights(gram, reg)  # B = I − P·diagMat(1/diag P), P = (G + λI)⁻¹ by inversion
+        fold = model.fold_in("users", support, rating, num_new=2)
+        torch.testing.assert_close(fold.scores.double(), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_new_movie_means_by_hand(tiny_split):
+    draw = coldstart_draw(tiny_split, "movies", seed=0)
+    support, rating = torch.tensor([[0, 0, 1], [1, 4, 6]]), torch.tensor([5.0, 2.0, 4.0])
+    train = draw.split.train
+    mean = float(train.rating.double().mean())
+    k = 5.0
+    movie_mean = MovieMean(MovieMean.config_class(damping=k)).fit(draw.split)
+    fold = movie_mean.fold_in("movies", support, rating, num_new=3)
+    expected = [(7 + k * mean) / (2 + k), (4 + k * mean) / (1 + k), mean]  # the third film has no support
+    torch.testing.assert_close(fold.scores[:, 0], torch.tensor(expected, dtype=torch.float32))
+    features = new_node_features(draw, draw.held_out[:3])
+    group = GroupMean(GroupMean.config_class(damping=k)).fit(draw.split)
+    fold = group.fold_in("movies", support, rating, num_new=3, features=features)
+    x = draw.split.graph["movie"].x.float()
+    binary = ((x == 0) | (x == 1)).all(0)
+    flags = [tuple(row) for row in x[:, binary].round().long().tolist()]
+    for row, new_flags in enumerate(features[:, binary].round().long().tolist()):
+        pairs = zip(train.movie.tolist(), train.rating.tolist(), strict=True)
+        same = [r for m, r in pairs if flags[m] == tuple(new_flags)]
+        parent = (sum(same) + k * mean) / (len(same) + k)
+        mine = rating[support[0] == row].tolist()
+        assert float(fold.scores[row, 0]) == pytest.approx((sum(mine) + k * parent) / (len(mine) + k), rel=1e-5)
+
+
+def test_fold_in_settings_are_chosen_without_refitting(tiny_split):
+    draw = coldstart_draw(tiny_split, "users", seed=0)
+    validation = validation_draw(draw)
+    fits = []
+
+    class Counted(EaseFoldIn):
+        def _fit(self, split, logger):
+            fits.append(split.fingerprint)
+            super()._fit(split, logger)
+
+    grid = [{"reg": reg, "popularity_weight": w} for reg in (1.0, 1e3) for w in (0.0, 0.5)]
+    scores = validation_scores(lambda s: Counted(EaseFoldIn.config_class(**s)), grid, validation, (0, 1))
+    assert fits == [validation.split.fingerprint]  # one fit: λ and the blend weight are read by the fold-in alone
+    assert len(scores) == 4 and all(set(row) == {0, 1} for row in scores)
+    best = best_setting(scores, "ndcg@10", 1)
+    assert scores[best][1] == max(row[1] for row in scores)
