@@ -134,6 +134,7 @@ def run_coldstart_group(
         return create_cell_model(entry.model, overrides, test_config=suite.test_config, coldstart=True)
 
     fitted: dict[str, tuple[Any, float]] = {}
+    warm: dict[str, dict[str, Any] | None] = {}
     pending = list(cells)
     try:
         scores = None
@@ -176,9 +177,11 @@ def run_coldstart_group(
             record["fit_seconds"] = fit_seconds
             record["history"] = json_safe(model.history)
             record["fitted_config"] = json_safe(config_to_dict(model.config))
-            if scenario.draw.kind == "users" and model.predicts_ratings and len(scenario.draw.split.test):
-                warm = evaluate(model, scenario.draw.split, part="test", metrics=["rmse"])
-                record["warm_metrics"] = {"rmse": warm.metrics["rmse"]}
+            if key not in warm:  # the warm users' test RMSE of this fit
+                wanted = scenario.draw.kind == "users" and model.predicts_ratings and len(scenario.draw.split.test)
+                result = evaluate(model, scenario.draw.split, part="test", metrics=["rmse"]) if wanted else None
+                warm[key] = {"rmse": result.metrics["rmse"]} if result is not None else None
+            record["warm_metrics"] = warm[key]
             record["evaluation"] = {
                 "kind": scenario.draw.kind,
                 "n": cell.n,

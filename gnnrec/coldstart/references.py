@@ -11,6 +11,7 @@ level with ``damping`` pseudo-ratings: ``(Σ r + k · parent) / (n + k)``. Confi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -312,11 +313,15 @@ class ItemFoldInConfig:
         return {"min_rating": Range(0.0), "popularity_weight": Range(0.0, 1.0), "liked_rating": Range(0.0)}
 
 
+ITEM_SCORE_CACHE = 8  # item-based scores kept per model: choosing the blend weight re-blends them
+
+
 class _ItemFoldIn(RatingModel):
     """Fit: the training interactions' Gram matrix and liked-film popularity; fold-in: ``score(rows)``."""
 
     fold_in_kinds = ("users",)
     predicts_ratings = False
+    item_settings: ClassVar[tuple[str, ...]] = ()  # the config fields the item-based score reads
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         check_fit_memory(split.num_movies, torch.device("cpu"))
@@ -334,7 +339,14 @@ class _ItemFoldIn(RatingModel):
         raise NotImplementedError
 
     def _scores(self, rows: Tensor) -> Tensor:
-        return blend_with_popularity(self.item_scores(rows), self.popularity, self.config.popularity_weight)
+        key = (tuple(getattr(self.config, name) for name in self.item_settings), rows.shape,
+               hashlib.sha1(rows.numpy().tobytes()).hexdigest())  # fmt: skip
+        cache = self.__dict__.setdefault("_item_score_cache", {})
+        if key not in cache:
+            if len(cache) >= ITEM_SCORE_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[key] = self.item_scores(rows)
+        return blend_with_popularity(cache[key], self.popularity, self.config.popularity_weight)
 
     def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
         return self._score_matrix(user)[torch.arange(len(user)), movie]
@@ -363,6 +375,7 @@ class ItemKnnFoldIn(_ItemFoldIn):
 
     name = "item-knn"
     config_class = ItemKnnConfig
+    item_settings = ("neighbours",)
     fold_in_settings: ClassVar[tuple[str, ...]] = ("neighbours", "popularity_weight")
 
     def fit_gram(self, gram: Tensor) -> None:
@@ -401,6 +414,7 @@ class EaseFoldIn(_ItemFoldIn):
 
     name = "ease-fold-in"
     config_class = EaseFoldInConfig
+    item_settings = ("reg",)
     fold_in_settings: ClassVar[tuple[str, ...]] = ("reg", "popularity_weight")
 
     def fit_gram(self, gram: Tensor) -> None:
