@@ -78,9 +78,7 @@ def test_choosing_on_validation_never_reads_the_test_ratings(tiny_split):
     assert list(table) == grid and table[best] == min(table.values())
     validation = validation_draw(draw)
     model = GroupMean(GroupMean.config_class(damping=5.0)).fit(validation.split)
-    direct = [
-        evaluate_coldstart(model, validation, validation.episode(n), metrics=["rmse"])["rmse"] for n in (0, 1, 3)
-    ]
+    direct = [evaluate_coldstart(model, validation, validation.episode(n), metrics=["rmse"])["rmse"] for n in (0, 1, 3)]
     assert table[5.0] == pytest.approx(sum(direct) / 3)
     with pytest.raises(ValueError, match="at least one setting"):
         choose_on_validation(lambda d: GroupMean(), [], validation, (0,))

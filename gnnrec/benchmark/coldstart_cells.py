@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy
 
-from gnnrec.benchmark.cell import PeakMemory
-from gnnrec.benchmark.report import OK, json_safe
+from gnnrec.benchmark.cell import PeakMemory, empty_result
+from gnnrec.benchmark.report import json_safe
 from gnnrec.benchmark.suite import Cell, ColdstartSettings, Suite, cell_model_class, create_cell_model
 from gnnrec.coldstart.evaluation import (
     COLDSTART_METRICS,
@@ -62,33 +62,9 @@ def tuning_metric(model_class: type, suite: Suite) -> str:
 
 
 def empty_record() -> dict[str, Any]:
-    """The fields of a cold-start cell's result (the warm cells' fields that apply, and its own)."""
-    return {
-        "status": OK,
-        "applicable": True,
-        "metrics": {},
-        "evaluation": None,
-        "selection": None,
-        "warm_metrics": None,
-        "refit_fit": None,
-        "fit_seconds": None,
-        "eval_seconds": None,
-        "peak_rss_mb": None,
-        "peak_cuda_mb": None,
-        "history": [],
-        "warnings": [],
-        "error": None,
-        "traceback": None,
-        "tensorboard": None,
-        "checkpoint": None,
-        "per_user": None,
-        "note": None,
-        "paper_metrics": None,
-        "metrics_without_refit": None,
-        "fit_config": None,
-        "preset_name": None,
-        "finished": None,
-    }
+    """The fields of a cold-start cell's result: a warm cell's, and whether the model can fold in this kind and
+    the warm RMSE of the same fit."""
+    return {**empty_result(), "applicable": True, "warm_metrics": None}
 
 
 def _fit_key(setting: dict[str, Any], fold_in_only: Sequence[str]) -> str:

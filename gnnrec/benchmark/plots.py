@@ -132,15 +132,16 @@ def plot_coldstart(results: Mapping[str, Any], path: str | Path) -> Path | None:
     if not panels:
         return None
     figure, axes = _figure(len(panels), len(panels), (4.5, 3.8))
+    labels = [row["label"] for row in results["summary"]]
     for axis, (kind, metric) in zip(axes, panels, strict=True):
         scenarios = summary["scenarios"][kind]
-        labels = list(dict.fromkeys(label for s in scenarios.values() for label in s["rows"]))
-        for label in labels:
+        for index, label in enumerate(labels):  # one colour and style per model in every panel
             stats = {n: ((s["rows"].get(label) or {}).get("metrics") or {}).get(metric) for n, s in scenarios.items()}
             points = [(int(n), s["mean"], s["std"] or 0.0) for n, s in stats.items() if s and s["mean"] is not None]
             if points:
                 xs, ys, errors = zip(*points, strict=True)
-                axis.errorbar(xs, ys, yerr=errors, label=label, capsize=3)
+                style = ("-", "--", ":")[index // 10 % 3]  # ten colours, then the next line style
+                axis.errorbar(xs, ys, yerr=errors, label=label, capsize=3, color=f"C{index % 10}", linestyle=style)
         axis.set_xscale("symlog", linthresh=1)
         axis.set_xlabel("revealed ratings n", fontsize=8)
         axis.set_title(f"new {kind}: {metric}", fontsize=9)

@@ -538,11 +538,11 @@ def coldstart_markdown(results: Mapping[str, Any]) -> str:
             lines += [
                 "",
                 f"Paired bootstrap over the held-out {kind} (within each draw) of the leader at each n against the "
-                "runner-up; \"not significant\" where p ≥ 0.05:",
+                'runner-up; "not significant" where p ≥ 0.05:',
                 "",
-                wrap_table(
-                    f"{kind}-{metric}-significance", coldstart_significance_table(summary, kind, metric)
-                ).rstrip("\n"),
+                wrap_table(f"{kind}-{metric}-significance", coldstart_significance_table(summary, kind, metric)).rstrip(
+                    "\n"
+                ),
             ]
         if kind == "users" and summary["warm_rmse"]:
             lines += ["", "Warm-user test RMSE of the same fits (users not held out):", ""]

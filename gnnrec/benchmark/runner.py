@@ -228,6 +228,51 @@ def run_benchmark(
         )  # fmt: skip
 
 
+def _start_run(suite: Suite, out_dir: str | Path | None, command: str | None) -> tuple[Path, dict[str, Any]]:
+    """The run directory (created, leftovers of a killed run removed, ``suite.json`` written) and the code's
+    provenance, with ``command``."""
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
+    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / "cells", run_dir / "models"):
+        remove_stray_temporaries(folder)  # left by a killed run
+    atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
+    provenance = code_version()
+    if command is not None:
+        provenance["command"] = command
+    return run_dir, provenance
+
+
+def _results(
+    suite: Suite,
+    cells: list[Cell],
+    ordered: list[dict[str, Any]],
+    run: dict[str, Any],
+    provenance: dict[str, Any],
+    memory: PeakMemory,
+) -> dict[str, Any]:
+    """The results of a run: the suite, the run's counts (``run`` holds directory, started, wall_seconds,
+    command, threads and the reused and stale counts), provenance, environment and the per-model summary."""
+    reused, stale = run.pop("reused"), run.pop("stale")
+    return {
+        "suite": suite.to_dict(),
+        "run": {
+            **run,
+            "processes": distributed.world_size(),  # > 1: data-parallel fits under torchrun
+            "cells_total": len(cells),
+            "cells_finished": len(ordered),
+            "cells_reused": reused,
+            "cells_stale": stale,
+            "cells_failed": sum(r["status"] != OK for r in ordered),
+            "complete": len(ordered) == len(cells),
+        },
+        "provenance": provenance,
+        "environment": environment(),
+        "memory_method": memory.method,
+        "summary": summarize(ordered, [e.label for e in suite.entries()]),
+        "cells": ordered,
+    }
+
+
 def _run(
     suite: Suite,
     out_dir: str | Path | None,
@@ -248,15 +293,8 @@ def _run(
         return _run_coldstart(suite, out_dir, data_dir=data_dir, plots=plots, progress=progress, command=command,
                               log=log, reuse_stale=reuse_stale, threads=threads, per_user=per_user)  # fmt: skip
     cells = build_cells(suite)
-    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
-    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
-    for folder in (run_dir, run_dir / "cells", run_dir / "models"):
-        remove_stray_temporaries(folder)  # left by a killed run
-    atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
+    run_dir, provenance = _start_run(suite, out_dir, command)
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    provenance = code_version()
-    if command is not None:
-        provenance["command"] = command
     code_key = version_key(provenance)
     memory = PeakMemory()
     started = time.perf_counter()
@@ -358,30 +396,10 @@ def _run(
             _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
         bar.close()
-        wall = time.perf_counter() - started
         ordered = [records[c.id] for c in cells if c.id in records]
-        results = {
-            "suite": suite.to_dict(),
-            "run": {
-                "directory": str(run_dir),
-                "started": started_at,
-                "wall_seconds": wall,
-                "command": command,
-                "threads": threads,
-                "processes": distributed.world_size(),  # > 1: data-parallel fits under torchrun
-                "cells_total": len(cells),
-                "cells_finished": len(ordered),
-                "cells_reused": reused,
-                "cells_stale": stale,
-                "cells_failed": sum(r["status"] != OK for r in ordered),
-                "complete": len(ordered) == len(cells),
-            },
-            "provenance": provenance,
-            "environment": environment(),
-            "memory_method": memory.method,
-            "summary": summarize(ordered, [e.label for e in suite.entries()]),
-            "cells": ordered,
-        }
+        run = {"directory": str(run_dir), "started": started_at, "wall_seconds": time.perf_counter() - started,
+               "command": command, "threads": threads, "reused": reused, "stale": stale}  # fmt: skip
+        results = _results(suite, cells, ordered, run, provenance, memory)
         if selecting:
             results["selection"] = ablation_choice(suite, ordered)
         else:
@@ -412,15 +430,8 @@ def _run_coldstart(
     """A cold-start suite: its (model, kind, n, draw) cells, grouped by (model, kind, draw) to share fits."""
     settings = suite.coldstart_settings()
     cells = build_cells(suite)
-    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
-    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
-    for folder in (run_dir, run_dir / "cells"):
-        remove_stray_temporaries(folder)
-    atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
+    run_dir, provenance = _start_run(suite, out_dir, command)
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    provenance = code_version()
-    if command is not None:
-        provenance["command"] = command
     code_key = version_key(provenance)
     memory = PeakMemory()
     started = time.perf_counter()
@@ -493,30 +504,11 @@ def _run_coldstart(
     finally:
         bar.close()
         ordered = [records[c.id] for c in cells if c.id in records]
+        run = {"directory": str(run_dir), "started": started_at, "wall_seconds": time.perf_counter() - started,
+               "command": command, "threads": threads, "reused": reused, "stale": stale}  # fmt: skip
+        results = _results(suite, cells, ordered, run, provenance, memory)
         labels = [e.label for e in suite.entries()]
-        results = {
-            "suite": suite.to_dict(),
-            "run": {
-                "directory": str(run_dir),
-                "started": started_at,
-                "wall_seconds": time.perf_counter() - started,
-                "command": command,
-                "threads": threads,
-                "processes": 1,
-                "cells_total": len(cells),
-                "cells_finished": len(ordered),
-                "cells_reused": reused,
-                "cells_stale": stale,
-                "cells_failed": sum(r["status"] != OK for r in ordered),
-                "complete": len(ordered) == len(cells),
-            },
-            "provenance": provenance,
-            "environment": environment(),
-            "memory_method": memory.method,
-            "summary": summarize(ordered, labels),
-            "coldstart": coldstart_summary(run_dir, ordered, labels, settings, suite.k),
-            "cells": ordered,
-        }
+        results["coldstart"] = coldstart_summary(run_dir, ordered, labels, settings, suite.k)
         markdown = write_results(run_dir, results, plots=plots)
     return BenchmarkRun(run_dir, results, markdown)
 

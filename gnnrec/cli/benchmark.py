@@ -64,7 +64,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         return 0
     print(run.markdown if run.results.get("coldstart") is not None else summary_table(run.results))
     print(f"\nresults: {run.directory / 'results.md'} (also results.json, results.csv, *.png)")
-    if not args.no_tensorboard:
+    if not args.no_tensorboard and run.results.get("coldstart") is None:  # cold-start cells log no curves
         print("TensorBoard: " + tensorboard_command(run.tensorboard_dir))
     failed = run.results["run"]["cells_failed"]
     if failed:

@@ -1,4 +1,5 @@
-"""Cold-start evaluation: fold held-out users (or movies) into a fitted model and score their query ratings.
+"""Cold-start evaluation: fold held-out users (or movies) into a fitted model and score their query ratings, and
+choose a model's settings on validation cold nodes (:func:`validation_scores`, :func:`choose_on_validation`).
 
 Uses the shared metric registry (:data:`~gnnrec.evaluation.metrics.METRICS`) and the evaluator's tie-breaking
 ranker (:func:`~gnnrec.evaluation.evaluator.rank_top_k`), so numbers mean what they mean in :func:`evaluate`.

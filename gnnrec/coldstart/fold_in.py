@@ -1,6 +1,10 @@
 """Fold-in of new users or movies without retraining: the :class:`FoldIn` result every model returns (with the
-:class:`Reason` each folded-in score can give), the leave-one-out support that explains it, and the closed-form
-ridge fold-in of factor and bias models (the other side held fixed)."""
+:class:`Reason` each folded-in score can give), :class:`FoldInNotSupported` for models that cannot, the checks of
+a new person's ratings and raw movie ids, the leave-one-out support that explains a fold-in, and the
+closed-form ridge fold-in of factor and bias models (the other side held fixed).
+
+A person's demographics are encoded by the dataset's layout: ``split.user_layout.encode(...)``
+(:mod:`gnnrec.data.user_features`)."""
 
 from __future__ import annotations
 
@@ -92,7 +96,6 @@ def check_new_ratings(
         movies.append(movie)
         values.append(value)
     return torch.tensor(movies, dtype=torch.long), torch.tensor(values, dtype=torch.float32)
-
 
 
 @dataclasses.dataclass(frozen=True)
