@@ -303,3 +303,15 @@ def test_a_checkpoint_without_its_dataset_needs_dataset(ml100k_fixture_dir, tmp_
     assert code == 2 and "give --dataset" in err
     code, stdout, _ = _run(capsys, "evaluate", out, "--data-dir", ml100k_fixture_dir, "--dataset", "ml-100k")
     assert code == 0 and "rmse" in stdout
+
+
+def test_benchmark_coldstart_runs_through_the_main_runner(ml100k_fixture_dir, tmp_path, capsys):
+    out = tmp_path / "cold"
+    argv = ["benchmark", "coldstart", "--models", "bias,movie-mean", "--seeds", "0", "--data-dir", ml100k_fixture_dir]
+    code, stdout, err = _run(capsys, *argv, "--out", out, "--test-config")
+    assert code == 0, err
+    assert "<!-- table:users-rmse -->" in stdout and "| movie-mean |" in stdout and "tensorboard --logdir" not in stdout
+    results = json.loads((out / "results.json").read_text())
+    assert {c["label"] for c in results["cells"]} == {"bias", "movie-mean"} and results["coldstart"]["kinds"]
+    code, _, err = _run(capsys, "benchmark", "coldstart", "--models", "nope")
+    assert code == 2 and "suite 'coldstart' has no model 'nope'" in err

@@ -68,7 +68,7 @@ JSON = st.recursive(
 )
 
 
-@given(fields=st.dictionaries(st.sampled_from(sorted(VALID_SUITE) + ["select_on", "cold_start"]), JSON, max_size=3))
+@given(fields=st.dictionaries(st.sampled_from(sorted(VALID_SUITE) + ["select_on", "coldstart"]), JSON, max_size=3))
 def test_any_json_in_the_suite_fields_is_valid_or_a_value_error(fields, tmp_path_factory):
     path = tmp_path_factory.mktemp("suite") / "suite.json"
     path.write_text(json.dumps({**VALID_SUITE, **fields}))

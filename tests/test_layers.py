@@ -2,7 +2,9 @@
 
 Layers, lowest first: the top-level helpers (config, utils, threads, ...), ``data``, ``nn``, ``evaluation`` (the
 evaluator only duck-types models, so models' training loops may use it for validation), ``models``,
-``serving`` and ``benchmark``, then ``cli`` and ``testing`` (fixture writers and test helpers).
+``serving`` and ``benchmark``, then ``cli`` and ``testing`` (fixture writers and test helpers). The modules of
+``gnnrec.coldstart`` are named one by one: its protocol and fold-in interface are data, its evaluation evaluation,
+its references models.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gnnrec"
 LAYERS = {
     "gnnrec": 0,
     "gnnrec.data": 1,
+    # the cold-start package spans layers: each module is named (anything else in it is a top-level helper)
+    "gnnrec.coldstart": 0,
+    "gnnrec.coldstart.fold_in": 1,
+    "gnnrec.coldstart.protocol": 1,
+    "gnnrec.coldstart.evaluation": 3,
+    "gnnrec.coldstart.references": 4,
     "gnnrec.nn": 2,
     "gnnrec.tensorboard": 3,
     "gnnrec.evaluation": 3,
@@ -95,3 +103,13 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
     ((line, module, names),) = _imports(bad)
     assert (line, module, names) == (2, "gnnrec.models", ["create_model"])
     assert _layer(module) > _layer("gnnrec.data.parsing")
+
+
+def test_the_coldstart_modules_keep_the_layer_order():
+    """A module of the cold-start package has its own layer: the protocol may not import the references."""
+    assert _layer("gnnrec.coldstart.references") > _layer("gnnrec.coldstart.evaluation")
+    assert _layer("gnnrec.coldstart.evaluation") > _layer("gnnrec.coldstart.protocol")
+    assert _layer("gnnrec.coldstart.references") == _layer("gnnrec.models")
+    assert _layer("gnnrec.coldstart.evaluation") == _layer("gnnrec.evaluation")
+    assert _layer("gnnrec.coldstart.protocol") == _layer("gnnrec.data")
+    assert _layer("gnnrec.coldstart.anything_new") == _layer("gnnrec")  # an unnamed module: the lowest layer

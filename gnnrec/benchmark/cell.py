@@ -98,27 +98,9 @@ def _progress_writer(directory: Path, description: str, model: Any, progress: bo
     return ProgressWriter(directory, description=description, total=epochs_hint(model.config), progress=progress)
 
 
-def run_cell(
-    cell: Cell,
-    model: Any,
-    split: RatingSplit,
-    run_dir: Path,
-    suite: Suite,
-    memory: PeakMemory,
-    *,
-    tensorboard: bool,
-    projector: bool,
-    save_models: bool,
-    progress: bool,
-    per_user: bool = True,
-) -> dict[str, Any]:
-    """Fit (select on validation), refit on train + validation if asked, evaluate once on test.
-
-    Exceptions become a ``failed: …`` status. ``selection`` holds the validation fit: its validation metrics,
-    the values it selected (``refit_overrides``) and its history; ``refit_fit`` the refit on train ∪ val.
-    With a ``select_on`` suite the test part is not evaluated here.
-    """
-    out: dict[str, Any] = {
+def empty_result() -> dict[str, Any]:
+    """The fields of a cell's result, before the cell runs (status ok, nothing measured yet)."""
+    return {
         "status": OK,
         "metrics": {},
         "evaluation": None,
@@ -142,6 +124,29 @@ def run_cell(
         "preset_name": None,
         "finished": None,
     }
+
+
+def run_cell(
+    cell: Cell,
+    model: Any,
+    split: RatingSplit,
+    run_dir: Path,
+    suite: Suite,
+    memory: PeakMemory,
+    *,
+    tensorboard: bool,
+    projector: bool,
+    save_models: bool,
+    progress: bool,
+    per_user: bool = True,
+) -> dict[str, Any]:
+    """Fit (select on validation), refit on train + validation if asked, evaluate once on test.
+
+    Exceptions become a ``failed: …`` status. ``selection`` holds the validation fit: its validation metrics,
+    the values it selected (``refit_overrides``) and its history; ``refit_fit`` the refit on train ∪ val.
+    With a ``select_on`` suite the test part is not evaluated here.
+    """
+    out = empty_result()
     tb_dir = run_dir / "tensorboard" / cell.id
     shutil.rmtree(tb_dir, ignore_errors=True)  # a rerun replaces the sub-run of an unfinished attempt
     writer = None

@@ -121,3 +121,31 @@ def plot_learning_curves(cells: Sequence[Mapping[str, Any]], path: str | Path) -
             axis.legend(fontsize=7)
     figure.suptitle("learning curves (from each model's history; train dashed)")
     return _save_figure(figure, Path(path))
+
+
+def plot_coldstart(results: Mapping[str, Any], path: str | Path) -> Path | None:
+    """One panel per (kind, metric) of a cold-start run: each model's metric against the support size n, with
+    std error bars over draws."""
+    summary = results["coldstart"]
+    k = results["suite"]["k"]
+    panels = [(kind, metric) for kind in summary["kinds"] for metric in ("rmse", f"ndcg@{k}")]
+    if not panels:
+        return None
+    figure, axes = _figure(len(panels), len(panels), (4.5, 3.8))
+    labels = [row["label"] for row in results["summary"]]
+    for axis, (kind, metric) in zip(axes, panels, strict=True):
+        scenarios = summary["scenarios"][kind]
+        for index, label in enumerate(labels):  # one colour and style per model in every panel
+            stats = {n: ((s["rows"].get(label) or {}).get("metrics") or {}).get(metric) for n, s in scenarios.items()}
+            points = [(int(n), s["mean"], s["std"] or 0.0) for n, s in stats.items() if s and s["mean"] is not None]
+            if points:
+                xs, ys, errors = zip(*points, strict=True)
+                style = ("-", "--", ":")[index // 10 % 3]  # ten colours, then the next line style
+                axis.errorbar(xs, ys, yerr=errors, label=label, capsize=3, color=f"C{index % 10}", linestyle=style)
+        axis.set_xscale("symlog", linthresh=1)
+        axis.set_xlabel("revealed ratings n", fontsize=8)
+        axis.set_title(f"new {kind}: {metric}", fontsize=9)
+        axis.tick_params(labelsize=8)
+        axis.legend(fontsize=6)
+    figure.suptitle(f"{results['suite']['name']}: cold start, mean ± std over draws")
+    return _save_figure(figure, Path(path))

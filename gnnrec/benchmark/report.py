@@ -101,7 +101,7 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                 "selected": [(r.get("selection") or {}).get("selected") for r in ok],
                 "fit_seconds": mean_std([r["fit_seconds"] for r in ok]),
                 "eval_seconds": mean_std([r["eval_seconds"] for r in ok]),
-                "peak_rss_mb": max((r["peak_rss_mb"] for r in ok), default=None),
+                "peak_rss_mb": max((r["peak_rss_mb"] for r in ok if r["peak_rss_mb"] is not None), default=None),
                 "config": (ok or mine)[0].get("fit_config") or mine[0]["config"],  # GLocal-K: preset filled in
                 "preset_name": (ok or mine)[0].get("preset_name"),
             }
@@ -263,19 +263,18 @@ def _tables(results: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def results_markdown(results: Mapping[str, Any]) -> str:
+def _header(results: Mapping[str, Any], evaluated: str) -> list[str]:
+    """The title and provenance lines of a results file; ``evaluated`` says what the metrics are."""
     suite, run, env = results["suite"], results["run"], results["environment"]
     seeds = ", ".join(map(str, suite["seeds"]))
-    lines = [
+    return [
         f"# Benchmark `{suite['name']}`",
         "",
         suite["description"] or "",
         "",
         f"- dataset {suite['dataset']}, splits {', '.join(suite['splits'])}, seeds {seeds}; "
         f"validation share {suite['val_fraction']} (data seed {suite['data_seed']})",
-        f"- metrics on the test part, evaluated once per cell; top-K with k={suite['k']}; "
-        f"mean ± sample std [95% Student-t interval of the mean] over {len(suite['splits'])} split(s) × "
-        f"{len(suite['seeds'])} seed(s)",
+        evaluated,
         "- " + _refit_line(results),
         f"- wall time of this invocation: {run['wall_seconds']:.1f} s "
         f"({run['cells_finished']}/{run['cells_total']} cells finished, {run['cells_reused']} reused from an "
@@ -290,6 +289,20 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         + (f"; {run['processes']} data-parallel processes" if run.get("processes", 1) > 1 else ""),
         f"- started {run['started']}" + (f"; command: `{run['command']}`" if run["command"] else ""),
         "- code: " + _code_line(results.get("provenance")),
+    ]
+
+
+def results_markdown(results: Mapping[str, Any]) -> str:
+    if results.get("coldstart") is not None:
+        return coldstart_markdown(results)
+    suite = results["suite"]
+    evaluated = (
+        f"- metrics on the test part, evaluated once per cell; top-K with k={suite['k']}; "
+        f"mean ± sample std [95% Student-t interval of the mean] over {len(suite['splits'])} split(s) × "
+        f"{len(suite['seeds'])} seed(s)"
+    )
+    lines = [
+        *_header(results, evaluated),
         "",
         *_tables(results),
         "",
@@ -345,7 +358,8 @@ def _code_line(provenance: Mapping[str, Any] | None) -> str:
 
 def results_csv(results: Mapping[str, Any]) -> str:
     names = metric_names(results["cells"])
-    columns = ["id", "label", "model", "dataset", "split", "seed", "status"] + names
+    scenario = ["kind", "n"] if any("kind" in record for record in results["cells"]) else []
+    columns = ["id", "label", "model", "dataset", "split", "seed", *scenario, "status"] + names
     columns += ["fit_seconds", "eval_seconds", "peak_rss_mb", "overrides", "config"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -371,9 +385,181 @@ def write_results(run_dir: Path, results: Mapping[str, Any], *, plots: bool = Tr
     atomic_write_text(run_dir / "results.csv", results_csv(results))
     markdown = results_markdown(results)
     atomic_write_text(run_dir / "results.md", markdown)
-    if plots and results["cells"]:
+    if plots and results["cells"] and results.get("coldstart") is not None:
+        from gnnrec.benchmark.plots import plot_coldstart  # plots import this module
+
+        plot_coldstart(results, run_dir / "coldstart.png")
+    elif plots and results["cells"]:
         from gnnrec.benchmark.plots import plot_learning_curves, plot_metric_bars  # plots import this module
 
         plot_metric_bars(results, run_dir / "metrics.png")
         plot_learning_curves(results["cells"], run_dir / "learning_curves.png")
     return markdown
+
+
+# ---------------------------------------------------------------------- cold-start results
+COLDSTART_TABLE_METRICS = ("rmse", "ndcg@k")
+
+
+def _coldstart_metrics(k: int) -> list[str]:
+    return [name.replace("@k", f"@{k}") for name in COLDSTART_TABLE_METRICS]
+
+
+def coldstart_summary(
+    run_dir: Path, records: Sequence[Mapping[str, Any]], labels: Sequence[str], settings: Any, k: int
+) -> dict[str, Any]:
+    """Per kind and support size n: every model's mean ± std over draws, the nodes each draw covers, the
+    settings chosen on validation, and the paired bootstrap of the leader against the others (units: held-out
+    nodes within a draw). Also the warm test RMSE of the fits that fold in new users."""
+    from gnnrec.benchmark.significance import leader_comparisons  # significance reads the records this writes
+
+    scenarios: dict[str, dict[str, Any]] = {}
+    for kind in settings.kinds:
+        for n in settings.support_sizes:
+            mine = [r for r in records if r.get("kind") == kind and r.get("n") == n]
+            rows = {}
+            for label in labels:
+                cells = [r for r in mine if r["label"] == label]
+                if not cells:
+                    continue
+                ok = [r for r in cells if r["status"] == OK]
+                rows[label] = {
+                    "applicable": any(r.get("applicable", True) for r in cells),
+                    "metrics": {
+                        name: mean_std([r["metrics"].get(name) for r in ok if r["metrics"].get(name) is not None])
+                        for name in _coldstart_metrics(k) + ["mae"]
+                    },
+                    "stale": sum(bool(r.get("stale")) for r in ok),
+                    "converted": sum(bool(r.get("converted_from")) for r in ok),
+                    "failed": [f"draw {r['seed']}: {r['status']}" for r in cells if r["status"] != OK],
+                    "selected": [(r.get("selection") or {}).get("selected") for r in ok if r.get("selection")],
+                }
+            covered = {str(r["seed"]): (r.get("evaluation") or {}).get("covered") for r in mine if r.get("evaluation")}
+            significance = {
+                name: test
+                for name in _coldstart_metrics(k)
+                if (test := leader_comparisons(run_dir, mine, labels, name, unit=("split", "seed"))) is not None
+            }
+            scenarios.setdefault(kind, {})[str(n)] = {"rows": rows, "covered": covered, "significance": significance}
+    warm = {}
+    for label in labels:
+        first = min(settings.support_sizes)
+        values = [
+            (r.get("warm_metrics") or {}).get("rmse")
+            for r in records
+            if r["label"] == label and r.get("kind") == "users" and r.get("n") == first and r["status"] == OK
+        ]
+        if any(v is not None for v in values):
+            warm[label] = mean_std([v for v in values if v is not None])
+    return {"kinds": list(settings.kinds), "support_sizes": list(settings.support_sizes), "order": settings.order,
+            "scenarios": scenarios, "warm_rmse": warm}  # fmt: skip
+
+
+def coldstart_table(summary: Mapping[str, Any], kind: str, metric: str, labels: Sequence[str]) -> str:
+    """Rows = models, columns = support size n: ``mean ± std`` over draws (n/a: the model cannot fold in this
+    kind; —: no value, e.g. a ranking-only model's RMSE; † stale or converted cells)."""
+    sizes = [str(n) for n in summary["support_sizes"]]
+    scenario = summary["scenarios"][kind]
+    lines = ["| model | " + " | ".join(f"n={n}" for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    covered = ["/".join(str(c) for c in scenario[n]["covered"].values()) or "–" for n in sizes]
+    lines.append("| held-out covered (per draw) | " + " | ".join(covered) + " |")
+    for label in labels:
+        rows = [scenario[n]["rows"].get(label) for n in sizes]
+        if all(row is None for row in rows):
+            continue
+        if not any(row and row["applicable"] for row in rows):
+            lines.append(f"| {label} | " + " | ".join("n/a" for _ in sizes) + " |")
+            continue
+        marked = any(row and (row["stale"] or row["converted"]) for row in rows)
+        cells = []
+        for row in rows:
+            stat = (row or {}).get("metrics", {}).get(metric) or {"mean": None}
+            failed = " (failed)" if row and row["failed"] else ""
+            cells.append((format_mean_std(stat) if stat["mean"] is not None else NOT_APPLICABLE) + failed)
+        lines.append(f"| {label}{STALE_MARK if marked else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def coldstart_significance_table(summary: Mapping[str, Any], kind: str, metric: str) -> str:
+    """Per n: the leader, the runner-up (best mean among the others) and their paired bootstrap."""
+    lines = [
+        f"| n | leader | runner-up | Δ{metric} (leader − runner-up) | 95% CI | p | nodes | |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for n, scenario in summary["scenarios"][kind].items():
+        test = scenario["significance"].get(metric)
+        if not test or not test["rows"]:
+            continue
+        means = {label: row["metrics"][metric]["mean"] for label, row in scenario["rows"].items()}
+        higher = higher_is_better(metric)
+        row = sorted(test["rows"], key=lambda r: means[r["label"]], reverse=bool(higher))[0]
+        floor = 1 / test["num_samples"]
+        p = f"< {floor:.0e}" if row["p_value"] == 0 else f"{row['p_value']:.4f}"
+        verdict = "significant" if row["significant"] else "not significant"
+        lines.append(
+            f"| {n} | {test['leader']} | {row['label']} | {row['diff']:+.4f} | "
+            f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {p} | {row['units']} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def _selected_lines(summary: Mapping[str, Any], labels: Sequence[str]) -> list[str]:
+    lines = []
+    for label in labels:
+        for kind, scenarios in summary["scenarios"].items():
+            parts = []
+            for n, scenario in scenarios.items():
+                chosen = (scenario["rows"].get(label) or {}).get("selected") or []
+                if chosen:
+                    parts.append(f"n={n}: " + " / ".join(json.dumps(s, sort_keys=True) for s in chosen))
+            if parts:
+                lines.append(f"- `{label}`, new {kind} (per draw): " + "; ".join(parts))
+    return lines
+
+
+def coldstart_markdown(results: Mapping[str, Any]) -> str:
+    """A cold-start run: per kind and metric a named table (``<kind>-<metric>``, rows = models, columns = n),
+    the paired bootstrap per n, the warm RMSE of the same fits, the chosen settings and the configs."""
+    suite, summary = results["suite"], results["coldstart"]
+    labels = [row["label"] for row in results["summary"]]
+    evaluated = (
+        f"- cold start: per draw seed, a share of the {' and '.join(summary['kinds'])} is held out of training "
+        f"entirely; each held-out node's {summary['order']} n ratings are revealed (support) and the rest scored "
+        f"(query); top-K with k={suite['k']}; mean ± sample std over {len(suite['seeds'])} draw(s); settings "
+        "chosen on validation cold nodes (held out of the draw's training nodes), never on the query ratings"
+    )
+    lines = [*_header(results, evaluated)]
+    notes = {n for r in results["cells"] if (n := r.get("converted_from"))}
+    for kind in summary["kinds"]:
+        for metric in _coldstart_metrics(suite["k"]):
+            better = "higher" if higher_is_better(metric) else "lower"
+            lines += ["", f"## New {kind}: {metric} ({better} is better)", ""]
+            lines.append(wrap_table(f"{kind}-{metric}", coldstart_table(summary, kind, metric, labels)).rstrip("\n"))
+            lines += [
+                "",
+                f"Paired bootstrap over the held-out {kind} (within each draw) of the leader at each n against the "
+                'runner-up; "not significant" where p ≥ 0.05:',
+                "",
+                wrap_table(f"{kind}-{metric}-significance", coldstart_significance_table(summary, kind, metric)).rstrip(
+                    "\n"
+                ),
+            ]
+        if kind == "users" and summary["warm_rmse"]:
+            lines += ["", "Warm-user test RMSE of the same fits (users not held out):", ""]
+            lines += [f"- {label}: {format_mean_std(stat)}" for label, stat in summary["warm_rmse"].items()]
+    if any(row.get("stale") for row in results["summary"]) or notes:
+        lines += ["", f"{STALE_MARK.strip()} some cells of this model come from another code version: "
+                  + ("; ".join(sorted(notes)) if notes else "reused with `--reuse-stale`")
+                  + " (see `code_version_key` and `converted_from` in results.json); they have no per-node "
+                  "arrays when converted, so they are left out of the paired bootstrap."]  # fmt: skip
+    failed = [(row["label"], f) for row in results["summary"] for f in row["failed"]]
+    if failed:
+        lines += ["", "## Failed cells", ""] + [f"- {label} {text}" for label, text in failed]
+    selected = _selected_lines(summary, labels)
+    if selected:
+        lines += ["", "## Settings chosen on validation cold nodes", ""] + selected
+    lines += ["", "## Configs", ""]
+    for row in results["summary"]:
+        config = ", ".join(f"{k}={json.dumps(v)}" for k, v in row["config"].items() if k != "seed")
+        lines.append(f"- `{row['label']}` ({row['model']}): {config or 'no hyperparameters'}")
+    return "\n".join(lines) + "\n"

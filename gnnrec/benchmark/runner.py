@@ -25,6 +25,11 @@ Under ``torchrun`` (:mod:`gnnrec.distributed`) every rank runs the same cells in
 data-parallel; rank 0 alone writes the run directory (and decides which cells are reused), the other ranks write
 into a scratch directory that is deleted afterwards. Only models with a data-parallel loop may be in the suite,
 and neither ablation (``select_on``) nor cold-start suites run there yet.
+
+A cold-start suite (a ``coldstart`` block) runs the same way, its cells being (model, kind, n, draw seed)
+(:mod:`gnnrec.benchmark.coldstart_cells`); ``results.md`` then holds one table per kind and metric (rows = models,
+columns = n) and a paired bootstrap over the held-out nodes at every n, and ``coldstart.png`` the metric
+against n.
 """
 
 from __future__ import annotations
@@ -49,9 +54,10 @@ from tqdm.auto import tqdm
 import gnnrec
 from gnnrec import distributed
 from gnnrec.benchmark.cell import PeakMemory, evaluate_part, run_cell, save_per_user
-from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
+from gnnrec.benchmark.coldstart_cells import prepare_scenario, run_coldstart_group
+from gnnrec.benchmark.report import OK, coldstart_summary, json_safe, summarize, write_results
 from gnnrec.benchmark.significance import leader_comparisons
-from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel_suite
+from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel_suite, create_cell_model
 from gnnrec.config import config_to_dict
 from gnnrec.data import load_split
 from gnnrec.data.split import RatingSplit
@@ -222,6 +228,51 @@ def run_benchmark(
         )  # fmt: skip
 
 
+def _start_run(suite: Suite, out_dir: str | Path | None, command: str | None) -> tuple[Path, dict[str, Any]]:
+    """The run directory (created, leftovers of a killed run removed, ``suite.json`` written) and the code's
+    provenance, with ``command``."""
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
+    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / "cells", run_dir / "models"):
+        remove_stray_temporaries(folder)  # left by a killed run
+    atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
+    provenance = code_version()
+    if command is not None:
+        provenance["command"] = command
+    return run_dir, provenance
+
+
+def _results(
+    suite: Suite,
+    cells: list[Cell],
+    ordered: list[dict[str, Any]],
+    run: dict[str, Any],
+    provenance: dict[str, Any],
+    memory: PeakMemory,
+) -> dict[str, Any]:
+    """The results of a run: the suite, the run's counts (``run`` holds directory, started, wall_seconds,
+    command, threads and the reused and stale counts), provenance, environment and the per-model summary."""
+    reused, stale = run.pop("reused"), run.pop("stale")
+    return {
+        "suite": suite.to_dict(),
+        "run": {
+            **run,
+            "processes": distributed.world_size(),  # > 1: data-parallel fits under torchrun
+            "cells_total": len(cells),
+            "cells_finished": len(ordered),
+            "cells_reused": reused,
+            "cells_stale": stale,
+            "cells_failed": sum(r["status"] != OK for r in ordered),
+            "complete": len(ordered) == len(cells),
+        },
+        "provenance": provenance,
+        "environment": environment(),
+        "memory_method": memory.method,
+        "summary": summarize(ordered, [e.label for e in suite.entries()]),
+        "cells": ordered,
+    }
+
+
 def _run(
     suite: Suite,
     out_dir: str | Path | None,
@@ -238,16 +289,12 @@ def _run(
     threads: dict[str, Any],
     per_user: bool,
 ) -> BenchmarkRun:
+    if suite.coldstart is not None:
+        return _run_coldstart(suite, out_dir, data_dir=data_dir, plots=plots, progress=progress, command=command,
+                              log=log, reuse_stale=reuse_stale, threads=threads, per_user=per_user)  # fmt: skip
     cells = build_cells(suite)
-    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(suite)
-    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
-    for folder in (run_dir, run_dir / "cells", run_dir / "models"):
-        remove_stray_temporaries(folder)  # left by a killed run
-    atomic_write_text(run_dir / "suite.json", json.dumps(suite.to_dict(), indent=2) + "\n")
+    run_dir, provenance = _start_run(suite, out_dir, command)
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    provenance = code_version()
-    if command is not None:
-        provenance["command"] = command
     code_key = version_key(provenance)
     memory = PeakMemory()
     started = time.perf_counter()
@@ -349,30 +396,10 @@ def _run(
             _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
         bar.close()
-        wall = time.perf_counter() - started
         ordered = [records[c.id] for c in cells if c.id in records]
-        results = {
-            "suite": suite.to_dict(),
-            "run": {
-                "directory": str(run_dir),
-                "started": started_at,
-                "wall_seconds": wall,
-                "command": command,
-                "threads": threads,
-                "processes": distributed.world_size(),  # > 1: data-parallel fits under torchrun
-                "cells_total": len(cells),
-                "cells_finished": len(ordered),
-                "cells_reused": reused,
-                "cells_stale": stale,
-                "cells_failed": sum(r["status"] != OK for r in ordered),
-                "complete": len(ordered) == len(cells),
-            },
-            "provenance": provenance,
-            "environment": environment(),
-            "memory_method": memory.method,
-            "summary": summarize(ordered, [e.label for e in suite.entries()]),
-            "cells": ordered,
-        }
+        run = {"directory": str(run_dir), "started": started_at, "wall_seconds": time.perf_counter() - started,
+               "command": command, "threads": threads, "reused": reused, "stale": stale}  # fmt: skip
+        results = _results(suite, cells, ordered, run, provenance, memory)
         if selecting:
             results["selection"] = ablation_choice(suite, ordered)
         else:
@@ -383,6 +410,105 @@ def _run(
                 for name, metric in tests.items()
                 if (test := leader_comparisons(run_dir, ordered, labels, metric)) is not None
             }
+        markdown = write_results(run_dir, results, plots=plots)
+    return BenchmarkRun(run_dir, results, markdown)
+
+
+def _run_coldstart(
+    suite: Suite,
+    out_dir: str | Path | None,
+    *,
+    data_dir: str | Path | None,
+    plots: bool,
+    progress: bool,
+    command: str | None,
+    log: Callable[[str], None] | None,
+    reuse_stale: bool,
+    threads: dict[str, Any],
+    per_user: bool,
+) -> BenchmarkRun:
+    """A cold-start suite: its (model, kind, n, draw) cells, grouped by (model, kind, draw) to share fits."""
+    settings = suite.coldstart_settings()
+    cells = build_cells(suite)
+    run_dir, provenance = _start_run(suite, out_dir, command)
+    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+    code_key = version_key(provenance)
+    memory = PeakMemory()
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    records: dict[str, dict[str, Any]] = {}
+    reused = stale = 0
+    groups: dict[tuple[str, str, str, int], list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.split, cell.kind, cell.entry.label, cell.seed), []).append(cell)
+    split: RatingSplit | None = None
+    loaded = None
+    scenarios: dict[tuple[str, int], Any] = {}
+    bar = tqdm(total=len(cells), desc=f"coldstart {suite.name}", unit="cell", disable=None if progress else True)
+    try:
+        for (split_name, kind, label, seed), group in groups.items():
+            if loaded != split_name:
+                loaded = split_name
+                split = load_split(suite.dataset, split_name, source_dir=data_dir, val_fraction=suite.val_fraction,
+                                   seed=suite.data_seed, log=False)  # fmt: skip
+                scenarios.clear()
+            entry = group[0].entry
+            model = create_cell_model(entry.model, group[0].overrides, test_config=suite.test_config, coldstart=True)
+            base = {
+                "model": entry.model,
+                "config": json_safe(config_to_dict(model.config)),
+                "dataset": suite.dataset,
+                "split_fingerprint": split.fingerprint,
+                "seed": seed,
+                "kind": kind,
+                "protocol": {"share": settings.share.get(kind), "order": settings.order},
+                "tuning_grid": json_safe(settings.grid(entry)),
+                "k": suite.k,
+                "relevance_threshold_setting": suite.relevance_threshold,
+                "refit": False,
+                "test_evaluated": True,
+                CODE_KEY: code_key,
+            }
+            todo = []
+            for cell in group:
+                expected = {**base, "n": cell.n}
+                previous = _read_json(run_dir / "cells" / f"{cell.id}.json")
+                where = f"{label} {split_name} {kind} n={cell.n} draw {seed}"
+                if _reusable(previous, expected, run_dir=run_dir):
+                    records[cell.id] = {**previous, "stale": False}
+                    reused += 1
+                    log(f"{where}: reused")
+                elif reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,), run_dir=run_dir):
+                    records[cell.id] = {**previous, "stale": True}
+                    reused += 1
+                    stale += 1
+                    log(f"{where}: reused from code version {previous.get(CODE_KEY)} (stale)")
+                else:
+                    todo.append((cell, expected))
+            if todo:
+                if (kind, seed) not in scenarios:
+                    scenarios[(kind, seed)] = prepare_scenario(split, kind, seed, settings)
+                bar.set_postfix_str(f"{label} {kind} draw {seed}")
+                results = run_coldstart_group([cell for cell, _ in todo], scenarios[(kind, seed)], suite, settings,
+                                              run_dir, memory, per_user=per_user)  # fmt: skip
+                for cell, expected in todo:
+                    record = {"id": cell.id, "label": label, "overrides": json_safe(cell.overrides),
+                              "split": split_name, "split_name": split.name, **expected, "provenance": provenance,
+                              "stale": False, **results[cell.id]}  # fmt: skip
+                    atomic_write_text(run_dir / "cells" / f"{cell.id}.json", json.dumps(record, indent=1) + "\n")
+                    records[cell.id] = record
+                    shown = ", ".join(f"{k} {v:.4f}" for k, v in record["metrics"].items() if v is not None)
+                    state = record["status"] if record["status"] != OK else shown or "n/a"
+                    log(f"{label} {split_name} {kind} n={cell.n} draw {seed}: {state}")
+            bar.update(len(group))
+    finally:
+        bar.close()
+        ordered = [records[c.id] for c in cells if c.id in records]
+        run = {"directory": str(run_dir), "started": started_at, "wall_seconds": time.perf_counter() - started,
+               "command": command, "threads": threads, "reused": reused, "stale": stale}  # fmt: skip
+        results = _results(suite, cells, ordered, run, provenance, memory)
+        labels = [e.label for e in suite.entries()]
+        results["coldstart"] = coldstart_summary(run_dir, ordered, labels, settings, suite.k)
         markdown = write_results(run_dir, results, plots=plots)
     return BenchmarkRun(run_dir, results, markdown)
 

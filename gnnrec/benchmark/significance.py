@@ -33,8 +33,11 @@ def _load(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _units(run_dir: Path, records: Sequence[Mapping[str, Any]], metric: str) -> dict[tuple[str, int], Any] | None:
-    """``{(split, user): value}`` averaged over the seeds (RMSE: ``(mean sse, count)``); None without data."""
+def _units(
+    run_dir: Path, records: Sequence[Mapping[str, Any]], metric: str, unit: Sequence[str] = ("split",)
+) -> dict[tuple, Any] | None:
+    """``{(split, user): value}`` averaged over the seeds (RMSE: ``(mean sse, count)``); None without data.
+    ``unit`` names the record fields that, with the user, make a unit (cold start: split and draw seed)."""
     sums: dict[tuple[str, int], list] = {}
     for record in records:
         arrays = _load(run_dir / "cells" / str(record["per_user"])) if record.get("per_user") else None
@@ -45,12 +48,12 @@ def _units(run_dir: Path, records: Sequence[Mapping[str, Any]], metric: str) -> 
                 return None
             users, values, counts = arrays["rating_user"], arrays["sse"], arrays["count"]
             for user, sse, count in zip(users.tolist(), values.tolist(), counts.tolist(), strict=True):
-                sums.setdefault((record["split"], user), []).append((sse, count))
+                sums.setdefault((*(record[key] for key in unit), user), []).append((sse, count))
         else:
             if metric not in arrays:
                 return None
             for user, value in zip(arrays["ranked_user"].tolist(), arrays[metric].tolist(), strict=True):
-                sums.setdefault((record["split"], user), []).append(value)
+                sums.setdefault((*(record[key] for key in unit), user), []).append(value)
     if metric == "rmse":
         return {key: (statistics.fmean(s for s, _ in v), v[0][1]) for key, v in sums.items()}
     return {key: statistics.fmean(v) for key, v in sums.items()}
@@ -64,15 +67,20 @@ def leader_comparisons(
     *,
     num_samples: int = 10000,
     seed: int = 0,
+    unit: Sequence[str] = ("split",),
 ) -> dict[str, Any] | None:
-    """The leading model on ``metric`` and its paired bootstrap against every other model (None without data)."""
+    """The leading model on ``metric`` and its paired bootstrap against every other model (None without data).
+
+    ``unit``: the record fields that, with the user, identify a resampled unit. A cold-start run passes
+    ``("split", "seed")``: each draw holds out other nodes, so a node is paired only within its draw.
+    """
     means, units = {}, {}
     for label in labels:
         mine = [r for r in records if r["label"] == label and r["status"] == OK]
         values = [r["metrics"].get(metric) for r in mine]
         if not mine or any(v is None for v in values):
             continue
-        per_user = _units(run_dir, mine, metric)
+        per_user = _units(run_dir, mine, metric, unit)
         if per_user is None:
             continue
         means[label], units[label] = statistics.fmean(values), per_user

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gnnrec import distributed
-from gnnrec.config import config_keys
-from gnnrec.models import available_models, create_model, get_model_class
+from gnnrec.coldstart.protocol import DEFAULT_SUPPORT_SIZES, KINDS, ORDERS
+from gnnrec.coldstart.references import REFERENCES
+from gnnrec.config import config_keys, update_config
+from gnnrec.models import available_models, get_model_class
 
 if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
     from importlib.resources.abc import Traversable
@@ -84,6 +86,68 @@ class ModelEntry:
         return out if self.refit is None else {**out, "refit": self.refit}
 
 
+@dataclasses.dataclass(frozen=True)
+class ColdstartSettings:
+    """The ``coldstart`` block of a suite: its cells are (model, kind, support size n, draw seed).
+
+    ``kinds``: ``users`` and/or ``movies``; ``support_sizes``: the n revealed ratings per held-out node;
+    ``share``: held-out share per kind (default 20% of users, 10% of movies); ``order``: ``earliest`` or
+    ``random`` support; ``tune``: per model label or name, config key → values tried on validation cold nodes
+    (all combinations; the references' own grids, :data:`~gnnrec.coldstart.references.REFERENCES`, apply
+    unless given here).
+    """
+
+    kinds: tuple[str, ...] = KINDS
+    support_sizes: tuple[int, ...] = DEFAULT_SUPPORT_SIZES
+    share: dict[str, float] = dataclasses.field(default_factory=dict)
+    order: str = "earliest"
+    tune: dict[str, dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, block: Any) -> ColdstartSettings:
+        if not isinstance(block, Mapping):
+            raise ValueError(f"suite 'coldstart' must be an object or absent, got {block!r}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = set(block) - set(fields)
+        if unknown:
+            raise ValueError(
+                f"unknown coldstart key(s) {', '.join(sorted(map(str, unknown)))}; valid: {', '.join(fields)}"
+            )
+        kinds = block.get("kinds", list(KINDS))
+        if not isinstance(kinds, list) or not kinds or any(kind not in KINDS for kind in kinds):
+            raise ValueError(f"suite coldstart 'kinds' must be a non-empty list of {', '.join(KINDS)}, got {kinds!r}")
+        sizes = block.get("support_sizes", list(DEFAULT_SUPPORT_SIZES))
+        if not isinstance(sizes, list) or not sizes or not all(_is_int(n) and n >= 0 for n in sizes):
+            raise ValueError(f"suite coldstart 'support_sizes' must be a list of integers ≥ 0, got {sizes!r}")
+        share = block.get("share", {})
+        if not isinstance(share, Mapping) or any(
+            kind not in KINDS or not _is_number(value) or not 0 < value < 1 for kind, value in share.items()
+        ):
+            raise ValueError(f"suite coldstart 'share' must map users/movies to a number in (0, 1), got {share!r}")
+        order = block.get("order", "earliest")
+        if order not in ORDERS:
+            raise ValueError(f"suite coldstart 'order' must be one of {', '.join(ORDERS)}, got {order!r}")
+        tune = block.get("tune", {})
+        if not isinstance(tune, Mapping) or not all(
+            isinstance(grid, Mapping) and all(isinstance(v, list) and v for v in grid.values())
+            for grid in tune.values()
+        ):
+            raise ValueError(f"suite coldstart 'tune' must map a model to {{config key: [values, ...]}}, got {tune!r}")
+        return cls(tuple(kinds), tuple(int(n) for n in sizes), dict(share), str(order),
+                   {str(k): {str(key): list(v) for key, v in grid.items()} for k, grid in tune.items()})  # fmt: skip
+
+    def grid(self, entry: ModelEntry) -> list[dict[str, Any]]:
+        """The settings tried on validation cold nodes for ``entry`` (``[{}]``: nothing to choose)."""
+        reference = REFERENCES.get(entry.model)
+        axes = dict(reference.grid) if reference is not None else {}
+        axes.update(self.tune.get(entry.model, {}))
+        axes.update(self.tune.get(entry.label, {}) if entry.label != entry.model else {})
+        settings: list[dict[str, Any]] = [{}]
+        for key, values in axes.items():
+            settings = [{**setting, key: value} for setting in settings for value in values]
+        return settings
+
+
 @dataclasses.dataclass
 class Suite:
     """A benchmark grid: every model entry × split × seed.
@@ -118,8 +182,8 @@ class Suite:
     select_on: str | None = None
     selection_metric: str = "rmse"
     score_without_refit: bool = False
-    # a cold-start protocol instead of warm cells (gnnrec.benchmark.cold_start): kinds, support_sizes, ...
-    cold_start: dict[str, Any] | None = None
+    # a cold-start protocol instead of warm cells: kinds, support_sizes, share, order, tune (see ColdstartSettings)
+    coldstart: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Suite:
@@ -209,9 +273,13 @@ class Suite:
                 f"suite 'selection_metric' {self.selection_metric!r} needs the cutoff of 'k' ({self.k}): "
                 f"use {self.selection_metric.partition('@')[0]}@{self.k}"
             )
-        if self.cold_start is not None and not isinstance(self.cold_start, Mapping):
-            raise ValueError(f"suite 'cold_start' must be an object or absent, got {self.cold_start!r}")
+        if self.coldstart is not None:
+            ColdstartSettings.parse(self.coldstart)
         return self
+
+    def coldstart_settings(self) -> ColdstartSettings | None:
+        """The cold-start protocol of the suite (None: a warm suite)."""
+        return None if self.coldstart is None else ColdstartSettings.parse(self.coldstart)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -303,22 +371,42 @@ class Cell:
     split: str
     seed: int
     overrides: dict[str, Any]
+    kind: str | None = None  # cold-start cells: "users" or "movies" held out ...
+    n: int | None = None  # ... with n revealed ratings each; the seed is the draw's
 
     def refit(self, suite: Suite) -> bool:
         """Whether this cell refits on train + validation (the entry's setting, else the suite's)."""
-        if suite.select_on is not None:
+        if suite.select_on is not None or self.kind is not None:
             return False  # variants are compared on their validation fits; the chosen one is tested as fitted
         return self.entry.refit if self.entry.refit is not None else suite.refit
 
     @property
     def id(self) -> str:
         label = re.sub(r"[^A-Za-z0-9._-]+", "-", self.entry.label).strip("-")
-        return f"{label}__{self.split}__seed{self.seed}"
+        scenario = f"__{self.kind}-n{self.n}" if self.kind is not None else ""
+        return f"{label}__{self.split}{scenario}__seed{self.seed}"
 
 
-def _config_fields(model: str) -> set[str]:
+def cell_model_class(name: str, coldstart: bool = False) -> type:
+    """The class of a suite's model name: a registered model, or in a cold-start suite also a reference
+    (:data:`~gnnrec.coldstart.references.REFERENCES`)."""
+    if coldstart and name in REFERENCES:
+        return REFERENCES[name].model_class
+    return get_model_class(name)
+
+
+def create_cell_model(name: str, overrides: Mapping[str, Any], *, test_config: bool, coldstart: bool = False) -> Any:
+    """A fresh model of a cell: its default config (or ``test_config()``), a reference's fixed overrides, then
+    ``overrides``; unknown names, keys and values raise ``ValueError``."""
+    cls = cell_model_class(name, coldstart)
+    base = cls.test_config() if test_config else cls.config_class()
+    fixed = dict(REFERENCES[name].overrides) if coldstart and name in REFERENCES else {}
+    return cls(update_config(base, {**fixed, **dict(overrides)}))
+
+
+def _config_fields(model: str, coldstart: bool = False) -> set[str]:
     """The config keys of ``model``, deprecated names included (they warn when used)."""
-    return config_keys(get_model_class(model).config_class)
+    return config_keys(cell_model_class(model, coldstart).config_class)
 
 
 def build_cells(suite: Suite) -> list[Cell]:
@@ -327,7 +415,8 @@ def build_cells(suite: Suite) -> list[Cell]:
     entries = suite.entries()
     if not entries:
         raise ValueError("no models are registered")
-    fields = {e.label: _config_fields(e.model) for e in entries}
+    coldstart = suite.coldstart_settings()
+    fields = {e.label: _config_fields(e.model, coldstart is not None) for e in entries}
     targets = {e.label for e in entries} | {e.model for e in entries} | {ANY_MODEL}
     for target, values in suite.overrides.items():
         if target not in targets:
@@ -352,10 +441,21 @@ def build_cells(suite: Suite) -> list[Cell]:
                     overrides.update(suite.overrides.get(entry.label, {}))
                 if "seed" in fields[entry.label]:
                     overrides["seed"] = seed
-                cells.append(Cell(entry, split, seed, overrides))
-    for cell in cells[: len(entries)]:  # refuse bad keys and values now, before any fit
+                if coldstart is None:
+                    cells.append(Cell(entry, split, seed, overrides))
+                    continue
+                for kind in coldstart.kinds:
+                    cells.extend(Cell(entry, split, seed, overrides, kind, n) for n in coldstart.support_sizes)
+    first = {}
+    for cell in cells:
+        first.setdefault(cell.entry.label, cell)
+    for cell in first.values():  # refuse bad keys and values now, before any fit
         try:
-            create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
+            model = create_cell_model(
+                cell.entry.model, cell.overrides, test_config=suite.test_config, coldstart=coldstart is not None
+            )
+            for setting in coldstart.grid(cell.entry) if coldstart is not None else []:
+                update_config(model.config, setting)
         except ValueError as error:
             raise ValueError(f"suite {suite.name!r}, model {cell.entry.label!r}: {error}") from None
     return cells
@@ -365,7 +465,7 @@ def check_data_parallel_suite(suite: Suite) -> None:
     """Under torchrun, refuse a suite that the ranks could not run in step (alone: nothing to check)."""
     if not distributed.is_distributed():
         return
-    kind = "an ablation (select_on)" if suite.select_on is not None else "a cold-start" if suite.cold_start else None
+    kind = "an ablation (select_on)" if suite.select_on is not None else "a cold-start" if suite.coldstart else None
     if kind is not None:
         raise ValueError(f"suite {suite.name!r} is {kind} suite, which does not run under torchrun yet; run it alone")
     for entry in suite.entries():

@@ -47,10 +47,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         suite = dataclasses.replace(suite, test_config=True)
     suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set))).validate()
     check_data_parallel_suite(suite)
-    if suite.cold_start is not None:  # the cold-start protocol runs in gnnrec.benchmark.cold_start
-        from gnnrec.benchmark.cold_start import main_cold_start
-
-        return main_cold_start(suite, run_dir, data_dir=args.data_dir)
     run = run_benchmark(
         suite,
         run_dir,
@@ -66,9 +62,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     )
     if not distributed.is_main():
         return 0
-    print(summary_table(run.results))
+    print(run.markdown if run.results.get("coldstart") is not None else summary_table(run.results))
     print(f"\nresults: {run.directory / 'results.md'} (also results.json, results.csv, *.png)")
-    if not args.no_tensorboard:
+    if not args.no_tensorboard and run.results.get("coldstart") is None:  # cold-start cells log no curves
         print("TensorBoard: " + tensorboard_command(run.tensorboard_dir))
     failed = run.results["run"]["cells_failed"]
     if failed:

@@ -10,12 +10,11 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from gnnrec.coldstart import FoldInNotSupported
+from gnnrec.coldstart.fold_in import FOLD_IN_KINDS, FoldIn, FoldInNotSupported, leave_one_out_support
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.target_scale import TargetScale
 from gnnrec.models.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
-from gnnrec.models.fold_in import FOLD_IN_KINDS, FoldIn, leave_one_out_support
 from gnnrec.nn.sparse import row_pointer
 from gnnrec.utils import resolve_device, user_chunk_size
 
@@ -85,6 +84,8 @@ class RatingModel(abc.ABC):
     predicts_ratings: ClassVar[bool] = True
     # which new nodes fold_in() can add without retraining: "users" and/or "movies" (none by default)
     fold_in_kinds: ClassVar[tuple[str, ...]] = ()
+    # config fields read only by fold_in (not by fit): a fitted model can try other values without refitting
+    fold_in_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         config = config if config is not None else self.config_class()

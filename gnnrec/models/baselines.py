@@ -5,16 +5,16 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from gnnrec.coldstart.fold_in import ridge_fold_in
 from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
-from gnnrec.models.fold_in import ridge_fold_in
 from gnnrec.models.registry import register_model
 
 
@@ -82,12 +82,13 @@ class BiasConfig:
     tol: float = 1e-8  # relative residual at which conjugate gradients stop
     max_iterations: int = 500
     selection_metric: str = "rmse"  # validation metric that picks the regularisation from the grid
+    fold_in_reg: float | None = None  # ridge weight of a folded-in node's bias (None: the fitted reg_user/reg_item)
 
     def __post_init__(self) -> None:
         if not self.reg_grid:
             raise ValueError("BiasConfig: reg_grid=() is invalid; it must hold at least one positive value")
         positive = Range(0.0, low_open=True)
-        ranges = dict.fromkeys(("reg_user", "reg_item", "reg_grid", "tol"), positive)
+        ranges = dict.fromkeys(("reg_user", "reg_item", "reg_grid", "tol", "fold_in_reg"), positive)
         check_config(self, {**ranges, "max_iterations": Range(1, integer=True)})
         check_selection_metric(self.selection_metric)
 
@@ -154,6 +155,7 @@ class Bias(RatingModel):
     name = "bias"
     fold_in_kinds = ("users", "movies")
     config_class = BiasConfig
+    fold_in_settings: ClassVar[tuple[str, ...]] = ("fold_in_reg",)
 
     def _solve(self, split: RatingSplit, reg_user: float, reg_item: float) -> int:
         cfg = self.config
@@ -215,7 +217,7 @@ class Bias(RatingModel):
     def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
         # the new node's bias is the ridge solution on its support with the other side's biases fixed
         other_bias = self.movie_bias if kind == "users" else self.user_bias
-        reg = self.reg_user if kind == "users" else self.reg_item
+        reg = self.config.fold_in_reg or (self.reg_user if kind == "users" else self.reg_item)
         empty = torch.zeros(len(other_bias), 0)
         _, bias = ridge_fold_in(empty, other_bias, self.mean, support, rating, num_new, 1.0, reg)
         return self.mean + bias.float()[:, None] + other_bias[None, :]
@@ -233,8 +235,3 @@ class Bias(RatingModel):
         self.mean = float(state["mean"])
         self.user_bias, self.movie_bias = state["user_bias"].float(), state["movie_bias"].float()
         self.reg_user, self.reg_item = float(state["reg_user"]), float(state["reg_item"])
-
-
-# ---------------------------------------------------------------------- biased matrix factorisation
-# ridge weight of a folded-in node's factors and bias: fixed a priori, not tuned (the training objective's
-# per-rating weight would leave a node with one or two ratings almost unregularised)

@@ -94,6 +94,17 @@ class GramSpectrum:
             self.eigenvalues, self.eigenvectors = torch.from_numpy(values), torch.from_numpy(vectors)
         else:
             self.eigenvalues, self.eigenvectors = torch.linalg.eigh(gram)
+        self._set_factors(self.eigenvalues, self.eigenvectors)
+
+    @classmethod
+    def from_factors(cls, eigenvalues: Tensor, eigenvectors: Tensor) -> GramSpectrum:
+        """The spectrum of a decomposition computed before (e.g. stored in a checkpoint)."""
+        spectrum = cls.__new__(cls)
+        spectrum._set_factors(eigenvalues.double(), eigenvectors.double())
+        return spectrum
+
+    def _set_factors(self, eigenvalues: Tensor, eigenvectors: Tensor) -> None:
+        self.eigenvalues, self.eigenvectors = eigenvalues, eigenvectors
         self.squared = self.eigenvectors * self.eigenvectors  # diag P(λ) = (Q∘Q) @ (1/(Λ+λ))
         self.eigenvectors32 = self.eigenvectors.float()  # scoring candidates: float32, as the fitted B scores
 

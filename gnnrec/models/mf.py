@@ -5,20 +5,22 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from gnnrec import distributed
+from gnnrec.coldstart.fold_in import ridge_fold_in
 from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import check_selection_metric, improved
 from gnnrec.models.base import RatingModel
 from gnnrec.models.baselines import rmse_on, val_metrics
-from gnnrec.models.fold_in import ridge_fold_in
 from gnnrec.models.registry import register_model
 
+# default ridge weight of a folded-in node's factors and bias (the training objective's per-rating weight would
+# leave a node with one or two ratings almost unregularised); the cold-start suite chooses it on validation
 MF_FOLD_IN_REG = 5.0
 
 
@@ -37,10 +39,12 @@ class MFConfig:
     seed: int = 0
     device: str = "auto"
     selection_metric: str = "rmse"  # validation metric of early stopping and of the kept epoch
+    fold_in_reg: float = MF_FOLD_IN_REG  # ridge weight of a folded-in node's factors and bias (fold-in only)
 
     def __post_init__(self) -> None:
         counts = dict.fromkeys(("dim", "batch_size", "max_epochs", "patience"), Range(1, integer=True))
         ranges = {**counts, "lr": Range(0.0, low_open=True), "seed": Range(0, integer=True)}
+        ranges["fold_in_reg"] = Range(0.0, low_open=True)
         check_config(self, {**ranges, **dict.fromkeys(("reg", "bias_reg", "init_std"), Range(0.0))})
         check_selection_metric(self.selection_metric)
 
@@ -96,6 +100,7 @@ class MF(RatingModel):
     name = "mf"
     fold_in_kinds = ("users", "movies")
     config_class = MFConfig
+    fold_in_settings: ClassVar[tuple[str, ...]] = ("fold_in_reg",)
 
     @classmethod
     def test_config(cls) -> MFConfig:
@@ -187,7 +192,7 @@ class MF(RatingModel):
         bias = (module.movie_bias if kind == "users" else module.user_bias).detach()
         mean = float(module.mean)
         new_factor, new_bias = ridge_fold_in(
-            factor, bias, mean, support, rating, num_new, MF_FOLD_IN_REG, MF_FOLD_IN_REG
+            factor, bias, mean, support, rating, num_new, self.config.fold_in_reg, self.config.fold_in_reg
         )
         return (mean + new_bias[:, None] + bias[None, :].double() + new_factor @ factor.T.double()).float()
 

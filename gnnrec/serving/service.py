@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gnnrec.coldstart import check_new_ratings
+from gnnrec.coldstart.fold_in import check_new_ratings
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.titles import AmbiguousTitleError, TitleMatch, UnknownTitleError, natural_title
 from gnnrec.serving.catalogue import Catalogue, UnknownIdError

@@ -250,7 +250,7 @@ def corrupt_suite(rng: random.Random) -> bytes:
         kind = rng.randrange(6)
         if not isinstance(suite, dict):
             break
-        key = rng.choice(sorted(suite) + ["select_on", "score_without_refit", "cold_start", "bogus"])
+        key = rng.choice(sorted(suite) + ["select_on", "score_without_refit", "coldstart", "bogus"])
         if kind == 0:
             suite[key] = copy.deepcopy(rng.choice(JSON_VALUES))
         elif kind == 1:

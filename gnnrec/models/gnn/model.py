@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids
+from gnnrec.coldstart.fold_in import check_new_ratings, movie_indices_from_raw_ids
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec

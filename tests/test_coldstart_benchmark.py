@@ -1,4 +1,5 @@
-"""Cold start (issue 12): the held-out protocol, fold-in of every model, closed-form fold-ins, clear errors."""
+"""Cold start: the held-out protocol, fold-in of every model, closed-form fold-ins, clear errors, and cold-start
+suites through the main benchmark runner."""
 
 from __future__ import annotations
 
@@ -6,19 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from gnnrec.benchmark.cold_start import run_cold_start
-from gnnrec.benchmark.suite import Suite
-from gnnrec.coldstart import FoldInNotSupported
-from gnnrec.data.cold_start import cold_start_draw
+from gnnrec.benchmark import runner
+from gnnrec.benchmark.runner import run_benchmark
+from gnnrec.coldstart.evaluation import evaluate_coldstart
+from gnnrec.coldstart.fold_in import FoldInNotSupported
+from gnnrec.coldstart.protocol import coldstart_draw
+from gnnrec.coldstart.references import GroupMean, MovieMean
 from gnnrec.data.graph import PARTS, RATED_BY, RATES
-from gnnrec.evaluation.cold_start import evaluate_cold_start
 from gnnrec.models import available_models, create_model
-from gnnrec.models.cold_start_baselines import GroupMean, MovieMean
+from gnnrec.models.baselines import Bias
 
 
 @pytest.mark.parametrize("kind", ["users", "movies"])
 def test_held_out_nodes_are_absent_from_every_training_structure(tiny_split, kind):
-    draw = cold_start_draw(tiny_split, kind, seed=3)
+    draw = coldstart_draw(tiny_split, kind, seed=3)
     count = tiny_split.num_users if kind == "users" else tiny_split.num_movies
     assert len(draw.held_out) == round((0.2 if kind == "users" else 0.1) * count)
     held = set(draw.held_out.tolist())
@@ -38,7 +40,7 @@ def test_held_out_nodes_are_absent_from_every_training_structure(tiny_split, kin
 
 
 def test_gnn_fitted_on_a_draw_never_sees_held_out_users(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     model = create_model("gnn", {"max_epochs": 2, "induction_users": 0.2, "induction_movies": 0.2}, test_config=True)
     model.fit(draw.split)
     held = set(draw.held_out.tolist())
@@ -47,7 +49,7 @@ def test_gnn_fitted_on_a_draw_never_sees_held_out_users(tiny_split):
 
 
 def test_support_and_query_partition_each_node_and_respect_time(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=1)
+    draw = coldstart_draw(tiny_split, "users", seed=1)
     for n in (0, 1, 3, 5):
         episode = draw.episode(n)
         support = set(zip(episode.support.user.tolist(), episode.support.movie.tolist(), strict=True))
@@ -68,13 +70,13 @@ def test_support_and_query_partition_each_node_and_respect_time(tiny_split):
 
 
 def test_same_seed_same_draw(tiny_split):
-    a, b = cold_start_draw(tiny_split, "movies", seed=7), cold_start_draw(tiny_split, "movies", seed=7)
+    a, b = coldstart_draw(tiny_split, "movies", seed=7), coldstart_draw(tiny_split, "movies", seed=7)
     assert torch.equal(a.held_out, b.held_out) and torch.equal(a.ratings.rating, b.ratings.rating)
-    assert not torch.equal(a.held_out, cold_start_draw(tiny_split, "movies", seed=8).held_out)
+    assert not torch.equal(a.held_out, coldstart_draw(tiny_split, "movies", seed=8).held_out)
     with pytest.raises(ValueError, match="unknown cold-start kind"):
-        cold_start_draw(tiny_split, "people")
+        coldstart_draw(tiny_split, "people")
     with pytest.raises(ValueError, match="share must lie"):
-        cold_start_draw(tiny_split, "users", share=1.5)
+        coldstart_draw(tiny_split, "users", share=1.5)
     with pytest.raises(ValueError, match="support size"):
         a.episode(-1)
 
@@ -85,24 +87,28 @@ def _support(draw, n):
     return episode, torch.stack([row, other]), episode.support.rating
 
 
-def test_bias_fold_in_equals_the_hand_solved_ridge(tiny_split):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
-    model = create_model("bias", {"reg_user": 2.0, "reg_item": 3.0}).fit(draw.split)
+@pytest.mark.parametrize(("fold_in_reg", "ridge"), [(None, 2.0), (7.0, 7.0)])
+def test_bias_fold_in_equals_the_hand_solved_ridge(tiny_split, fold_in_reg, ridge):
+    draw = coldstart_draw(tiny_split, "users", seed=0)
+    model = create_model("bias", {"reg_user": 2.0, "reg_item": 3.0, "fold_in_reg": fold_in_reg}).fit(draw.split)
     episode, support, rating = _support(draw, 3)
     fold = model.fold_in("users", support, rating, num_new=len(episode.nodes))
     for row in range(len(episode.nodes)):
         mine = support[0] == row
         residual = rating[mine].double() - model.mean - model.movie_bias[support[1, mine]].double()
-        bias = float(residual.sum() / (int(mine.sum()) + 2.0))
+        bias = float(residual.sum() / (int(mine.sum()) + ridge))
         expected = model.mean + bias + model.movie_bias
         assert torch.allclose(fold.scores[row], expected.float(), atol=1e-5)
 
 
-def test_mf_fold_in_equals_the_hand_solved_ridge(tiny_split):
+@pytest.mark.parametrize("fold_in_reg", [None, 0.5])
+def test_mf_fold_in_equals_the_hand_solved_ridge(tiny_split, fold_in_reg):
     from gnnrec.models.mf import MF_FOLD_IN_REG
 
-    draw = cold_start_draw(tiny_split, "movies", seed=0)
-    model = create_model("mf", test_config=True).fit(draw.split)
+    draw = coldstart_draw(tiny_split, "movies", seed=0)
+    overrides = {} if fold_in_reg is None else {"fold_in_reg": fold_in_reg}
+    model = create_model("mf", overrides, test_config=True).fit(draw.split)
+    ridge = MF_FOLD_IN_REG if fold_in_reg is None else fold_in_reg
     episode, support, rating = _support(draw, 5)
     fold = model.fold_in("movies", support, rating, num_new=len(episode.nodes))
     q = model.module.user_factor.detach().double().numpy()
@@ -113,14 +119,14 @@ def test_mf_fold_in_equals_the_hand_solved_ridge(tiny_split):
         users = support[1].numpy()[mine]
         design = np.column_stack([q[users], np.ones(len(users))])
         target = rating.numpy()[mine] - mean - b[users]
-        x = np.linalg.solve(design.T @ design + MF_FOLD_IN_REG * np.eye(design.shape[1]), design.T @ target)
+        x = np.linalg.solve(design.T @ design + ridge * np.eye(design.shape[1]), design.T @ target)
         expected = mean + x[-1] + b + q @ x[:-1]
         np.testing.assert_allclose(fold.scores[row].numpy(), expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(set(available_models()) | {"movie-mean", "group-mean"}))
 def test_every_model_folds_in_or_says_not_applicable(tiny_split, name):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     if name in ("movie-mean", "group-mean"):
         model = (MovieMean if name == "movie-mean" else GroupMean)()
     else:
@@ -181,28 +187,92 @@ def test_fold_in_errors_are_clear(tiny_split):
 
 
 def test_evaluation_and_benchmark_on_fixture(tiny_split, ml100k_fixture_dir, tmp_path):
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     model = create_model("bias").fit(draw.split)
-    values = evaluate_cold_start(model, draw, draw.episode(1))
+    values = evaluate_coldstart(model, draw, draw.episode(1))
     assert set(values) == {"rmse", "mae", "ndcg@10", "recall@10", "hit_rate@10"} and values["rmse"] > 0
-    assert evaluate_cold_start(create_model("glocal-k", test_config=True), draw, draw.episode(1)) is None
+    assert evaluate_coldstart(create_model("glocal-k", test_config=True), draw, draw.episode(1)) is None
     with pytest.raises(ValueError, match="cold-start training split"):
-        evaluate_cold_start(create_model("bias").fit(tiny_split), draw, draw.episode(1))
-    suite = Suite.from_dict(
-        {
-            "name": "t",
-            "splits": ["u1"],
-            "seeds": [0, 1],
-            "models": ["bias", "popularity", "glocal-k"],
-            "test_config": True,
-            "cold_start": {"support_sizes": [0, 2]},
-        }
-    )
-    results = run_cold_start(suite, tmp_path / "run", data_dir=str(ml100k_fixture_dir), progress=False)
+        evaluate_coldstart(create_model("bias").fit(tiny_split), draw, draw.episode(1))
+
+
+COLDSTART_SUITE = {
+    "name": "t",
+    "splits": ["u1"],
+    "seeds": [0, 1],
+    "models": ["bias", "popularity", "glocal-k", "movie-mean", "ease-fold-in"],
+    "test_config": True,
+    "coldstart": {"support_sizes": [0, 2], "tune": {"bias": {"fold_in_reg": [1.0, 30.0]}}},
+}
+
+
+class CountingBias(Bias):
+    fits = 0
+
+    def _fit(self, split, logger):
+        type(self).fits += 1
+        super()._fit(split, logger)
+
+
+def _coldstart_run(fixture, out, **kwargs):
+    return run_benchmark(COLDSTART_SUITE, out, data_dir=fixture, progress=False, log=lambda line: None, **kwargs)
+
+
+def test_coldstart_suite_runs_as_cells_of_the_main_runner(ml100k_fixture_dir, tmp_path):
+    run = _coldstart_run(ml100k_fixture_dir, tmp_path / "run")
+    assert len(run.cells) == 5 * 2 * 2 * 2  # models × kinds × n × draws
+    assert {(c["kind"], c["n"]) for c in run.cells} == {(k, n) for k in ("users", "movies") for n in (0, 2)}
     text = (tmp_path / "run" / "results.md").read_text()
     assert "| glocal-k | n/a | n/a |" in text and "## New movies: rmse" in text and "| popularity | n/a | n/a |" in text
-    assert (tmp_path / "run" / "coldstart.png").is_file()
-    assert results["summary"]["users"]["bias"]["rmse"]["2"][2] == 2  # two seeds
+    assert "<!-- table:users-ndcg@10 -->" in text and "<!-- table:users-rmse-significance -->" in text
+    assert (tmp_path / "run" / "coldstart.png").is_file() and (tmp_path / "run" / "results.csv").is_file()
+    bias = run.results["coldstart"]["scenarios"]["users"]["2"]["rows"]["bias"]
+    assert bias["metrics"]["rmse"]["n"] == 2  # two draws
+    tuned = [c for c in run.cells if c["label"] == "bias" and c["kind"] == "users"]
+    assert all(c["selection"]["selected"]["fold_in_reg"] in (1.0, 30.0) for c in tuned)
+    assert all(len(c["selection"]["validation"]) == 2 for c in tuned)  # both settings scored on validation
+    test = run.results["coldstart"]["scenarios"]["users"]["2"]["significance"]["rmse"]
+    assert test["leader"] in ("bias", "movie-mean") and test["rows"][0]["units"] > 0
+    for cell in run.cells:
+        assert cell["code_version_key"] and cell["provenance"]["gnnrec_version"]
+
+
+def test_coldstart_reuse_refuses_a_cell_from_another_code_version(ml100k_fixture_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(COLDSTART_SUITE, "models", ["counting-bias"])
+    monkeypatch.setattr(runner, "code_version", lambda: {**version, "gnnrec_version": "x", "command": None})
+    from gnnrec.coldstart import references
+
+    monkeypatch.setitem(references.REFERENCES, "counting-bias", references.Reference(CountingBias))
+    version = {"commit": "a" * 40, "commit_short": "aaaaaaa", "dirty": False, "diff_sha256": "0" * 64}
+    CountingBias.fits = 0
+    out = tmp_path / "run"
+    _coldstart_run(ml100k_fixture_dir, out)
+    fits = CountingBias.fits
+    assert fits == 2 * 2  # one fit per kind and draw, shared by both n
+    run = _coldstart_run(ml100k_fixture_dir, out)
+    assert CountingBias.fits == fits and run.results["run"]["cells_reused"] == len(run.cells)
+    version["diff_sha256"] = "1" * 64  # another code version: every cell is refused and recomputed
+    run = _coldstart_run(ml100k_fixture_dir, out)
+    assert CountingBias.fits == 2 * fits and run.results["run"]["cells_reused"] == 0
+    assert not any(cell["stale"] for cell in run.cells)
+    version["diff_sha256"] = "2" * 64
+    run = _coldstart_run(ml100k_fixture_dir, out, reuse_stale=True)  # asked for: reused, marked stale
+    assert CountingBias.fits == 2 * fits and all(cell["stale"] for cell in run.cells)
+    assert "counting-bias †" in run.markdown
+
+
+def test_a_failing_coldstart_cell_does_not_stop_the_others(ml100k_fixture_dir, tmp_path, monkeypatch):
+    def broken(self, split, logger):
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(MovieMean, "_fit", broken)
+    run = _coldstart_run(ml100k_fixture_dir, tmp_path / "run")
+    failed = [c for c in run.cells if c["status"] != "ok"]
+    assert failed and all(c["label"] == "movie-mean" and "broken on purpose" in c["status"] for c in failed)
+    assert all(c["status"] == "ok" for c in run.cells if c["label"] != "movie-mean")
+    assert "## Failed cells" in run.markdown and run.results["run"]["cells_failed"] == len(failed)
+    again = _coldstart_run(ml100k_fixture_dir, tmp_path / "run")  # a failed cell is not reused
+    assert again.results["run"]["cells_reused"] == len(run.cells) - len(failed)
 
 
 @pytest.mark.parametrize("dataset", ["ml-1m", "flixster"])
@@ -217,7 +287,7 @@ def test_protocol_and_fold_in_on_other_datasets(dataset, tmp_path):
         source = write_monti_fixture(tmp_path / "src", "flixster", 30, 45, seed=1)
         split = Flixster(tmp_path / "root", source_dir=source, log=False).rating_split()
     for kind in ("users", "movies"):
-        draw = cold_start_draw(split, kind, seed=0)
+        draw = coldstart_draw(split, kind, seed=0)
         held = set(draw.held_out.tolist())
         node_type = "user" if kind == "users" else "movie"
         for edge_type in draw.split.graph.edge_types:
@@ -230,7 +300,7 @@ def test_protocol_and_fold_in_on_other_datasets(dataset, tmp_path):
         episode = draw.episode(1)
         for model in (create_model("bias"), create_model("gnn", {"max_epochs": 2}, test_config=True), GroupMean()):
             model.fit(draw.split)
-            values = evaluate_cold_start(model, draw, episode)
+            values = evaluate_coldstart(model, draw, episode)
             if isinstance(model, GroupMean) and kind == "users" and dataset == "flixster":
                 assert values is None  # no demographics to group by: not applicable
             else:

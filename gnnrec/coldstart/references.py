@@ -1,25 +1,33 @@
-"""What a user would otherwise use for new people and new films: movie means, group means and demographic
-popularity.
+"""What a practitioner would otherwise use for new people and new films: movie and group means, demographic
+popularity, and item-based fold-in (item-kNN, EASE) from the films a new person rated, alone or blended with
+liked-film popularity.
 
-These reference predictors exist for the cold-start benchmark (:mod:`gnnrec.benchmark.cold_start`);
+These reference predictors exist for the cold-start benchmark (:data:`REFERENCES` names them for suites);
 they are :class:`RatingModel` subclasses so they share the fold-in interface, but they are not
 registered (they are not meant as general-purpose models). Every mean is damped toward its parent
-level with ``damping`` pseudo-ratings: ``(Σ r + k · parent) / (n + k)``.
+level with ``damping`` pseudo-ratings: ``(Σ r + k · parent) / (n + k)``. Config fields listed in a class's
+``fold_in_settings`` are read by the fold-in alone, so a setting chosen on validation cold users needs no refit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor
 
-from gnnrec.coldstart import FoldInNotSupported
+from gnnrec.coldstart.fold_in import FoldInNotSupported
 from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
 from gnnrec.models.base import RatingModel
+from gnnrec.models.ease import REG_GRID, GramSpectrum, check_fit_memory
+from gnnrec.models.popularity import Popularity
 
 AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML-100k ages too
 
@@ -183,6 +191,7 @@ class DemographicPopularity(RatingModel):
     config_class = DemographicPopularityConfig
     fold_in_kinds = ("users",)
     predicts_ratings = False
+    fold_in_settings: ClassVar[tuple[str, ...]] = ("shrinkage",)
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         train = split.train
@@ -231,3 +240,227 @@ class DemographicPopularity(RatingModel):
     def _load_state(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+# ---------------------------------------------------------------------- item-based fold-in
+def interaction_matrix(split: RatingSplit, min_rating: float) -> scipy.sparse.csr_matrix:
+    """Binary ``[users, movies]`` CSR matrix of the training ratings ≥ ``min_rating``."""
+    train = split.train
+    keep = train.rating >= min_rating
+    rows = scipy.sparse.csr_matrix(
+        (np.ones(int(keep.sum())), (train.user[keep].numpy(), train.movie[keep].numpy())),
+        shape=(split.num_users, split.num_movies),
+    )
+    rows.sum_duplicates()
+    rows.data[:] = 1.0
+    return rows
+
+
+def support_rows(support: Tensor, rating: Tensor, num_new: int, num_movies: int, min_rating: float) -> Tensor:
+    """Dense binary ``[num_new, movies]`` rows of the support films rated ≥ ``min_rating``."""
+    rows = torch.zeros(num_new, num_movies)
+    keep = rating >= min_rating
+    rows[support[0, keep], support[1, keep]] = 1.0
+    return rows
+
+
+def cosine_neighbours(gram: Tensor, neighbours: int) -> Tensor:
+    r"""Item-item cosine similarity ``S_ij = G_ij / \sqrt{G_ii G_jj}`` of a Gram matrix ``G = XᵀX`` (co-rating
+    counts), diagonal zeroed, each row ``i`` keeping only its ``neighbours`` largest entries (0: all; ties keep
+    the lower index). Films nobody rated have zero rows and columns."""
+    norm = torch.diagonal(gram).clamp_min(0).sqrt()
+    inverse = torch.where(norm > 0, 1.0 / norm, torch.zeros_like(norm))
+    similarity = gram * inverse[:, None] * inverse[None, :]
+    similarity.fill_diagonal_(0.0)
+    if 0 < neighbours < similarity.size(1):
+        order = torch.sort(similarity, dim=1, descending=True, stable=True).indices[:, :neighbours]
+        kept = torch.zeros_like(similarity)
+        kept.scatter_(1, order, similarity.gather(1, order))
+        similarity = kept
+    return similarity
+
+
+def rescale_rows(scores: Tensor) -> Tensor:
+    """Each row mapped onto [0, 1] by its minimum and maximum (a constant row becomes 0)."""
+    low = scores.min(dim=1, keepdim=True).values
+    span = scores.max(dim=1, keepdim=True).values - low
+    return torch.where(span > 0, (scores - low) / span.clamp_min(1e-12), torch.zeros_like(scores))
+
+
+def blend_with_popularity(scores: Tensor, popularity: Tensor, weight: float) -> Tensor:
+    """``(1 − w) · rescaled scores + w · rescaled popularity`` per row (see :func:`rescale_rows`); ``w = 0`` leaves
+    ``scores`` unchanged."""
+    if weight == 0:
+        return scores
+    popular = rescale_rows(popularity.view(1, -1)).expand_as(scores)
+    return (1.0 - weight) * rescale_rows(scores) + weight * popular
+
+
+@dataclass
+class ItemFoldInConfig:
+    """Shared settings of the item-based fold-ins.
+
+    ``min_rating``: a rating ≥ this is an interaction, in training and in a new person's support (0: every
+    rating); ``popularity_weight``: share of liked-film popularity (training ratings ≥ ``liked_rating``) in the
+    blended score (0: the item-based score alone).
+    """
+
+    min_rating: float = 0.0
+    popularity_weight: float = 0.0
+    liked_rating: float = 4.0
+
+    def ranges(self) -> dict[str, Range]:
+        return {"min_rating": Range(0.0), "popularity_weight": Range(0.0, 1.0), "liked_rating": Range(0.0)}
+
+
+ITEM_SCORE_CACHE = 8  # item-based scores kept per model: choosing the blend weight re-blends them
+
+
+class _ItemFoldIn(RatingModel):
+    """Fit: the training interactions' Gram matrix and liked-film popularity; fold-in: ``score(rows)``."""
+
+    fold_in_kinds = ("users",)
+    predicts_ratings = False
+    item_settings: ClassVar[tuple[str, ...]] = ()  # the config fields the item-based score reads
+
+    def _fit(self, split: RatingSplit, logger: Any | None) -> None:
+        check_fit_memory(split.num_movies, torch.device("cpu"))
+        rows = interaction_matrix(split, self.config.min_rating)
+        self.fit_gram(torch.from_numpy((rows.T @ rows).toarray()))
+        liked = split.train.rating >= self.config.liked_rating
+        self.popularity = torch.bincount(split.train.movie[liked], minlength=split.num_movies).float()
+        self.interactions = torch.from_numpy(rows.toarray()).float()
+        self.history.append({"epoch": 1, "seconds": 0.0})
+
+    def fit_gram(self, gram: Tensor) -> None:
+        raise NotImplementedError
+
+    def item_scores(self, rows: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _scores(self, rows: Tensor) -> Tensor:
+        key = (tuple(getattr(self.config, name) for name in self.item_settings), rows.shape,
+               hashlib.sha1(rows.numpy().tobytes()).hexdigest())  # fmt: skip
+        cache = self.__dict__.setdefault("_item_score_cache", {})
+        if key not in cache:
+            if len(cache) >= ITEM_SCORE_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[key] = self.item_scores(rows)
+        return blend_with_popularity(cache[key], self.popularity, self.config.popularity_weight)
+
+    def _predict(self, user: Tensor, movie: Tensor) -> Tensor:
+        return self._score_matrix(user)[torch.arange(len(user)), movie]
+
+    def _score_matrix(self, users: Tensor) -> Tensor:
+        return self._scores(self.interactions[users])
+
+    def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        return self._scores(support_rows(support, rating, num_new, self.info.num_movies, self.config.min_rating))
+
+
+@dataclass
+class ItemKnnConfig(ItemFoldInConfig):
+    """``neighbours``: most similar films kept per film (0: all)."""
+
+    neighbours: int = 0
+
+    def __post_init__(self) -> None:
+        check_config(self, {**self.ranges(), "neighbours": Range(0, integer=True)})
+
+
+class ItemKnnFoldIn(_ItemFoldIn):
+    """New users: ``score_j = Σ_{i ∈ support} S_ij`` with ``S`` the item-item cosine similarity of the training
+    interactions (:func:`cosine_neighbours`, top ``neighbours`` per film), optionally blended with liked-film
+    popularity (:func:`blend_with_popularity`). Ranking-only."""
+
+    name = "item-knn"
+    config_class = ItemKnnConfig
+    item_settings = ("neighbours",)
+    fold_in_settings: ClassVar[tuple[str, ...]] = ("neighbours", "popularity_weight")
+
+    def fit_gram(self, gram: Tensor) -> None:
+        self.gram = gram.float()
+        self.similarity: dict[int, Tensor] = {}  # per ``neighbours``: choosing it on validation reuses each
+
+    def item_scores(self, rows: Tensor) -> Tensor:
+        neighbours = self.config.neighbours
+        if neighbours not in self.similarity:
+            self.similarity[neighbours] = cosine_neighbours(self.gram, neighbours)
+        return rows @ self.similarity[neighbours]
+
+    def _state(self) -> dict[str, Any]:
+        return {"gram": self.gram, "popularity": self.popularity, "interactions": self.interactions}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.popularity, self.interactions = state["popularity"], state["interactions"]
+        self.fit_gram(state["gram"])
+
+
+@dataclass
+class EaseFoldInConfig(ItemFoldInConfig):
+    """``reg``: EASE's λ for a new person's fold-in (the Gram matrix is decomposed once, so any λ is cheap)."""
+
+    reg: float = 500.0
+
+    def __post_init__(self) -> None:
+        check_config(self, {**self.ranges(), "reg": Range(0.0, low_open=True)})
+
+
+class EaseFoldIn(_ItemFoldIn):
+    """New users: EASE's ``x B(λ)`` from the binary support row ``x``, with ``B(λ)`` from one
+    eigendecomposition of the training Gram matrix (:class:`~gnnrec.models.ease.GramSpectrum`), so λ can be
+    chosen on validation cold users without refitting; optionally blended with liked-film popularity.
+    Ranking-only."""
+
+    name = "ease-fold-in"
+    config_class = EaseFoldInConfig
+    item_settings = ("reg",)
+    fold_in_settings: ClassVar[tuple[str, ...]] = ("reg", "popularity_weight")
+
+    def fit_gram(self, gram: Tensor) -> None:
+        self.spectrum = GramSpectrum(gram.double())
+
+    def item_scores(self, rows: Tensor) -> Tensor:
+        return self.spectrum.scores(rows, self.config.reg)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "eigenvalues": self.spectrum.eigenvalues,
+            "eigenvectors": self.spectrum.eigenvectors,
+            "popularity": self.popularity,
+            "interactions": self.interactions,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.spectrum = GramSpectrum.from_factors(state["eigenvalues"], state["eigenvectors"])
+        self.popularity, self.interactions = state["popularity"], state["interactions"]
+
+
+# ---------------------------------------------------------------------- the references a suite can name
+POPULARITY_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference as a cold-start suite names it: its class, fixed ``overrides`` and the ``grid`` of settings
+    (config key → values, all combinations) chosen on validation cold nodes."""
+
+    model_class: type[RatingModel]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+REFERENCES: dict[str, Reference] = {
+    "movie-mean": Reference(MovieMean),
+    "group-mean": Reference(GroupMean),
+    "liked-popularity": Reference(Popularity, {"min_rating": 4.0}),
+    "demographic-popularity": Reference(
+        DemographicPopularity, {}, {"shrinkage": (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)}
+    ),
+    "item-knn": Reference(ItemKnnFoldIn, {}, {"neighbours": (10, 20, 50, 100, 200, 0)}),
+    "item-knn+popularity": Reference(
+        ItemKnnFoldIn, {}, {"neighbours": (10, 20, 50, 100, 200, 0), "popularity_weight": POPULARITY_WEIGHTS}
+    ),
+    "ease-fold-in": Reference(EaseFoldIn, {}, {"reg": REG_GRID}),
+    "ease-fold-in+popularity": Reference(EaseFoldIn, {}, {"reg": REG_GRID, "popularity_weight": POPULARITY_WEIGHTS}),
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnnrec.coldstart import check_new_ratings, movie_indices_from_raw_ids
+from gnnrec.coldstart.fold_in import check_new_ratings, movie_indices_from_raw_ids
 from gnnrec.data import MovieLens100K
 from gnnrec.data.user_features import ML1MUserFeatures, ML100KUserFeatures, NoUserFeatures, layout_from_spec
 from gnnrec.models.gnn import GNNModel

@@ -5,7 +5,7 @@ rating of theirs is removed from the message edges, the supervision (train) edge
 and test edges of the split, and from every other edge type that touches them. Node indices are kept
 (the held-out nodes stay as isolated rows), so features and ids line up with the source split.
 
-For each held-out node, :meth:`ColdStartDraw.episode` reveals ``n`` of its ratings as the *support*
+For each held-out node, :meth:`ColdstartDraw.episode` reveals ``n`` of its ratings as the *support*
 set (its earliest by timestamp, or a seeded random choice) and keeps the rest as the *query* set that
 is scored. Nodes with fewer than ``n + 1`` ratings are skipped for that ``n``.
 """
@@ -27,7 +27,7 @@ DEFAULT_SUPPORT_SIZES = (0, 1, 3, 5, 10, 20)
 
 
 @dataclass(frozen=True)
-class ColdStartEpisode:
+class ColdstartEpisode:
     """Support and query ratings of the held-out nodes covered at one support size ``n``.
 
     ``support`` and ``query`` are :class:`RatingEdges` in the source split's indices; ``nodes`` are the
@@ -51,7 +51,7 @@ class ColdStartEpisode:
 
 
 @dataclass(frozen=True)
-class ColdStartDraw:
+class ColdstartDraw:
     """One seeded held-out draw: the training split without the held-out nodes, and their ratings."""
 
     kind: str
@@ -61,7 +61,7 @@ class ColdStartDraw:
     ratings: RatingEdges  # every rating of the held-out nodes (train, val and test of the source split)
     time: Tensor  # timestamps of ``ratings``
 
-    def episode(self, n: int, order: str = "earliest", seed: int = 0) -> ColdStartEpisode:
+    def episode(self, n: int, order: str = "earliest", seed: int = 0) -> ColdstartEpisode:
         """Reveal ``n`` ratings per held-out node (``order``: ``earliest`` by time or seeded ``random``)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"support size n must be a non-negative integer, got {n!r}")
@@ -87,7 +87,7 @@ class ColdStartDraw:
         support_index = order_index[keep & (rank < n)]
         query_index = order_index[keep & (rank >= n)]
         pick = self._pick
-        return ColdStartEpisode(
+        return ColdstartEpisode(
             self.kind, n, covered, pick(support_index), pick(query_index), len(self.held_out) - len(covered)
         )
 
@@ -110,14 +110,14 @@ def _choose(count: int, share: float, seed: int, exclude: Tensor | None = None) 
     return candidates[torch.randperm(len(candidates), generator=generator)[:size]].sort().values
 
 
-def cold_start_draw(
+def coldstart_draw(
     split: RatingSplit,
     kind: str = "users",
     *,
     share: float | None = None,
     seed: int = 0,
     exclude: Tensor | None = None,
-) -> ColdStartDraw:
+) -> ColdstartDraw:
     """Hold out a seeded ``share`` of the users or movies of ``split`` (see the module docstring); nodes in
     ``exclude`` are never chosen (the share is of the others)."""
     if kind not in KINDS:
@@ -166,14 +166,14 @@ def cold_start_draw(
     graph.fingerprint = f"{split.fingerprint}-cold-{kind}-{share:g}-s{seed}"
     graph.split_name = f"{graph.split_name}+cold-{kind}-s{seed}"
     ratings = RatingEdges(torch.cat(users), torch.cat(movies), torch.cat(values))
-    return ColdStartDraw(kind, int(seed), RatingSplit(graph), held_out, ratings, torch.cat(times))
+    return ColdstartDraw(kind, int(seed), RatingSplit(graph), held_out, ratings, torch.cat(times))
 
 
-def validation_draw(draw: ColdStartDraw, share: float | None = None) -> ColdStartDraw:
+def validation_draw(draw: ColdstartDraw, share: float | None = None) -> ColdstartDraw:
     """Validation cold nodes for choosing references' settings: the same ``share`` of ``draw``'s *training*
     nodes (its held-out nodes excluded), held out of ``draw.split`` the same way with a derived seed. Its
     episodes never read the test draw's support or query ratings."""
     share = DEFAULT_SHARE[draw.kind] if share is None else share
-    return cold_start_draw(
+    return coldstart_draw(
         draw.split, draw.kind, share=share, seed=draw.seed + VALIDATION_SEED_OFFSET, exclude=draw.held_out
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnnrec.data.cold_start import cold_start_draw
+from gnnrec.coldstart.fold_in import FoldIn, leave_one_out_support
+from gnnrec.coldstart.protocol import coldstart_draw
 from gnnrec.models import available_models, create_model
-from gnnrec.models.fold_in import FoldIn, leave_one_out_support
 
 SUPPORT = torch.tensor([[0, 0, 0, 2], [1, 4, 6, 1]])
 RATING = torch.tensor([5.0, 1.0, 4.0, 3.0])
@@ -75,7 +75,7 @@ def test_every_model_that_folds_in_users_explains_with_its_support_only(tiny_spl
     model = create_model(name, {"max_epochs": 2} if name == "gnn" else {}, test_config=True)
     if "users" not in type(model).fold_in_kinds:
         pytest.skip(f"{name} does not fold in users")
-    draw = cold_start_draw(tiny_split, "users", seed=0)
+    draw = coldstart_draw(tiny_split, "users", seed=0)
     model.fit(draw.split)
     fold = model.fold_in("users", SUPPORT, RATING, num_new=3, explain=True)
     assert fold.contributions.shape == (SUPPORT.size(1), tiny_split.num_movies)
