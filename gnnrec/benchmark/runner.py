@@ -32,8 +32,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -42,13 +40,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy
 import torch
 from tqdm.auto import tqdm
 
-import gnnrec
 from gnnrec import distributed
-from gnnrec.benchmark.cell import PeakMemory, evaluate_part, run_cell, save_per_user
+from gnnrec.benchmark.cell import evaluate_part, run_cell, save_per_user
+from gnnrec.benchmark.harness import PeakMemory, environment
 from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
 from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel_suite
@@ -61,38 +58,6 @@ from gnnrec.models.base import RatingModel
 from gnnrec.provenance import code_version, version_key
 from gnnrec.threads import resolve_threads, torch_threads
 from gnnrec.utils import atomic_write_text, gnnrec_home, remove_stray_temporaries, seed_everything
-
-
-def environment() -> dict[str, Any]:
-    """Versions and machine, recorded with every run."""
-    import torch_geometric
-
-    env = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "numpy": numpy.__version__,
-        "gnnrec": gnnrec.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    try:
-        import subprocess
-
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        env["git_commit"] = commit.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        env["git_commit"] = None
-    return env
 
 
 # ---------------------------------------------------------------------- the run
