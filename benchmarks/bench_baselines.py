@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model
@@ -24,29 +24,25 @@ BASELINES = ("global-mean", "bias", "mf")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the trained baselines (mf)")
+    harness.add_options(parser, data_dir=True, seed=0)
     parser.add_argument("--split", default="u1")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--data-dir", default=None, help="raw MovieLens-100k files (default $GNNREC_ML100K_DIR)")
     parser.add_argument("--json", default=None, help="also write the results here")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    harness.apply_options(args)
     split = MovieLens100K(split=args.split, source_dir=args.data_dir, log=False).rating_split()
     rows = []
     for name in BASELINES:
         seed_everything(args.seed)
         model = create_model(name, {"seed": args.seed} if name == "mf" else {})
-        started = time.perf_counter()
-        model.fit(split)
-        fit_seconds = time.perf_counter() - started
+        with harness.timed() as fit:
+            model.fit(split)
         result = evaluate(model, split, k=args.k)
-        row = {"model": name, "fit_seconds": fit_seconds, "epochs": len(model.history), **result.to_dict()}
+        row = {"model": name, "fit_seconds": fit.seconds, "epochs": len(model.history), **result.to_dict()}
         rows.append(row)
 
     metric_names = list(rows[0]["metrics"])

@@ -12,39 +12,36 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from argparse import Namespace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gnnrec.benchmark import harness  # noqa: E402
+
 
 def end_to_end(args: argparse.Namespace, out: Path) -> float:
     command = [sys.executable, "-m", "gnnrec", "export", args.checkpoint, "--out", str(out), "-k", str(args.k)]
     command += ["--quiet", "--threads", str(args.threads)] + (["--data-dir", args.data_dir] if args.data_dir else [])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    tic = time.perf_counter()
-    subprocess.run(command, env=env, check=True)
-    return time.perf_counter() - tic
+    with harness.timed() as run:
+        subprocess.run(command, env=env, check=True)
+    return run.seconds
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
-    parser.add_argument("--data-dir", default=None)
+    harness.add_options(parser, data_dir=True, threads=2)
     parser.add_argument("-k", "--k", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the issue's 2 cores)")
-    args = parser.parse_args()
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
+    harness.apply_options(args)
     from gnnrec.cli.common import checkpoint_path, load_checkpoint, split_from_args
     from gnnrec.models import RatingModel
     from gnnrec.serving import Catalogue, MovieSimilarity, embedding_frames, similar_frames, top_k_frames, write_table
@@ -57,13 +54,12 @@ def main() -> int:
               f"({', '.join(f'{r:.2f}' for r in runs)})")  # fmt: skip
 
         data = Namespace(dataset=None, split=None, data_dir=args.data_dir, val_fraction=None, data_seed=None)
-        tic = time.perf_counter()
-        info = RatingModel.load(checkpoint_path(args.checkpoint))
-        split = split_from_args(data, {"dataset": info.info.dataset, **info.info.settings})
-        split_seconds = time.perf_counter() - tic
-        tic = time.perf_counter()
-        model, split = load_checkpoint(args.checkpoint, data)
-        load_seconds = time.perf_counter() - tic
+        with harness.timed() as split_clock:
+            info = RatingModel.load(checkpoint_path(args.checkpoint))
+            split = split_from_args(data, {"dataset": info.info.dataset, **info.info.settings})
+        with harness.timed() as load_clock:
+            model, split = load_checkpoint(args.checkpoint, data)
+        split_seconds, load_seconds = split_clock.seconds, load_clock.seconds
         print(f"in process: split {split_seconds:.2f} s, checkpoint and split again {load_seconds:.2f} s "
               f"({model.name} on {split.name}: {split.num_users} users, {split.num_movies} movies)")  # fmt: skip
         catalogue = Catalogue(split)
@@ -75,16 +71,18 @@ def main() -> int:
             ("node embeddings -> parquet", "embeddings.parquet", lambda: embedding_frames(model, catalogue)),
         ]  # fmt: skip
         for name, file, frames in phases:
-            tic = time.perf_counter()
-            try:
-                rows = write_table(scratch / file, frames())
-            except ValueError as error:  # a model without embeddings
-                print(f"  {name}: not available ({error})")
+            with harness.timed() as phase:
+                try:
+                    rows = write_table(scratch / file, frames())
+                except ValueError as error:  # a model without embeddings
+                    rows = None
+                    print(f"  {name}: not available ({error})")
+            if rows is None:
                 continue
-            seconds = time.perf_counter() - tic
+            seconds = phase.seconds
             size = (scratch / file).stat().st_size / 2**20
             print(f"  {name}: {seconds:.2f} s, {rows} rows, {size:.1f} MiB")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    peak = harness.peak_rss_mib()
     print(f"peak resident memory of this process: {peak:.0f} MiB")
     return 0
 

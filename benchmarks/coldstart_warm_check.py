@@ -9,31 +9,30 @@ Prints the best validation RMSE (the kept weights) of each seed and their mean; 
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.data import load_split
 from gnnrec.models import create_model
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--induction", type=float, default=0.1, help="induction_users = induction_movies")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=1000)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    split = load_split("ml-100k", "u1", log=False)
+    harness.add_options(parser, data_dir=True, threads=1)
+    args = parser.parse_args(argv)
+    threads = harness.apply_options(args)
+    split = load_split("ml-100k", "u1", source_dir=args.data_dir, log=False)
     values = []
     for seed in args.seeds:
-        started = time.perf_counter()
-        overrides = {"seed": seed, "max_epochs": args.epochs, "threads": 1}
+        overrides = {"seed": seed, "max_epochs": args.epochs, "threads": threads}
         overrides.update(induction_users=args.induction, induction_movies=args.induction)
-        model = create_model("gnn", overrides).fit(split)
+        with harness.timed() as fit:
+            model = create_model("gnn", overrides).fit(split)
         best = min(row["val_rmse"] for row in model.history)
         values.append(best)
-        print(f"induction={args.induction:g} seed={seed}: val_rmse={best:.4f} ({time.perf_counter() - started:.0f}s)")
+        print(f"induction={args.induction:g} seed={seed}: val_rmse={best:.4f} ({fit.seconds:.0f}s)")
     print(f"induction={args.induction:g} mean val_rmse over {len(values)} seeds: {sum(values) / len(values):.4f}")
 
 

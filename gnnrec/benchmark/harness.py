@@ -103,27 +103,43 @@ def device_value(text: str) -> str:
     return text
 
 
+def thread_count(args: argparse.Namespace) -> int | None:
+    """The thread count ``--threads`` asks for, by the project's policy (None where the script has no
+    ``--threads``); for work that runs in child processes, which set it themselves."""
+    requested = getattr(args, "threads", None)
+    return None if requested is None else resolve_threads(requested)
+
+
 def apply_options(args: argparse.Namespace) -> int | None:
-    """Act on the shared options: set torch's intra-op threads by the project's policy and return the count
-    (None where the script has no ``--threads``)."""
-    if getattr(args, "threads", None) is None:
-        return None
-    count = resolve_threads(args.threads)
-    torch.set_num_threads(count)
+    """Act on the shared options: set torch's intra-op threads to :func:`thread_count` and return it."""
+    count = thread_count(args)
+    if count is not None:
+        torch.set_num_threads(count)
     return count
 
 
 # ---------------------------------------------------------------------- timing
 class Clock:
-    """Seconds of a block (``time.perf_counter``); ``seconds`` is running inside the block, fixed after it."""
+    """Wall seconds (``time.perf_counter``) and CPU seconds of this process (``time.process_time``) of a block;
+    both run on inside the block and are fixed after it."""
 
     def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.stopped: float | None = None
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
+        self.stopped: tuple[float, float] | None = None
+
+    def stop(self) -> None:
+        self.stopped = (time.perf_counter(), time.process_time())
 
     @property
     def seconds(self) -> float:
-        return (self.stopped if self.stopped is not None else time.perf_counter()) - self.started
+        return (self.stopped[0] if self.stopped is not None else time.perf_counter()) - self.started
+
+    @property
+    def cpu_seconds(self) -> float:
+        return (self.stopped[1] if self.stopped is not None else time.process_time()) - self.cpu_started
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s wall, {self.cpu_seconds:.1f} s CPU"
 
 
 @contextlib.contextmanager
@@ -138,7 +154,7 @@ def timed(sync_cuda: bool = False) -> Iterator[Clock]:
     finally:
         if sync_cuda and torch.cuda.is_available():
             torch.cuda.synchronize()
-        clock.stopped = time.perf_counter()
+        clock.stop()
 
 
 # ---------------------------------------------------------------------- peak memory
