@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from gnnrec.benchmark.suite import Suite, build_cells
-from gnnrec.data import load_split
 from gnnrec.data.cold_start import DEFAULT_SUPPORT_SIZES, cold_start_draw
 from gnnrec.evaluation import evaluate
 from gnnrec.evaluation.cold_start import evaluate_cold_start
@@ -67,9 +66,7 @@ def run_cold_start(
     records: list[dict[str, Any]] = []
     coverage: dict[str, dict[str, dict[str, int]]] = {}
     for split_name in suite.splits:
-        split = load_split(
-            suite.dataset, split_name, source_dir=data_dir, val_fraction=suite.val_fraction, seed=suite.data_seed
-        )
+        split = suite.load_split(split_name, data_dir)
         cells = build_cells(dataclasses.replace(suite, splits=[split_name]))
         for kind in settings["kinds"]:
             for seed in suite.seeds:

@@ -266,12 +266,14 @@ def _tables(results: Mapping[str, Any]) -> list[str]:
 def results_markdown(results: Mapping[str, Any]) -> str:
     suite, run, env = results["suite"], results["run"], results["environment"]
     seeds = ", ".join(map(str, suite["seeds"]))
+    settings = suite.get("dataset_settings") or {}
+    dataset = suite["dataset"] + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else "")
     lines = [
         f"# Benchmark `{suite['name']}`",
         "",
         suite["description"] or "",
         "",
-        f"- dataset {suite['dataset']}, splits {', '.join(suite['splits'])}, seeds {seeds}; "
+        f"- dataset {dataset}, splits {', '.join(suite['splits'])}, seeds {seeds}; "
         f"validation share {suite['val_fraction']} (data seed {suite['data_seed']})",
         f"- metrics on the test part, evaluated once per cell; top-K with k={suite['k']}; "
         f"mean ± sample std [95% Student-t interval of the mean] over {len(suite['splits'])} split(s) × "

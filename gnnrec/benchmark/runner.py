@@ -50,7 +50,6 @@ from gnnrec.benchmark.report import OK, json_safe, summarize, write_results
 from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel_suite
 from gnnrec.config import config_to_dict
-from gnnrec.data import load_split
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved
 from gnnrec.models import create_model
@@ -227,14 +226,7 @@ def _run(
             if cell.split not in splits:
                 splits.clear()  # one split in memory at a time
                 with distributed.main_first():  # rank 0 builds the processed cache, the others read it
-                    splits[cell.split] = load_split(
-                        suite.dataset,
-                        cell.split,
-                        source_dir=data_dir,
-                        val_fraction=suite.val_fraction,
-                        seed=suite.data_seed,
-                        log=False,
-                    )
+                    splits[cell.split] = suite.load_split(cell.split, data_dir, log=False)
             split = splits[cell.split]
             seed_everything(cell.seed)  # before construction, in case a model draws random numbers there
             model = create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
@@ -387,10 +379,7 @@ def _test_chosen_variant(
         record = records.get(cell.id)
         if cell.entry.label != chosen or record is None or record["status"] != OK or record["metrics"]:
             continue
-        split = load_split(
-            suite.dataset, cell.split, source_dir=data_dir, val_fraction=suite.val_fraction, seed=suite.data_seed,
-            log=False,
-        )  # fmt: skip
+        split = suite.load_split(cell.split, data_dir, log=False)
         model = RatingModel.load(path_in_run(run_dir, record["checkpoint"]), split)
         result = evaluate_part(model, split, "test", suite, per_user)
         record["metrics"] = result.to_dict()["metrics"]

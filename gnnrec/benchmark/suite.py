@@ -23,8 +23,12 @@ from gnnrec.models import available_models, create_model, get_model_class
 if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
     from importlib.resources.abc import Traversable
 
+    from gnnrec.data.split import RatingSplit
+
 ALL_MODELS = "all"
 ANY_MODEL = "*"
+# dataset settings a suite sets through its own fields (or the runner's data directory), not dataset_settings
+SUITE_DATA_FIELDS = {"source_dir": "--data-dir", "val_fraction": "val_fraction", "seed": "data_seed", "log": None}
 SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -93,6 +97,8 @@ class Suite:
     applied after an entry's own overrides. ``test_config`` starts each model from its
     ``test_config()`` (tiny settings for smoke tests) instead of its default config.
     ``relevance_threshold=None`` lets the evaluator use 3/4 of the rating scale.
+    ``dataset_settings``: the dataset's own keyword settings (e.g. ``num_users`` or ``levels`` of ``synthetic``,
+    ``path`` of ``csv``; see :func:`gnnrec.data.dataset_settings`), so that a screen on other data is a suite.
     ``refit``: after a fit that selects on validation, fit again on train ∪ validation with what was selected
     (:meth:`~gnnrec.models.base.RatingModel.refit_overrides`) and evaluate that model on test.
     ``select_on="validation"`` (ablations): the entries are variants; every cell is evaluated on validation,
@@ -108,6 +114,7 @@ class Suite:
     models: list[ModelEntry] | None = None
     overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     dataset: str = "ml-100k"
+    dataset_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
     k: int = 10
     relevance_threshold: float | None = None
@@ -175,6 +182,7 @@ class Suite:
                 raise ValueError(f"suite 'seeds' must hold integers, got {seed!r}")
         if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
             raise ValueError(f"suite 'dataset' must be one of {', '.join(sorted(DATASETS))}, got {self.dataset!r}")
+        self._validate_dataset_settings()
         known_splits = DATASETS[self.dataset].splits
         for split in self.splits:
             if not isinstance(split, str) or split not in known_splits:
@@ -212,6 +220,38 @@ class Suite:
         if self.cold_start is not None and not isinstance(self.cold_start, Mapping):
             raise ValueError(f"suite 'cold_start' must be an object or absent, got {self.cold_start!r}")
         return self
+
+    def _validate_dataset_settings(self) -> None:
+        from gnnrec.data import dataset_settings
+
+        if not isinstance(self.dataset_settings, Mapping) or not all(isinstance(k, str) for k in self.dataset_settings):
+            raise ValueError(f"suite 'dataset_settings' must be an object of settings, got {self.dataset_settings!r}")
+        known = [name for name in dataset_settings(self.dataset) if name not in SUITE_DATA_FIELDS]
+        for key in self.dataset_settings:
+            if key in SUITE_DATA_FIELDS:
+                where = SUITE_DATA_FIELDS[key]
+                hint = f"; set it with {where!r}" if where else ""
+                raise ValueError(f"suite 'dataset_settings' may not hold {key!r}{hint}")
+            if key not in known:
+                raise ValueError(
+                    f"suite 'dataset_settings': dataset {self.dataset!r} has no setting {key!r}; "
+                    f"it takes: {', '.join(known) or 'none'}"
+                )
+
+    def load_split(self, split: str, data_dir: str | Path | None = None, **options: Any) -> RatingSplit:
+        """Split ``split`` of the suite's dataset with the suite's validation carve-out, data seed and dataset
+        settings; ``data_dir`` holds the raw files (None: the dataset's environment variable, else download)."""
+        from gnnrec.data import load_split
+
+        return load_split(
+            self.dataset,
+            split,
+            source_dir=data_dir,
+            val_fraction=self.val_fraction,
+            seed=self.data_seed,
+            **self.dataset_settings,
+            **options,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
