@@ -14,8 +14,6 @@ the cost that a search by inversion pays per λ.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 from pathlib import Path
 
 import scipy.sparse
@@ -25,7 +23,6 @@ from gnnrec.benchmark import harness
 from gnnrec.data import load_split
 from gnnrec.models import create_model
 from gnnrec.models.ease import ease_weights, fit_memory_estimate
-from gnnrec.provenance import code_version
 from gnnrec.threads import torch_threads
 from gnnrec.utils import atomic_write_text
 
@@ -50,9 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inversion", action="store_true", help="also time one λ by direct inversion")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
     args = parser.parse_args(argv)
-    version = code_version()
-    load_before = harness.load_average()
     threads = harness.apply_options(args)
+    info = harness.provenance()
     size = {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings}
     split = load_split("synthetic", **size, log=False)
     lines = [
@@ -61,10 +57,10 @@ def main(argv: list[str] | None = None) -> None:
         f"- command: `python benchmarks/bench_ease_catalogue.py --num-movies {args.num_movies} --num-users "
         f"{args.num_users} --num-ratings {args.num_ratings} --threads {args.threads}"
         f"{' --inversion' if args.inversion else ''}`",
-        f"- code: git {version['commit_short']} ({'dirty' if version['dirty'] else 'clean'} tree); torch "
-        f"{torch.__version__}; python {platform.python_version()}",
-        f"- machine: {platform.platform()}, {os.cpu_count()} CPUs; torch threads {threads} (--threads "
-        f"{args.threads}); load average (1/5/15 min) before {load_before}",
+        f"- code: git {info['commit_short']} ({'dirty' if info['dirty'] else 'clean'} tree); torch "
+        f"{info['torch']}; python {info['python']}",
+        f"- machine: {info['platform']}, {info['cpu_count']} CPUs; torch threads {threads} (--threads "
+        f"{args.threads}); load average (1/5/15 min) before {info['load_average']}",
         f"- data: synthetic, {split.num_users:,} users × {split.num_movies:,} movies; {len(split.train):,} train / "
         f"{len(split.val):,} val / {len(split.test):,} test ratings",
         "",

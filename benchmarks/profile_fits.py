@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import platform
 import pstats
 import re
 from pathlib import Path
@@ -29,8 +28,6 @@ from torch.profiler import ProfilerActivity, profile
 from gnnrec.benchmark import harness
 from gnnrec.data.registry import load_split
 from gnnrec.models.registry import create_model
-from gnnrec.provenance import code_version
-from gnnrec.threads import available_cores
 from gnnrec.utils import atomic_write_text
 
 # short runs that go through every part of a fit (for the GNN: training steps, EMA, validation, snapshots)
@@ -121,18 +118,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     harness.apply_options(args)
     split = load_split("ml-100k", "u1", source_dir=args.data_dir)
-    version = code_version()
-    cpus = available_cores()
-    load = harness.load_average()
+    info = harness.provenance()
     lines = [
         "# Profile of short GNN and GLocal-K fits on ML-100k u1 (`benchmarks/profile_fits.py`)",
         "",
         f"- command: `python benchmarks/profile_fits.py --models {' '.join(args.models)} --threads {args.threads}`",
-        f"- code: git {version['commit_short']} ({'dirty' if version['dirty'] else 'clean'} tree); torch "
-        f"{torch.__version__}; python {platform.python_version()}",
-        f"- machine: {platform.platform()}, {platform.processor() or platform.machine()}, {cpus} CPUs; torch threads "
-        f"{torch.get_num_threads()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load average "
-        f"(1/5/15 min) at start {load}",
+        f"- code: git {info['commit_short']} ({'dirty' if info['dirty'] else 'clean'} tree); torch "
+        f"{info['torch']}; python {info['python']}",
+        f"- machine: {info['platform']}, {info['processor']}, {info['cores_available']} CPUs; torch threads "
+        f"{info['torch_threads']}; OMP_NUM_THREADS={info['omp_num_threads']}; load average "
+        f"(1/5/15 min) at start {info['load_average']}",
         "",
     ]
     for name in args.models:

@@ -276,25 +276,13 @@ def provenance(seeds: Sequence[int] | None = None, argv: Sequence[str] | None = 
     }
 
 
-def provenance_line(info: dict[str, Any]) -> str:
-    """One markdown line of :func:`provenance`: code, versions, machine, threads, load, seeds."""
-    state = "dirty tree" if info["dirty"] else "clean tree" if info["dirty"] is not None else "no git"
-    seeds = f"; seeds {', '.join(map(str, info['seeds']))}" if info.get("seeds") else ""
-    return (
-        f"git {info['commit_short']} ({state}), gnnrec {info['gnnrec_version']}, torch {info['torch']}, "
-        f"python {info['python']}; {info['machine']}; {info['torch_threads']} torch threads, "
-        f"OMP_NUM_THREADS={info['omp_num_threads']}; load average {info['load_average']}{seeds}"
-    )
-
-
 # ---------------------------------------------------------------------- record
 def record_command(out: Path, command: Sequence[str], recorder: str = "benchmarks/record.py") -> int:
     """Run ``command`` (its output shown live) and, when it succeeds, write ``out``: the exact command, the git
     commit with the dirty flag, versions, the machine, the load average before and after (timings on a shared
     machine are upper bounds), wall time, exit status and the output verbatim, atomically. Returns the exit
     status; nothing is written when it is not 0."""
-    version = code_version()
-    started, load_before = datetime.now(timezone.utc), load_average()
+    info = provenance(argv=command)
     process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     with timed() as clock:
@@ -305,17 +293,17 @@ def record_command(out: Path, command: Sequence[str], recorder: str = "benchmark
     if status != 0:
         print(f"record.py: the command exited with status {status}; nothing written to {out}", file=sys.stderr)
         return status
-    state = "dirty tree" if version["dirty"] else "clean tree"
+    state = "dirty tree" if info["dirty"] else "clean tree"
     text = "\n".join(
         [
             f"# `{shlex.join(command)}`",
             "",
             f"- command: `{shlex.join(command)}` (recorded by `{recorder}`)",
-            f"- code: git {version['commit_short']} ({state}), gnnrec {version['gnnrec_version']}",
-            f"- python {platform.python_version()}; machine: {machine()}",
-            f"- OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load average (1/5/15 min) "
-            f"before {load_before}, after {load_average()}",
-            f"- started {started.isoformat(timespec='seconds')}; wall time {clock.seconds:.1f} s; exit status {status}",
+            f"- code: git {info['commit_short']} ({state}), gnnrec {info['gnnrec_version']}",
+            f"- python {info['python']}; machine: {info['machine']}",
+            f"- OMP_NUM_THREADS={info['omp_num_threads']}; load average (1/5/15 min) "
+            f"before {info['load_average']}, after {load_average()}",
+            f"- started {info['started']}; wall time {clock.seconds:.1f} s; exit status {status}",
             "",
             "Output:",
             "",

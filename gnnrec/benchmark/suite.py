@@ -29,6 +29,7 @@ ALL_MODELS = "all"
 ANY_MODEL = "*"
 # dataset settings a suite sets through its own fields (or the runner's data directory), not dataset_settings
 SUITE_DATA_FIELDS = {"source_dir": "--data-dir", "val_fraction": "val_fraction", "seed": "data_seed", "log": None}
+NOT_DATA_SETTINGS = {"transform", "pre_transform", "force_reload"}  # torch_geometric's, not the data's
 SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -226,7 +227,7 @@ class Suite:
 
         if not isinstance(self.dataset_settings, Mapping) or not all(isinstance(k, str) for k in self.dataset_settings):
             raise ValueError(f"suite 'dataset_settings' must be an object of settings, got {self.dataset_settings!r}")
-        known = [name for name in dataset_settings(self.dataset) if name not in SUITE_DATA_FIELDS]
+        known = [n for n in dataset_settings(self.dataset) if n not in SUITE_DATA_FIELDS and n not in NOT_DATA_SETTINGS]
         for key in self.dataset_settings:
             if key in SUITE_DATA_FIELDS:
                 where = SUITE_DATA_FIELDS[key]
