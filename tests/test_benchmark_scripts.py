@@ -83,7 +83,6 @@ def checkpoint(fixture_data: Path, tmp_path: Path) -> Path:
 SYNTHETIC = ["--num-ratings", "1000", "--num-users", "60", "--num-movies", "40"]
 # (script, arguments, text its output must hold); "{data}" is the fixture folder, "{tmp}" the test's folder
 TINY_RUNS: list[tuple[str, list[str], str]] = [
-    ("bench_baselines.py", ["--data-dir", "{data}", "--json", "{tmp}/baselines.json"], "global-mean"),
     ("bench_ease_catalogue.py", [*SYNTHETIC, "--threads", "1", "--out", "{tmp}/ease.md"], "chosen λ"),
     ("bench_evaluator.py", ["--data-dir", "{data}", "--repeats", "2", "--threads", "1"], "evaluate: median"),
     ("bench_glocal_k.py", ["--data-dir", "{data}", "--seeds", "0", "--threads", "1",
