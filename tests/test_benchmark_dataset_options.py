@@ -89,4 +89,28 @@ def test_the_no_feature_screen_is_a_suite(ml100k_fixture_dir: Path, tmp_path: Pa
     cells = json.loads((out / "results.json").read_text())["cells"]
     assert {cell["label"] for cell in cells} == {"gnn[nofeat]", "gnn[stats]"}
     assert all(cell["config"]["use_features"] is False for cell in cells)
-    assert sum(bool(cell["metrics"]) for cell in cells) == 1  # only the chosen variant is tested
+    assert not any(cell["metrics"] for cell in cells)  # a screen: no test rating scored
+    assert all(cell["selection"]["metrics"]["rmse"] > 0 for cell in cells)
+    text = (out / "results.md").read_text()
+    assert "No test rating was scored" in text and "## Rating metrics (test)" not in text
+    assert "| gnn[nofeat] | 1/1 |" in text.split("<!-- table:validation -->")[1]
+
+
+def test_the_warm_accuracy_check_of_cold_start_training_is_a_screen_suite(ml100k_fixture_dir, tmp_path, capsys) -> None:
+    suite = load_suite("coldstart_warm")
+    assert (suite.select_on, suite.test_chosen) == ("validation", False)
+    out = tmp_path / "warm"
+    code, _, err = run_cli(
+        capsys, "benchmark", "coldstart_warm", "--test-config", "--seeds", "0", "--data-dir", ml100k_fixture_dir,
+        "--out", out, "--no-tensorboard", "--no-plots", "--no-projector", "--threads", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert results["selection"]["chosen"] in {"gnn[induction 0]", "gnn[induction 0.1]"}
+    assert [cell["config"]["induction_users"] for cell in results["cells"]] == [0.0, 0.1]
+    assert not any(cell["metrics"] for cell in results["cells"])
+
+
+def test_a_test_free_suite_must_be_a_screen() -> None:
+    with pytest.raises(ValueError, match="'test_chosen': false is for a screen"):
+        Suite.from_dict(suite_dict(test_chosen=False))

@@ -98,7 +98,6 @@ TINY_RUNS: list[tuple[str, list[str], str]] = [
     ("bench_scale.py", ["--data-dir", "{data}", "--models", "global-mean", "bias", "--threads", "1"], "table:scale"),
     ("bench_side_graphs.py", ["--seeds", "0", "--max-epochs", "2", "--out", "{tmp}/side.md"], "side_graphs"),
     ("bench_topk.py", ["--data-dir", "{data}", "--skip-grid", "--max-epochs", "1"], "popularity"),
-    ("coldstart_warm_check.py", ["--data-dir", "{data}", "--seeds", "0", "--epochs", "5"], "mean val_rmse"),
     ("fuzz_readers.py", ["--examples", "12"], "| **all** | 12 |"),
     ("profile_fits.py", ["--data-dir", "{data}", "--models", "glocal-k", "--rows", "3"], "Operators by self time"),
     ("readme_tables.py", ["--check"], "up to date"),

@@ -302,7 +302,7 @@ def _run(
             )
             log(f"{where}: {summary} (fit {record['fit_seconds'] or 0:.1f} s)")
             bar.update()
-        if selecting:
+        if selecting and suite.test_chosen:
             _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
         bar.close()

@@ -105,6 +105,8 @@ class Suite:
     ``select_on="validation"`` (ablations): the entries are variants; every cell is evaluated on validation,
     the variant with the best mean validation ``selection_metric`` is chosen, and only its cells are
     evaluated on test.
+    ``test_chosen=False`` (with ``select_on``): a validation-only screen, which scores no test rating, not even
+    the chosen variant's.
     ``score_without_refit`` (with ``refit``): also score the selection fit on test, before the refit, so that
     ``results.md`` shows the effect of refitting (refit on / off) without a second fit of every model.
     """
@@ -125,6 +127,7 @@ class Suite:
     refit: bool = True
     select_on: str | None = None
     selection_metric: str = "rmse"
+    test_chosen: bool = True
     score_without_refit: bool = False
     # a cold-start protocol instead of warm cells (gnnrec.benchmark.cold_start): kinds, support_sizes, ...
     cold_start: dict[str, Any] | None = None
@@ -199,13 +202,15 @@ class Suite:
             raise ValueError(f"suite 'val_fraction' must be a number in [0, 1), got {self.val_fraction!r}")
         if not _is_int(self.data_seed):
             raise ValueError(f"suite 'data_seed' must be an integer, got {self.data_seed!r}")
-        for key in ("test_config", "refit", "score_without_refit"):
+        for key in ("test_config", "refit", "score_without_refit", "test_chosen"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"suite {key!r} must be true or false, got {getattr(self, key)!r}")
         if not isinstance(self.description, str):
             raise ValueError(f"suite 'description' must be a string, got {self.description!r}")
         if self.select_on not in (None, "validation"):
             raise ValueError(f"suite 'select_on' must be \"validation\" or absent, got {self.select_on!r}")
+        if not self.test_chosen and self.select_on is None:
+            raise ValueError("suite 'test_chosen': false is for a screen (select_on \"validation\"); set select_on")
         if not isinstance(self.selection_metric, str):
             raise ValueError(f"suite 'selection_metric' must be a metric name, got {self.selection_metric!r}")
         try:
