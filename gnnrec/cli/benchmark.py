@@ -7,9 +7,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gnnrec.cli.common import command_line, set_overrides
+
+if TYPE_CHECKING:  # the benchmark package is imported only when the command runs
+    from gnnrec.benchmark import Suite
 
 
 def dataset_setting_values(items: list[str] | None) -> dict[str, Any]:
@@ -26,7 +29,7 @@ def dataset_setting_values(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def data_options(suite: Any, args: argparse.Namespace) -> Any:
+def data_options(suite: Suite, args: argparse.Namespace) -> Suite:
     """``suite`` with the dataset options of the command line (dataset, its settings, validation share, data
     seed) in place of its own; a new dataset starts from no dataset settings."""
     changes: dict[str, Any] = {}
