@@ -14,20 +14,16 @@ the cost that a search by inversion pays per λ.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import resource
-import time
 from pathlib import Path
 
 import scipy.sparse
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.data import load_split
 from gnnrec.models import create_model
 from gnnrec.models.ease import ease_weights, fit_memory_estimate
-from gnnrec.provenance import code_version
-from gnnrec.threads import resolve_threads, torch_threads
+from gnnrec.threads import torch_threads
 from gnnrec.utils import atomic_write_text
 
 
@@ -42,18 +38,17 @@ def gram_matrix(split) -> torch.Tensor:
     return torch.from_numpy((rows.T @ rows).toarray())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-movies", type=int, default=10_000)
     parser.add_argument("--num-users", type=int, default=5_000)
     parser.add_argument("--num-ratings", type=int, default=500_000)
-    parser.add_argument("--threads", default="default", help="torch threads: default, auto or a number")
+    harness.add_options(parser, threads="default")
     parser.add_argument("--inversion", action="store_true", help="also time one λ by direct inversion")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
-    args = parser.parse_args()
-    version = code_version()
-    load_before = " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    threads = resolve_threads(args.threads)
+    args = parser.parse_args(argv)
+    threads = harness.apply_options(args)
+    info = harness.provenance()
     size = {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings}
     split = load_split("synthetic", **size, log=False)
     lines = [
@@ -62,22 +57,22 @@ def main() -> None:
         f"- command: `python benchmarks/bench_ease_catalogue.py --num-movies {args.num_movies} --num-users "
         f"{args.num_users} --num-ratings {args.num_ratings} --threads {args.threads}"
         f"{' --inversion' if args.inversion else ''}`",
-        f"- code: git {version['commit_short']} ({'dirty' if version['dirty'] else 'clean'} tree); torch "
-        f"{torch.__version__}; python {platform.python_version()}",
-        f"- machine: {platform.platform()}, {os.cpu_count()} CPUs; torch threads {threads} (--threads "
-        f"{args.threads}); load average (1/5/15 min) before {load_before}",
+        f"- code: git {info['commit_short']} ({'dirty' if info['dirty'] else 'clean'} tree); torch "
+        f"{info['torch']}; python {info['python']}",
+        f"- machine: {info['platform']}, {info['cpu_count']} CPUs; torch threads {threads} (--threads "
+        f"{args.threads}); load average (1/5/15 min) before {info['load_average']}",
         f"- data: synthetic, {split.num_users:,} users × {split.num_movies:,} movies; {len(split.train):,} train / "
         f"{len(split.val):,} val / {len(split.test):,} test ratings",
         "",
     ]
     with torch_threads(threads):
-        start = time.perf_counter()
-        model = create_model("ease").fit(split)
-        seconds = time.perf_counter() - start
+        with harness.timed() as fit:
+            model = create_model("ease").fit(split)
+        seconds = fit.seconds
         history = model.history
         metric = next(key for key in history[0] if key.startswith("val_"))
         chosen = next(row for row in history if row["reg"] == model.reg)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        peak = harness.peak_rss_gib()
         lines += [
             f"- fit, λ search included: {seconds:.1f} s; {len(history)} λ from {history[0]['reg']:g} to "
             f"{history[-1]['reg']:g}",
@@ -85,14 +80,14 @@ def main() -> None:
             f"{(history[-1]['seconds'] - history[0]['seconds']) / max(len(history) - 1, 1):.2f} s on average",
             f"- chosen λ {model.reg:g} ({metric} {chosen[metric]:.4f}; grid edges {history[0]['reg']:g} and "
             f"{history[-1]['reg']:g})",
-            f"- peak resident memory of the process {peak / 2**30:.2f} GiB; the fit's estimate "
+            f"- peak resident memory of the process {peak:.2f} GiB; the fit's estimate "
             f"{fit_memory_estimate(split.num_movies) / 2**30:.2f} GiB",
         ]
         if args.inversion:
             gram = gram_matrix(split)
-            tic = time.perf_counter()
-            ease_weights(gram, model.reg)
-            lines.append(f"- one λ by direct float64 inversion (ease_weights): {time.perf_counter() - tic:.1f} s")
+            with harness.timed() as inversion:
+                ease_weights(gram, model.reg)
+            lines.append(f"- one λ by direct float64 inversion (ease_weights): {inversion.seconds:.1f} s")
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out is not None:

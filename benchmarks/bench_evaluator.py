@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model
@@ -26,8 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--part", default="test", choices=("val", "test"))
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--data-dir", default=None, help="raw MovieLens-100k files (default $GNNREC_ML100K_DIR)")
+    harness.add_options(parser, data_dir=True)
     return parser.parse_args(argv)
 
 
@@ -35,24 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    harness.apply_options(args)
     split = MovieLens100K(split=args.split, source_dir=args.data_dir, log=False).rating_split()
-    started = time.perf_counter()
-    model = create_model(args.model).fit(split)
-    fit_seconds = time.perf_counter() - started
+    with harness.timed() as fit:
+        model = create_model(args.model).fit(split)
     evaluate(model, split, part=args.part, k=args.k)  # warm-up: first-call allocations and lazy imports
     wall, reported = [], []
     for _ in range(args.repeats):
-        started = time.perf_counter()
-        result = evaluate(model, split, part=args.part, k=args.k)
-        wall.append(time.perf_counter() - started)
+        with harness.timed() as clock:
+            result = evaluate(model, split, part=args.part, k=args.k)
+        wall.append(clock.seconds)
         reported.append(result.seconds)
     print(
         f"{split.name} {args.part}: {result.num_ratings} ratings, {result.num_users} users, "
         f"top-{args.k} over {split.num_movies} movies for {result.num_ranked_users} users"
     )
-    print(f"model {args.model} (fit {fit_seconds:.2f} s), torch threads {torch.get_num_threads()}")
+    print(f"model {args.model} (fit {fit.seconds:.2f} s), torch threads {torch.get_num_threads()}")
     print(
         f"evaluate: median {statistics.median(wall):.4f} s, min {min(wall):.4f} s, max {max(wall):.4f} s "
         f"over {args.repeats} runs (result.seconds median {statistics.median(reported):.4f} s)"

@@ -17,26 +17,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from argparse import Namespace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gnnrec.benchmark import harness  # noqa: E402
+
 
 def end_to_end(args: argparse.Namespace, out: Path) -> float:
     command = [sys.executable, "-m", "gnnrec", "export", str(args.checkpoint), "--out", str(out), "-k", str(args.k)]
     command += ["--quiet", "--threads", str(args.threads)] + (["--data-dir", args.data_dir] if args.data_dir else [])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    tic = time.perf_counter()
-    subprocess.run(command, env=env, check=True)
-    return time.perf_counter() - tic
+    with harness.timed() as run:
+        subprocess.run(command, env=env, check=True)
+    return run.seconds
 
 
 def fit_synthetic(size: str, path: Path) -> Path:
@@ -48,21 +48,20 @@ def fit_synthetic(size: str, path: Path) -> Path:
     from gnnrec.data import load_split
     from gnnrec.models import create_model
 
-    tic = time.perf_counter()
-    split = load_split("synthetic", **SIZES[size], log=False)
+    with harness.timed() as loading:
+        split = load_split("synthetic", **SIZES[size], log=False)
     print(f"synthetic {size}: {split.num_users} users, {split.num_movies} movies, {len(split.train)} training "
-          f"ratings; loaded in {time.perf_counter() - tic:.1f} s")  # fmt: skip
+          f"ratings; loaded in {loading.seconds:.1f} s")  # fmt: skip
     config = budget("gnn", SIZES[size])
-    tic = time.perf_counter()
-    model = create_model("gnn", config).fit(split)
-    model.save(path)
-    print(f"gnn fit with {config} and saved in {time.perf_counter() - tic:.1f} s")
-    del model, split
+    with harness.timed() as fitting:
+        create_model("gnn", config).fit(split).save(path)
+    print(f"gnn fit with {config} and saved in {fitting.seconds:.1f} s")
+    del split
     gc.collect()
     return path
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", nargs="?", help="checkpoint or run directory (not with --synthetic)")
     parser.add_argument(
@@ -71,16 +70,13 @@ def main() -> int:
         default=None,
         help="fit a GNN on synthetic data of this shape (bench_sizes.py's budget) and export it",
     )
-    parser.add_argument("--data-dir", default=None)
+    harness.add_options(parser, data_dir=True, threads=2)
     parser.add_argument("-k", "--k", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2: the issue's 2 cores)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if (args.checkpoint is None) == (args.synthetic is None):
         parser.error("give a CHECKPOINT or --synthetic SIZE (one of them)")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    harness.apply_options(args)
     from gnnrec.cli.common import checkpoint_path, load_checkpoint, split_from_args
     from gnnrec.models import RatingModel
     from gnnrec.serving import Catalogue, MovieSimilarity, embedding_frames, similar_frames, top_k_frames, write_table
@@ -93,19 +89,17 @@ def main() -> int:
         print(f"end to end (python -m gnnrec export --out top.parquet -k {args.k} --threads {args.threads}), "
               f"{args.repeats} runs: median {statistics.median(runs):.2f} s "
               f"({', '.join(f'{r:.2f}' for r in runs)})")  # fmt: skip
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-        print(f"peak resident memory of the export processes: {children:.2f} GiB")
+        print(f"peak resident memory of the export processes: {harness.peak_child_rss_mib() / 1024:.2f} GiB")
         if args.synthetic:
             return 0
 
         data = Namespace(dataset=None, split=None, data_dir=args.data_dir, val_fraction=None, data_seed=None)
-        tic = time.perf_counter()
-        info = RatingModel.load(checkpoint_path(args.checkpoint))
-        split = split_from_args(data, {"dataset": info.info.dataset, **info.info.settings})
-        split_seconds = time.perf_counter() - tic
-        tic = time.perf_counter()
-        model, split = load_checkpoint(args.checkpoint, data)
-        load_seconds = time.perf_counter() - tic
+        with harness.timed() as split_clock:
+            info = RatingModel.load(checkpoint_path(args.checkpoint))
+            split = split_from_args(data, {"dataset": info.info.dataset, **info.info.settings})
+        with harness.timed() as load_clock:
+            model, split = load_checkpoint(args.checkpoint, data)
+        split_seconds, load_seconds = split_clock.seconds, load_clock.seconds
         print(f"in process: split {split_seconds:.2f} s, checkpoint and split again {load_seconds:.2f} s "
               f"({model.name} on {split.name}: {split.num_users} users, {split.num_movies} movies)")  # fmt: skip
         catalogue = Catalogue(split)
@@ -117,16 +111,18 @@ def main() -> int:
             ("node embeddings -> parquet", "embeddings.parquet", lambda: embedding_frames(model, catalogue)),
         ]  # fmt: skip
         for name, file, frames in phases:
-            tic = time.perf_counter()
-            try:
-                rows = write_table(scratch / file, frames())
-            except ValueError as error:  # a model without embeddings
-                print(f"  {name}: not available ({error})")
+            with harness.timed() as phase:
+                try:
+                    rows = write_table(scratch / file, frames())
+                except ValueError as error:  # a model without embeddings
+                    rows = None
+                    print(f"  {name}: not available ({error})")
+            if rows is None:
                 continue
-            seconds = time.perf_counter() - tic
+            seconds = phase.seconds
             size = (scratch / file).stat().st_size / 2**20
             print(f"  {name}: {seconds:.2f} s, {rows} rows, {size:.1f} MiB")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    peak = harness.peak_rss_mib()
     print(f"peak resident memory of this process: {peak:.0f} MiB")
     return 0
 

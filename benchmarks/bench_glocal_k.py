@@ -14,11 +14,9 @@ import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.benchmark.report import mean_std
 from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
@@ -37,12 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--selection", choices=("best_val", "last"), default=None, help="honest protocol only")
     parser.add_argument("--split", default="u1")
     parser.add_argument("--val-fraction", type=float, default=0.05, help="validation carve-out of the training file")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    harness.add_options(parser, data_dir=True, threads=2, device=True)
     parser.add_argument(
         "--preset", default="auto", help="'auto' = the split's dataset preset (ml-100k here), or ml-100k/ml-1m/douban"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--data-dir", default=None, help="raw MovieLens-100k files (default $GNNREC_ML100K_DIR)")
     parser.add_argument("--logdir", default=None, help="write TensorBoard runs here (one per seed)")
     parser.add_argument("--json", default=None, help="write per-seed results and histories here")
     return parser.parse_args(argv)
@@ -50,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    threads = harness.apply_options(args)
     split = MovieLens100K(
         split=args.split, source_dir=args.data_dir, val_fraction=args.val_fraction, log=False
     ).rating_split()
@@ -58,19 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     overrides["protocol"] = args.protocol
     if args.selection is not None:
         overrides["selection"] = args.selection
-    print(f"{split!r}; threads={args.threads}; preset={args.preset}; overrides={overrides}", flush=True)
+    print(f"{split!r}; threads={threads}; preset={args.preset}; overrides={overrides}", flush=True)
 
     rows = []
     for seed in args.seeds:
-        model = GLocalK(GLocalKConfig(), **{**overrides, "preset": args.preset, "seed": seed, "device": "cpu"})
+        model = GLocalK(GLocalKConfig(), **{**overrides, "preset": args.preset, "seed": seed, "device": args.device})
         logger = None
         if args.logdir:
             from torch.utils.tensorboard import SummaryWriter
 
             logger = SummaryWriter(str(Path(args.logdir) / f"glocal_k_{args.split}_{args.protocol}_seed{seed}"))
-        start = time.perf_counter()
-        model.fit(split, logger=logger)
-        fit_seconds = time.perf_counter() - start
+        with harness.timed(sync_cuda=True) as fit:
+            model.fit(split, logger=logger)
+        fit_seconds = fit.seconds
         if logger is not None:
             logger.close()
         val = evaluate(model, split, part="val", metrics=list(METRICS)) if len(split.val) else None
@@ -129,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
             "split": split.name,
             "val_fraction": args.val_fraction,
-            "threads": args.threads,
+            "threads": threads,
             "protocol": args.protocol,
             "runs": rows,
             "summary": {name: {"mean": m, "std": s} for name, (m, s) in summary.items()},

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.benchmark.report import format_mean_std
 from gnnrec.config import config_to_dict, parse_set_options
 from gnnrec.data import MovieLens100K
@@ -30,8 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="model seeds, one fit each")
     parser.add_argument("--split", default="u1")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--data-dir", default=None, help="raw MovieLens-100k files (default $GNNREC_ML100K_DIR)")
+    harness.add_options(parser, data_dir=True)
     parser.add_argument("--json", default=None, help="also write the results here")
     return parser.parse_args(argv)
 
@@ -41,24 +40,23 @@ def score_seconds(model, repeats: int = 3) -> float:
     model.score_matrix()  # computes and caches the node embeddings, as after fit or load
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
-        model.score_matrix()
-        best = min(best, time.perf_counter() - started)
+        with harness.timed() as clock:
+            model.score_matrix()
+        best = min(best, clock.seconds)
     return best
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    harness.apply_options(args)
     overrides = parse_set_options(args.overrides)
     split = MovieLens100K(split=args.split, source_dir=args.data_dir, log=False).rating_split()
     rows = []
     for seed in args.seeds:
         model = create_model("gnn", {**overrides, "seed": seed})
-        wall, cpu = time.perf_counter(), time.process_time()
-        model.fit(split)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        with harness.timed() as fit:
+            model.fit(split)
+        wall, cpu = fit.seconds, fit.cpu_seconds
         scoring = score_seconds(model)
         result = evaluate(model, split)
         best = min(model.history, key=lambda row: row.get("val_rmse", float("inf")))

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import time
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.config import parse_set_options
 from gnnrec.data import load_split
 from gnnrec.data.synthetic import ML25M_SIZE
@@ -29,34 +27,25 @@ from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model
 
 
-def vm_hwm_gib() -> float:
-    """Peak resident set size of this process (VmHWM), GiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def _settings(args: argparse.Namespace) -> dict:
     return {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings, "log": False}
 
 
 def _prepare(settings: dict, queue) -> None:
-    start = time.perf_counter()
-    split = load_split("synthetic", **settings)
-    queue.put((time.perf_counter() - start, vm_hwm_gib(), len(split.train), len(split.val), len(split.test)))
+    with harness.timed() as clock:
+        split = load_split("synthetic", **settings)
+    queue.put((clock.seconds, harness.peak_rss_gib(), len(split.train), len(split.val), len(split.test)))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-ratings", type=int, default=ML25M_SIZE["num_ratings"])
     parser.add_argument("--num-users", type=int, default=ML25M_SIZE["num_users"])
     parser.add_argument("--num-movies", type=int, default=ML25M_SIZE["num_movies"])
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads while fitting")
+    harness.add_options(parser, threads=2)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="GNN config overrides")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     settings = _settings(args)
 
     # the dataset cache is built in a child process, so that this process's peak RSS is the training's
@@ -70,20 +59,20 @@ def main() -> None:
           f"split {train:,} train / {val:,} val / {test:,} test; generate or load the cache: {seconds:.1f} s "
           f"(peak RSS of that process {child_peak:.2f} GiB)", flush=True)  # fmt: skip
 
-    start = time.perf_counter()
-    split = load_split("synthetic", **settings)
-    print(f"load the split: {time.perf_counter() - start:.1f} s; peak RSS {vm_hwm_gib():.2f} GiB", flush=True)
+    with harness.timed() as clock:
+        split = load_split("synthetic", **settings)
+    print(f"load the split: {clock.seconds:.1f} s; peak RSS {harness.peak_rss_gib():.2f} GiB", flush=True)
 
-    torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    bias = create_model("bias").fit(split)
-    bias_rmse = evaluate(bias, split, part="test", metrics=["rmse"]).metrics["rmse"]
-    print(f"bias: fit + test {time.perf_counter() - start:.1f} s, test RMSE {bias_rmse:.4f}", flush=True)
+    threads = harness.apply_options(args)
+    with harness.timed() as clock:
+        bias = create_model("bias").fit(split)
+        bias_rmse = evaluate(bias, split, part="test", metrics=["rmse"]).metrics["rmse"]
+    print(f"bias: fit + test {clock.seconds:.1f} s, test RMSE {bias_rmse:.4f}", flush=True)
     del bias
 
     overrides = {
         "max_epochs": args.epochs, "val_every": args.epochs, "patience": args.epochs, "rank_selection_metric": "rmse",
-        "threads": args.threads, "device": "cpu", **parse_set_options(args.set),
+        "threads": threads, "device": "cpu", **parse_set_options(args.set),
     }  # fmt: skip
     model = create_model("gnn", overrides)
     config = model.config
@@ -93,9 +82,9 @@ def main() -> None:
     onehot = (args.num_users + args.num_movies + 2) * per_node * 4 / 2**30
     print(f"gnn: onehot first layer {onehot:.2f} GiB of parameters ({per_node} weights per node); "
           f"with its gradient, Adam's two moments and the averaged copy {5 * onehot:.2f} GiB", flush=True)  # fmt: skip
-    start = time.perf_counter()
-    model.fit(split)
-    fit_seconds = time.perf_counter() - start
+    with harness.timed() as clock:
+        model.fit(split)
+    fit_seconds = clock.seconds
     epochs = model.history
     per_epoch = [row.get("train_seconds", row["seconds"]) for row in epochs]
     steps = epochs[-1].get("steps", len(epochs))
@@ -110,10 +99,10 @@ def main() -> None:
             print(f"  epoch {row['epoch']:3d}  train RMSE {row.get('train_rmse', float('nan')):.4f}  "
                   f"val RMSE {row['val_rmse']:.4f}")  # fmt: skip
     print(f"gnn: kept the weights of epoch {model.selected_epochs[0]['rating']}")
-    start = time.perf_counter()
-    gnn_rmse = evaluate(model, split, part="test", metrics=["rmse"]).metrics["rmse"]
-    print(f"gnn: test {time.perf_counter() - start:.1f} s, test RMSE {gnn_rmse:.4f} (bias {bias_rmse:.4f})")
-    print(f"peak RSS of the whole run (VmHWM, this process): {vm_hwm_gib():.2f} GiB")
+    with harness.timed() as clock:
+        gnn_rmse = evaluate(model, split, part="test", metrics=["rmse"]).metrics["rmse"]
+    print(f"gnn: test {clock.seconds:.1f} s, test RMSE {gnn_rmse:.4f} (bias {bias_rmse:.4f})")
+    print(f"peak RSS of the whole run (VmHWM, this process): {harness.peak_rss_gib():.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.benchmark.report import format_mean_std
 from gnnrec.config import parse_set_options
 from gnnrec.data import load_split
@@ -66,17 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="u1")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--test", action="store_true", help="also evaluate every fit on the test part (once)")
+    harness.add_options(parser, data_dir=True, threads=1)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    split = load_split("ml-100k", args.split)
+    threads = harness.apply_options(args)
+    split = load_split("ml-100k", args.split, source_dir=args.data_dir)
     common = parse_set_options(args.overrides)
     summary: dict[str, list[dict]] = {}
     for name in args.variants:
         for seed in args.seeds:
-            model = create_model("gnn", {**VARIANTS[name], **common, "seed": seed, "threads": 1})
-            started = time.perf_counter()
-            model.fit(split)
-            seconds = time.perf_counter() - started
+            model = create_model("gnn", {**VARIANTS[name], **common, "seed": seed, "threads": threads})
+            with harness.timed() as fit:
+                model.fit(split)
+            seconds = fit.seconds
             val = evaluate(model, split, part="val", metrics=METRICS, tie_seed=seed).metrics
             row = {"variant": name, "seed": seed, "fit_s": round(seconds, 1), "epochs": len(model.history)}
             row |= {"kept": model.selected_epochs[0]} | {f"val_{k}": round(v, 4) for k, v in val.items()}

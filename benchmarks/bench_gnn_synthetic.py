@@ -14,10 +14,8 @@ RMSE. Design choices are made on the validation numbers only.
 from __future__ import annotations
 
 import argparse
-import time
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.config import parse_set_options
 from gnnrec.data import load_split
 from gnnrec.evaluation import evaluate
@@ -29,17 +27,17 @@ def rmse(model, split, part: str) -> float:
     return evaluate(model, split, part=part, metrics=["rmse"]).metrics["rmse"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-ratings", type=int, default=1_000_000)
     parser.add_argument("--num-users", type=int, default=6_500)
     parser.add_argument("--num-movies", type=int, default=2_400)
     parser.add_argument("--epochs", type=int, default=1000, help="the GNN's epochs (early stopping on validation)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    harness.add_options(parser, threads=1)
     parser.add_argument("--test", action="store_true", help="also print the test RMSE (once, for the chosen config)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="GNN config overrides")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
+    threads = harness.apply_options(args)
 
     size = {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings}
     split = load_split("synthetic", **size, log=False)
@@ -47,16 +45,16 @@ def main() -> None:
     print(f"data: synthetic {args.num_ratings:,} ratings, {args.num_users:,} users, {args.num_movies:,} movies; "
           f"split {parts}", flush=True)  # fmt: skip
 
-    start = time.perf_counter()
-    bias = create_model("bias").fit(split)
-    bias_val = rmse(bias, split, "val")
-    print(f"bias: fit {time.perf_counter() - start:.1f} s, val RMSE {bias_val:.4f}", flush=True)
+    with harness.timed() as clock:
+        bias = create_model("bias").fit(split)
+        bias_val = rmse(bias, split, "val")
+    print(f"bias: fit {clock.seconds:.1f} s, val RMSE {bias_val:.4f}", flush=True)
 
-    overrides = {"max_epochs": args.epochs, "threads": args.threads, "device": "cpu", **parse_set_options(args.set)}
+    overrides = {"max_epochs": args.epochs, "threads": threads, "device": "cpu", **parse_set_options(args.set)}
     model = create_model("gnn", overrides)
-    start = time.perf_counter()
-    model.fit(split)
-    seconds = time.perf_counter() - start
+    with harness.timed() as clock:
+        model.fit(split)
+    seconds = clock.seconds
     config = model.fit_config
     print(f"gnn: preset {model.preset_name}; dropout {config.dropout}, node_dropout {config.node_dropout}, "
           f"patience {config.patience}, lr {config.lr}; overrides {overrides}")  # fmt: skip

@@ -12,68 +12,54 @@ cache load ≤ 10 s. Prints the times and the peak RSS.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import tempfile
-import time
 
+from gnnrec.benchmark import harness
 from gnnrec.data.movielens_large import MovieLens25M
 from gnnrec.data.synthetic import ML25M_SIZE, generate_ratings
 from gnnrec.utils import gnnrec_home
 
 
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
-
-
-class Clock:
-    """Wall and CPU seconds since creation (the CPU time shows the cost on a busy shared machine)."""
-
-    def __init__(self) -> None:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-
-    def __str__(self) -> str:
-        return f"{time.perf_counter() - self.wall:.1f} s wall, {time.process_time() - self.cpu:.1f} s CPU"
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-ratings", type=int, default=ML25M_SIZE["num_ratings"])
     parser.add_argument("--num-users", type=int, default=ML25M_SIZE["num_users"])
     parser.add_argument("--num-movies", type=int, default=ML25M_SIZE["num_movies"])
     parser.add_argument("--split", default="random", choices=["random", "temporal"])
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     home = gnnrec_home()
     home.mkdir(parents=True, exist_ok=True)
     work = tempfile.mkdtemp(prefix="bench-load-large-", dir=home)
     try:
-        clock = Clock()
-        data = generate_ratings(args.num_users, args.num_movies, args.num_ratings, seed=0)
-        print(f"generate {len(data):,} ratings: {clock} (peak RSS {peak_rss_gib():.2f} GiB)", flush=True)
-        clock = Clock()
-        data.write_ml25m_csv(f"{work}/src")
-        del data
+        # wall and CPU seconds: the CPU time shows the cost on a busy shared machine
+        with harness.timed() as clock:
+            data = generate_ratings(args.num_users, args.num_movies, args.num_ratings, seed=0)
+        print(f"generate {len(data):,} ratings: {clock} (peak RSS {harness.peak_rss_gib():.2f} GiB)", flush=True)
+        with harness.timed() as clock:
+            data.write_ml25m_csv(f"{work}/src")
+            del data
         print(f"write ML-25M CSV: {clock}", flush=True)
 
-        clock = Clock()
-        dataset = MovieLens25M(f"{work}/root", args.split, source_dir=f"{work}/src", log=False)
-        graph = dataset[0]
+        with harness.timed() as clock:
+            dataset = MovieLens25M(f"{work}/root", args.split, source_dir=f"{work}/src", log=False)
+            graph = dataset[0]
         edges = graph["user", "rates", "movie"]
         print(
             f"parse + graph build ({args.split}): {clock} (target <= 60 s); "
             f"{graph['user'].num_nodes:,} users, {graph['movie'].num_nodes:,} movies, "
-            f"{edges.edge_index.size(1):,} train edges; peak RSS {peak_rss_gib():.2f} GiB",
+            f"{edges.edge_index.size(1):,} train edges; peak RSS {harness.peak_rss_gib():.2f} GiB",
             flush=True,
         )
         del dataset, graph, edges
 
-        clock = Clock()
-        cached = MovieLens25M(f"{work}/root", args.split, source_dir=f"{work}/src", log=False)[0]
+        with harness.timed() as clock:
+            cached = MovieLens25M(f"{work}/root", args.split, source_dir=f"{work}/src", log=False)[0]
         assert cached["user"].num_nodes == args.num_users
         print(f"processed-cache load: {clock} (target <= 10 s)")
-        print(f"peak RSS of the whole run: {peak_rss_gib():.2f} GiB")
+        print(f"peak RSS of the whole run: {harness.peak_rss_gib():.2f} GiB")
     finally:
         if args.keep:
             print(f"files kept in {work}")

@@ -14,16 +14,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 
+from gnnrec.benchmark import harness
 from gnnrec.benchmark.markers import wrap_table
 from gnnrec.benchmark.report import format_mean_std, json_safe
 from gnnrec.data import load_split
 from gnnrec.evaluation import evaluate
 from gnnrec.models import available_models, create_model, get_model_class
 from gnnrec.provenance import code_version
-from gnnrec.threads import resolve_threads, torch_threads
 from gnnrec.utils import atomic_write_text, seed_everything
 
 # name: (slope, offset) of r ↦ slope · r + offset on the 1–5 stars
@@ -37,8 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=rating_models, choices=rating_models)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--split", default="u1")
-    parser.add_argument("--data-dir", default=None, help="raw MovieLens-100k files (default $GNNREC_ML100K_DIR)")
-    parser.add_argument("--threads", default="auto", help="torch threads: 'auto' or a number")
+    harness.add_options(parser, data_dir=True, threads="auto")
     parser.add_argument("--out", default=None, help="write results.md and results.json into this folder")
     return parser.parse_args(argv)
 
@@ -46,11 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def fit_and_test(name: str, split, seed: int) -> tuple[float, float]:
     seed_everything(seed)
     model = create_model(name, {"seed": seed} if "seed" in _fields(name) else None)
-    start = time.perf_counter()
-    model.fit(split)
-    seconds = time.perf_counter() - start
+    with harness.timed() as fit:
+        model.fit(split)
     result = evaluate(model, split, part="test", relevance_threshold=None, metrics=["rmse"])
-    return float(result.metrics["rmse"]), seconds
+    return float(result.metrics["rmse"]), fit.seconds
 
 
 def _fields(name: str) -> set[str]:
@@ -85,33 +82,33 @@ def main(argv: list[str] | None = None) -> int:
     base = load_split("ml-100k", args.split, source_dir=args.data_dir, log=False)
     splits = {scale: base.map_ratings(*SCALES[scale]) for scale in SCALES}
     rows: list[dict] = []
-    with torch_threads(resolve_threads(args.threads)):
-        for name in args.models:
-            rmse: dict[str, list[float]] = {}
-            seconds: dict[str, list[float]] = {}
-            for scale, split in splits.items():
-                for seed in args.seeds:
-                    value, fit_s = fit_and_test(name, split, seed)
-                    rmse.setdefault(scale, []).append(value)
-                    seconds.setdefault(scale, []).append(fit_s)
-                    print(f"{name:12s} {scale:10s} seed {seed}: test RMSE {value:.6f} (fit {fit_s:.1f} s)", flush=True)
-            reference = sum(rmse["1-5"]) / len(rmse["1-5"])
-            for scale in SCALES:
-                factor = SCALES[scale][0]
-                ratio = (sum(rmse[scale]) / len(rmse[scale])) / reference
-                deviation = ratio / factor - 1
-                rows.append(
-                    {
-                        "model": name,
-                        "scale": scale,
-                        "factor": factor,
-                        "rmse": rmse[scale],
-                        "fit_seconds": seconds[scale],
-                        "ratio": ratio,
-                        "deviation": deviation,
-                        "ok": abs(deviation) <= TOLERANCE,
-                    }
-                )
+    harness.apply_options(args)
+    for name in args.models:
+        rmse: dict[str, list[float]] = {}
+        seconds: dict[str, list[float]] = {}
+        for scale, split in splits.items():
+            for seed in args.seeds:
+                value, fit_s = fit_and_test(name, split, seed)
+                rmse.setdefault(scale, []).append(value)
+                seconds.setdefault(scale, []).append(fit_s)
+                print(f"{name:12s} {scale:10s} seed {seed}: test RMSE {value:.6f} (fit {fit_s:.1f} s)", flush=True)
+        reference = sum(rmse["1-5"]) / len(rmse["1-5"])
+        for scale in SCALES:
+            factor = SCALES[scale][0]
+            ratio = (sum(rmse[scale]) / len(rmse[scale])) / reference
+            deviation = ratio / factor - 1
+            rows.append(
+                {
+                    "model": name,
+                    "scale": scale,
+                    "factor": factor,
+                    "rmse": rmse[scale],
+                    "fit_seconds": seconds[scale],
+                    "ratio": ratio,
+                    "deviation": deviation,
+                    "ok": abs(deviation) <= TOLERANCE,
+                }
+            )
     text = markdown(rows, provenance, args)
     print(text)
     if args.out:

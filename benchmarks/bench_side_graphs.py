@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.benchmark.report import format_mean_std, mean_std
 from gnnrec.evaluation import evaluate
 from gnnrec.models.gnn import GNNConfig, GNNModel
@@ -49,17 +47,17 @@ MODES = ("auto", "off")  # auto (the default) first: the only mode whose test RM
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="model seeds (the data stay fixed)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per fit")
+    harness.add_options(parser, threads=1)
+    parser.add_argument("--max-epochs", type=int, default=OVERRIDES["max_epochs"], help="epoch cap of every fit")
     parser.add_argument("--out", default=None, help="write the markdown report to this file")
     return parser.parse_args(argv)
 
 
-def fit_one(split, mode: str, seed: int, threads: int) -> dict:
-    config = GNNConfig(**OVERRIDES, side_graphs=mode, seed=seed, threads=threads)
-    start = time.perf_counter()
-    model = GNNModel(config).fit(split)
-    seconds = time.perf_counter() - start
-    row = {"seconds": seconds, "epochs": len(model.history)}
+def fit_one(split, mode: str, seed: int, threads: int, max_epochs: int) -> dict:
+    config = GNNConfig(**{**OVERRIDES, "max_epochs": max_epochs}, side_graphs=mode, seed=seed, threads=threads)
+    with harness.timed() as fit:
+        model = GNNModel(config).fit(split)
+    row = {"seconds": fit.seconds, "epochs": len(model.history)}
     row["val_rmse"] = float(
         evaluate(model, split, part="val", relevance_threshold=None, metrics=["rmse"]).metrics["rmse"]
     )
@@ -80,7 +78,7 @@ def markdown(results: dict, described: dict, provenance: dict, args: argparse.Na
         f"Fixture (`gnnrec.testing.side_graphs`, seed 0): {FIXTURE}; split {SPLIT} "
         f"({described['train']} train / {described['val']} validation / {described['test']} test ratings, "
         "the same ratings for both flavours).",
-        f"GNN overrides (else the default `GNNConfig`): {OVERRIDES}.",
+        f"GNN overrides (else the default `GNNConfig`): { {**OVERRIDES, 'max_epochs': args.max_epochs} }.",
         "",
         "Validation RMSE is the kept rating snapshot scored on the validation carve-out; the choice is made on it.",
         'Test RMSE only for the default, `side_graphs="auto"`. The two flavours share their ratings and split,',
@@ -111,7 +109,7 @@ def markdown(results: dict, described: dict, provenance: dict, args: argparse.Na
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     provenance = code_version()
-    torch.set_num_threads(args.threads)
+    args.threads = harness.apply_options(args)
     results: dict[str, dict[str, list[dict]]] = {}
     described: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             results[flavour] = {mode: [] for mode in MODES}
             for mode in MODES:
                 for seed in args.seeds:
-                    row = fit_one(split, mode, seed, args.threads)
+                    row = fit_one(split, mode, seed, args.threads, args.max_epochs)
                     results[flavour][mode].append(row)
                     extra = f", test RMSE {row['test_rmse']:.4f}" if "test_rmse" in row else ""
                     print(

@@ -21,11 +21,11 @@ import json
 import multiprocessing
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.data import load_split
 from gnnrec.data.synthetic import ML25M_SIZE
 from gnnrec.evaluation import evaluate
@@ -64,15 +64,6 @@ RANKED_USERS = 2_000
 RECOMMEND_USERS = 1_000
 
 
-def vm_hwm_gib() -> float:
-    """Peak resident set size of this process (VmHWM), GiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def budget(model: str, size: dict) -> dict:
     overrides = BUDGETS["small" if size["num_ratings"] <= SMALL else "large"].get(model, {})
     if model == "gnn":
@@ -81,43 +72,43 @@ def budget(model: str, size: dict) -> dict:
 
 
 def _prepare(size: dict, out: str) -> None:
-    start = time.perf_counter()
-    split = load_split("synthetic", **size, log=False)
+    with harness.timed() as clock:
+        split = load_split("synthetic", **size, log=False)
     counts = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
-    Path(out).write_text(json.dumps({"status": "ok", "seconds": time.perf_counter() - start, "counts": counts}))
+    Path(out).write_text(json.dumps({"status": "ok", "seconds": clock.seconds, "counts": counts}))
 
 
 def _cell(model_name: str, size: dict, threads: int, out: str) -> None:
     torch.set_num_threads(threads)
     result: dict = {"status": "ok"}
-    start = time.perf_counter()
-    split = load_split("synthetic", **size, log=False)
-    result["load_s"] = time.perf_counter() - start
+    with harness.timed() as clock:
+        split = load_split("synthetic", **size, log=False)
+    result["load_s"] = clock.seconds
     generator = torch.Generator().manual_seed(0)
     test_users = torch.unique(split.test.user)
     sample = test_users[torch.randperm(len(test_users), generator=generator)[:RANKED_USERS]]
     model = create_model(model_name, budget(model_name, size))
-    start = time.perf_counter()
     try:
-        model.fit(split)
+        with harness.timed() as clock:
+            model.fit(split)
     except MemoryError as error:
-        result.update(status="refused", message=str(error), peak_gib=vm_hwm_gib())
+        result.update(status="refused", message=str(error), peak_gib=harness.peak_rss_gib())
         Path(out).write_text(json.dumps(result))
         return
-    result["fit_s"] = time.perf_counter() - start
+    result["fit_s"] = clock.seconds
     result["epochs"] = len(model.history)
     if model.predicts_ratings:
-        start = time.perf_counter()
-        rating = evaluate(model, split, metrics=["rmse", "mae"]).metrics
-        result.update(rmse=rating["rmse"], mae=rating["mae"], rating_eval_s=time.perf_counter() - start)
-    start = time.perf_counter()
-    ranking = evaluate(model, split, metrics=["ndcg@10", "recall@10"], users=sample)
+        with harness.timed() as clock:
+            rating = evaluate(model, split, metrics=["rmse", "mae"]).metrics
+        result.update(rmse=rating["rmse"], mae=rating["mae"], rating_eval_s=clock.seconds)
+    with harness.timed() as clock:
+        ranking = evaluate(model, split, metrics=["ndcg@10", "recall@10"], users=sample)
     result.update(ndcg=ranking.metrics["ndcg@10"], recall=ranking.metrics["recall@10"])
-    result.update(ranked_users=ranking.num_ranked_users, ranking_eval_s=time.perf_counter() - start)
-    start = time.perf_counter()
-    model.recommend(sample[:RECOMMEND_USERS], k=10)
-    result["recommend_s"] = time.perf_counter() - start
-    result["peak_gib"] = vm_hwm_gib()
+    result.update(ranked_users=ranking.num_ranked_users, ranking_eval_s=clock.seconds)
+    with harness.timed() as clock:
+        model.recommend(sample[:RECOMMEND_USERS], k=10)
+    result["recommend_s"] = clock.seconds
+    result["peak_gib"] = harness.peak_rss_gib()
     Path(out).write_text(json.dumps(result))
 
 
@@ -127,15 +118,15 @@ def run_child(target, args: tuple, timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "result.json"
         child = context.Process(target=target, args=(*args, str(out)))
-        start = time.perf_counter()
-        child.start()
-        child.join(timeout)
+        with harness.timed() as clock:
+            child.start()
+            child.join(timeout)
         if child.is_alive():
             child.kill()
             child.join()
             return {"status": "timed out", "message": f"still running after {timeout:.0f} s"}
         if out.exists():
-            return {**json.loads(out.read_text()), "wall_s": time.perf_counter() - start}
+            return {**json.loads(out.read_text()), "wall_s": clock.seconds}
         code = child.exitcode
         reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         return {
@@ -148,13 +139,14 @@ def _number(value, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, choices=list(SIZES))
     parser.add_argument("--models", nargs="+", default=available_models(), choices=available_models())
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads in each model's process")
+    harness.add_options(parser, threads=2)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before a model's process is killed")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.threads = harness.thread_count(args)  # set in each model's process
     print(f"machine: {platform.machine()}, {multiprocessing.cpu_count()} CPUs, "
           f"{available_memory(torch.device('cpu')) / 2**30:.1f} GiB available at start; torch {torch.__version__}; "
           f"{args.threads} threads per model; timeout {args.timeout:.0f} s")  # fmt: skip

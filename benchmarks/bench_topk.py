@@ -9,15 +9,12 @@ EASE, LightGCN and the rating baselines (global-mean, bias, mf).
 from __future__ import annotations
 
 import argparse
-import os
-import time
-from pathlib import Path
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.data import MovieLens100K
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model
+from gnnrec.utils import gnnrec_home
 
 METRICS = ["ndcg@10", "recall@10", "hit_rate@10"]
 EASE_GRID = (50.0, 100.0, 200.0, 300.0, 500.0, 1000.0)
@@ -28,18 +25,18 @@ LIGHTGCN_GRID = [  # (dim, num_layers, lr, reg); epochs by early stopping on val
 ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-seed", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0, help="model seed (and tie seed of the evaluator)")
+    harness.add_options(parser, data_dir=True, threads=1, seed=0)
     parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument("--max-epochs", type=int, default=None, help="override LightGCN's max_epochs")
     parser.add_argument("--skip-grid", action="store_true", help="only test the default configs")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    root = Path(os.environ.get("GNNREC_HOME", Path.home() / ".gnnrec")) / "bench_topk"
+    args = parser.parse_args(argv)
+    harness.apply_options(args)
+    root = gnnrec_home() / "bench_topk"
     dataset = MovieLens100K(
-        root, split="u1", source_dir=os.environ.get("GNNREC_ML100K_DIR"), val_fraction=args.val_fraction,
+        root, split="u1", source_dir=args.data_dir, val_fraction=args.val_fraction,
         seed=args.data_seed, log=False,
     )  # fmt: skip
     split = dataset.rating_split()
@@ -58,13 +55,13 @@ def main() -> None:
         print(f"ease chose reg={ease.reg:g}")
         best = None
         for knobs in LIGHTGCN_GRID:
-            start = time.perf_counter()
-            model = create_model("lightgcn", lgcn_base | knobs).fit(split)
-            metrics = val(model)
+            with harness.timed() as fit:
+                model = create_model("lightgcn", lgcn_base | knobs).fit(split)
+                metrics = val(model)
             print(
                 f"lightgcn {knobs}: best epoch {model.best_epoch}, val "
                 + " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                + f", fit {time.perf_counter() - start:.0f}s"
+                + f", fit {fit.seconds:.0f}s"
             )
             if best is None or metrics["ndcg@10"] > best[0]:
                 best = (metrics["ndcg@10"], knobs)
@@ -81,9 +78,9 @@ def main() -> None:
         "mf": {"seed": args.seed},
     }
     for name, overrides in models.items():
-        start = time.perf_counter()
-        model = create_model(name, overrides).fit(split)
-        fit_seconds = time.perf_counter() - start
+        with harness.timed() as fit:
+            model = create_model(name, overrides).fit(split)
+        fit_seconds = fit.seconds
         result = evaluate(model, split, part="test", metrics=METRICS, tie_seed=args.seed)
         print(
             f"{name:12s} test "

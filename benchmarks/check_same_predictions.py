@@ -8,10 +8,11 @@ default-config runs of the chosen models (few epochs, seed 0, one thread) on u1 
 ratings (ranking-only models: scores every user × movie); the script reports whether the two outputs are
 bit-identical, their largest difference, each side's test RMSE, and the fit seconds (of the second of two
 identical fits in the process, the first paying one-time imports and allocations; the fastest of ``--repeats``
-processes per side, the sides alternating so that a busy spell hits both). Equal predictions after
+processes per side, the sides alternating so that a busy spell hits both). The children time and thread
+themselves in code that older checkouts run too (so not with :mod:`gnnrec.benchmark.harness`). Equal predictions after
 the same seeded steps mean the later commits left the ML-100k code path alone, so results produced at the
 older commit (e.g. ``benchmarks/results/paper``) still describe the newer code. Needs the ML-100k files
-(``$GNNREC_ML100K_DIR``).
+(``--data-dir``, else ``$GNNREC_ML100K_DIR``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.utils import atomic_write_text
 
 # short runs: the first epochs exercise every part of the fit (encoder, decoder, losses, EMA, validation);
@@ -71,9 +73,11 @@ torch.save(out, sys.argv[1])
 """
 
 
-def predictions(checkout: Path, target: Path, runs: dict) -> dict:
+def predictions(checkout: Path, target: Path, runs: dict, data_dir: str | None = None) -> dict:
     """Run the short fits with ``checkout``'s gnnrec in a subprocess; its outputs."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
+    if data_dir is not None:
+        env["GNNREC_ML100K_DIR"] = str(Path(data_dir).resolve())
     code = CHILD.format(runs=runs)
     subprocess.run([sys.executable, "-c", code, str(target)], env=env, check=True, cwd=checkout)
     result = torch.load(target, weights_only=True)
@@ -87,20 +91,21 @@ def describe(version: dict) -> str:
     return f"git {version['commit_short']} ({'dirty' if version['dirty'] else 'clean'} tree)"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old", type=Path, help="checkout (a clean clone) of the older commit")
     parser.add_argument("new", type=Path, help="checkout (a clean clone) of the newer commit")
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(RUNS))
     parser.add_argument("--repeats", type=int, default=1, help="fits per side; the fastest fit time is reported")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
-    args = parser.parse_args()
+    harness.add_options(parser, data_dir=True, threads=None)
+    args = parser.parse_args(argv)
     runs = {name: RUNS[name] for name in args.models}
     olds, news = [], []
     with tempfile.TemporaryDirectory() as scratch:
         for repeat in range(args.repeats):
-            olds.append(predictions(args.old, Path(scratch) / f"old{repeat}.pt", runs))
-            news.append(predictions(args.new, Path(scratch) / f"new{repeat}.pt", runs))
+            olds.append(predictions(args.old, Path(scratch) / f"old{repeat}.pt", runs, args.data_dir))
+            news.append(predictions(args.new, Path(scratch) / f"new{repeat}.pt", runs, args.data_dir))
     old, new = olds[0], news[0]
     lines = [
         "# Same ML-100k predictions at two commits (`benchmarks/check_same_predictions.py`)",

@@ -17,12 +17,10 @@ import dataclasses
 import random
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 
-import torch
-
+from gnnrec.benchmark import harness
 from gnnrec.testing.corrupt import check_reader, corrupt_set_items, corrupt_suite, reader_cases
 
 PARSERS = ("suite", "set")
@@ -68,14 +66,14 @@ def check_set(rng: random.Random, models: dict[str, list[str]]) -> tuple[str, st
         return "uncaught", f"{model} {items!r}\n{traceback.format_exc()}"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=10_000, help="bad inputs in all (spread over the targets)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
+    harness.add_options(parser, threads=1, seed=0)
     parser.add_argument("--only", nargs="+", metavar="TARGET", help="only these readers / parsers (--set as set)")
     parser.add_argument("--show", type=int, default=3, help="tracebacks of uncaught inputs to print")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = parser.parse_args(argv)
+    harness.apply_options(args)
 
     import dataclasses as dc
 
@@ -89,8 +87,7 @@ def main() -> int:
     models = {name: [f.name for f in dc.fields(get_model_class(name).config_class)] for name in available_models()}
     tallies = {target: Tally() for target in targets}
     shown = 0
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="gnnrec-fuzz-") as scratch:
+    with harness.timed() as campaign, tempfile.TemporaryDirectory(prefix="gnnrec-fuzz-") as scratch:
         scratch = Path(scratch)
         sources = {}
         for name in targets:
@@ -101,16 +98,16 @@ def main() -> int:
             target = targets[number % len(targets)]
             rng = random.Random(f"{args.seed}:{target}:{number}")
             tally = tallies[target]
-            tic = time.perf_counter()
-            if target in cases:
-                outcome = check_reader(cases[target], sources[target], scratch / "work", rng)
-                kind, detail, half = outcome.kind, outcome.detail, outcome.half_written
-            elif target == "suite":
-                (scratch / "work").mkdir(exist_ok=True)
-                (kind, detail), half = check_suite(rng, scratch / "work"), []
-            else:
-                (kind, detail), half = check_set(rng, models), []
-            tally.seconds += time.perf_counter() - tic
+            with harness.timed() as clock:
+                if target in cases:
+                    outcome = check_reader(cases[target], sources[target], scratch / "work", rng)
+                    kind, detail, half = outcome.kind, outcome.detail, outcome.half_written
+                elif target == "suite":
+                    (scratch / "work").mkdir(exist_ok=True)
+                    (kind, detail), half = check_suite(rng, scratch / "work"), []
+                else:
+                    (kind, detail), half = check_set(rng, models), []
+            tally.seconds += clock.seconds
             tally.inputs += 1
             tally.refused += kind == "error"
             tally.valid += kind == "valid"
@@ -120,7 +117,7 @@ def main() -> int:
                 shown += 1
                 print(f"--- input {number} ({target}): {kind}; half-written {half}\n{detail}", file=sys.stderr)
     total = Tally()
-    print(f"fuzz campaign: {args.examples} inputs, seed {args.seed}, {time.perf_counter() - started:.0f} s")
+    print(f"fuzz campaign: {args.examples} inputs, seed {args.seed}, {campaign.seconds:.0f} s")
     print()
     print("| target | inputs | refused (DataFormatError / ValueError) | valid | uncaught | half-written | s |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -33,6 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gnnrec.benchmark import harness  # noqa: E402
 from gnnrec.testing.serving import LOOPBACK, free_port  # noqa: E402
 
 # (scenario, concurrency) -> (p99 ms at most, requests/s at least); None: no target
@@ -132,18 +133,17 @@ def wait_until_up(base: str, process: subprocess.Popen, timeout: float) -> dict:
             time.sleep(0.25)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a .safetensors checkpoint or a `gnnrec train` run directory")
-    parser.add_argument("--data-dir", default=None, help="raw files of the checkpoint's dataset")
+    harness.add_options(parser, data_dir=True, threads=None, seed=0)
     parser.add_argument("--requests", type=int, default=2000, help="requests per scenario and concurrency")
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per scenario and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests before each measurement")
     parser.add_argument("--server-threads", type=int, default=1, help="torch threads of the server")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start-timeout", type=float, default=240.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.requests < 1 or args.time_limit <= 0 or min(args.concurrency) < 1:
         parser.error("--requests, --time-limit and --concurrency must be positive")
 

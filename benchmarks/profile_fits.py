@@ -17,19 +17,17 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import platform
 import pstats
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from gnnrec.benchmark import harness
 from gnnrec.data.registry import load_split
 from gnnrec.models.registry import create_model
-from gnnrec.provenance import code_version
 from gnnrec.utils import atomic_write_text
 
 # short runs that go through every part of a fit (for the GNN: training steps, EMA, validation, snapshots)
@@ -76,9 +74,9 @@ def profile_model(name: str, overrides: dict[str, Any], split: Any, limit: int) 
 
     def fit() -> tuple[Any, float]:
         torch.manual_seed(0)
-        tic = time.perf_counter()
-        model = create_model(name, overrides).fit(split)
-        return model, time.perf_counter() - tic
+        with harness.timed() as clock:
+            model = create_model(name, overrides).fit(split)
+        return model, clock.seconds
 
     fit()  # warm-up
     model, plain = fit()
@@ -111,29 +109,25 @@ def profile_model(name: str, overrides: dict[str, Any], split: Any, limit: int) 
     return lines
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(RUNS), choices=list(RUNS))
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    harness.add_options(parser, data_dir=True, threads=1)
     parser.add_argument("--rows", type=int, default=25, help="rows per table")
     parser.add_argument("--out", type=Path, default=None, help="write the report (markdown) here")
-    args = parser.parse_args()
-    if args.threads < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    split = load_split("ml-100k", "u1")
-    version = code_version()
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " / ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    args = parser.parse_args(argv)
+    harness.apply_options(args)
+    split = load_split("ml-100k", "u1", source_dir=args.data_dir)
+    info = harness.provenance()
     lines = [
         "# Profile of short GNN and GLocal-K fits on ML-100k u1 (`benchmarks/profile_fits.py`)",
         "",
         f"- command: `python benchmarks/profile_fits.py --models {' '.join(args.models)} --threads {args.threads}`",
-        f"- code: git {version['commit_short']} ({'dirty' if version['dirty'] else 'clean'} tree); torch "
-        f"{torch.__version__}; python {platform.python_version()}",
-        f"- machine: {platform.platform()}, {platform.processor() or platform.machine()}, {cpus} CPUs; torch threads "
-        f"{torch.get_num_threads()}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load average "
-        f"(1/5/15 min) at start {load}",
+        f"- code: git {info['commit_short']} ({'dirty' if info['dirty'] else 'clean'} tree); torch "
+        f"{info['torch']}; python {info['python']}",
+        f"- machine: {info['platform']}, {info['processor']}, {info['cores_available']} CPUs; torch threads "
+        f"{info['torch_threads']}; OMP_NUM_THREADS={info['omp_num_threads']}; load average "
+        f"(1/5/15 min) at start {info['load_average']}",
         "",
     ]
     for name in args.models:

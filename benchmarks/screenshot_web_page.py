@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gnnrec.benchmark import harness  # noqa: E402
 from gnnrec.cli.common import load_checkpoint  # noqa: E402
 from gnnrec.serving import Recommender  # noqa: E402
 from gnnrec.serving.app import create_app  # noqa: E402
@@ -25,12 +26,13 @@ LIKED = ("Star Wars", "Fargo", "Toy Story", "Silence of the Lambs", "Godfather")
 PERSON = {"age": "34", "gender": "F", "occupation": "writer"}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint")
-    parser.add_argument("--data-dir", default=None)
+    harness.add_options(parser, data_dir=True, threads=None)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "web_page.png")
-    args = parser.parse_args()
+    parser.add_argument("--liked", nargs=len(LIKED), default=list(LIKED), metavar="TITLE", help="the five liked films")
+    args = parser.parse_args(argv)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -44,7 +46,7 @@ def main() -> int:
             browser.get(url + "/")
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#occupation option")) > 1)
             field = browser.find_element(By.ID, "liked-input")
-            for number, title in enumerate(LIKED, start=1):
+            for number, title in enumerate(args.liked, start=1):
                 field.send_keys(title)
                 wait.until(lambda d, t=title: any(t.split()[-1] in s.text for s in
                                                   d.find_elements(By.CSS_SELECTOR, ".suggestion")))  # fmt: skip
@@ -60,7 +62,7 @@ def main() -> int:
         finally:
             browser.quit()
     recommender.close()
-    print(f"{args.out}: {model.name} on {split.name}, liked {', '.join(LIKED)}; {PERSON}")
+    print(f"{args.out}: {model.name} on {split.name}, liked {', '.join(args.liked)}; {PERSON}")
     return 0
 
 

@@ -6,10 +6,13 @@
 * :mod:`gnnrec.benchmark.report`: summaries, markdown/CSV/JSON and the one mean ± std formatter;
 * :mod:`gnnrec.benchmark.plots`: metric bars and learning curves;
 * :mod:`gnnrec.benchmark.significance`: paired user bootstrap of the leading model against the others;
+* :mod:`gnnrec.benchmark.harness`: a benchmark script's run (shared options, timing, peak memory, provenance,
+  results record), used by every script in ``benchmarks/``;
 * :mod:`gnnrec.benchmark.markers`: named tables in results files and the README blocks that copy them.
 """
 
 from gnnrec.benchmark.cell import supports_refit
+from gnnrec.benchmark.harness import PeakMemory, environment
 from gnnrec.benchmark.markers import extract_table, wrap_table
 from gnnrec.benchmark.plots import plot_learning_curves, plot_metric_bars
 from gnnrec.benchmark.report import (
@@ -28,14 +31,7 @@ from gnnrec.benchmark.report import (
     summary_table,
     write_results,
 )
-from gnnrec.benchmark.runner import (
-    BenchmarkRun,
-    PeakMemory,
-    ablation_choice,
-    default_run_dir,
-    environment,
-    run_benchmark,
-)
+from gnnrec.benchmark.runner import BenchmarkRun, ablation_choice, default_run_dir, run_benchmark
 from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import (
     ALL_MODELS,

@@ -1,14 +1,12 @@
 """One benchmark cell: fit with selection on validation, refit on train ∪ validation, evaluate once on test.
 
-Also the per-cell measurements (:class:`PeakMemory`) and the per-user arrays stored for the paired bootstrap.
+Also the per-user arrays stored for the paired bootstrap.
 """
 
 from __future__ import annotations
 
 import inspect
-import resource
 import shutil
-import sys
 import time
 import traceback
 from datetime import datetime, timezone
@@ -16,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy
-import torch
 
+from gnnrec.benchmark.harness import PeakMemory
 from gnnrec.benchmark.report import OK, json_safe
 from gnnrec.benchmark.suite import Cell, Suite
 from gnnrec.config import config_to_dict, epochs_hint
@@ -27,51 +25,6 @@ from gnnrec.models import create_model
 from gnnrec.models.base import RatingModel
 from gnnrec.tensorboard import ProgressWriter, log_embeddings, log_hparams
 from gnnrec.utils import atomic_path, seed_everything
-
-
-# ---------------------------------------------------------------------- measurements
-class PeakMemory:
-    """Peak resident memory (RSS) of this process during a cell.
-
-    On Linux the kernel's high-water mark ``VmHWM`` is reset before each cell (``/proc/self/clear_refs``),
-    so each cell reports its own peak, including the memory already held by the process (Python, torch,
-    the loaded split). Elsewhere it falls back to ``getrusage`` max RSS: the process peak so far.
-    With CUDA the peak of ``torch.cuda.max_memory_allocated`` is reported too.
-    """
-
-    def __init__(self) -> None:
-        self.per_cell = self._reset_hwm()
-        if self.per_cell:
-            self.method = "VmHWM: peak RSS of the process during the cell (Linux high-water mark, reset per cell)"
-        else:
-            self.method = "ru_maxrss: peak RSS of the process since it started (not reset per cell)"
-
-    @staticmethod
-    def _reset_hwm() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-            return True
-        except OSError:
-            return False
-
-    def reset(self) -> None:
-        if self.per_cell:
-            self._reset_hwm()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-
-    def peak_rss_mb(self) -> float:
-        if self.per_cell:
-            with open("/proc/self/status") as handle:
-                for line in handle:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-    def peak_cuda_mb(self) -> float | None:
-        return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
 
 
 def _supports_per_user() -> bool:

@@ -62,6 +62,14 @@ def metric_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted(found, key=lambda name: (order.get(_metric_base(name), len(order)), name))
 
 
+def validation_metric_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The columns of the validation table: the test metrics' names, or where no cell was tested (a
+    validation-only screen) the names of the validation metrics."""
+    return metric_names(records) or metric_names(
+        [{"metrics": (r.get("selection") or {}).get("metrics")} for r in records]
+    )
+
+
 def higher_is_better(name: str) -> bool | None:
     metric = METRICS.get(_metric_base(name))
     return metric.higher_is_better if metric is not None else None
@@ -70,6 +78,7 @@ def higher_is_better(name: str) -> bool | None:
 def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
     """Mean and std over splits × seeds of every metric, per model label (only cells with status ok)."""
     names = metric_names(records)
+    val_names = validation_metric_names(records)
     rows = []
     for label in labels:
         mine = [r for r in records if r["label"] == label]
@@ -90,7 +99,7 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                     n: mean_std(
                         [v for r in ok if (v := ((r.get("selection") or {}).get("metrics") or {}).get(n)) is not None]
                     )
-                    for n in names
+                    for n in val_names
                 },
                 "metrics_without_refit": {
                     n: mean_std([v for r in ok if (v := (r.get("metrics_without_refit") or {}).get(n)) is not None])
@@ -122,15 +131,18 @@ def format_mean_std(values: Mapping[str, Any] | Sequence[float], digits: int = 4
 
 
 def summary_table(results: Mapping[str, Any]) -> str:
-    """The per-model markdown table: mean ± std of each metric, fit/eval seconds and peak memory."""
+    """The per-model markdown table: mean ± std of each test metric (of each validation metric where no cell
+    was tested: a screen), fit/eval seconds and peak memory."""
     names = metric_names(results["cells"])
+    key, prefix = ("metrics", "") if names else ("val_metrics", "val ")
+    names = names or validation_metric_names(results["cells"])
     arrows = {True: " ↑", False: " ↓", None: ""}
-    header = ["model", "cells ok"] + [f"{n}{arrows[higher_is_better(n)]}" for n in names]
+    header = ["model", "cells ok"] + [f"{prefix}{n}{arrows[higher_is_better(n)]}" for n in names]
     header += ["fit s", "eval s", "peak RSS MB"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
     for row in results["summary"]:
         cells = [row["label"], f"{row['ok']}/{row['cells']}"]
-        cells += [format_mean_std(row["metrics"][n]) for n in names]
+        cells += [format_mean_std(row[key][n]) for n in names]
         cells += [format_mean_std(row["fit_seconds"], 1), format_mean_std(row["eval_seconds"], 1)]
         cells.append(f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
@@ -218,16 +230,25 @@ def _tables(results: Mapping[str, Any]) -> list[str]:
     ranking = [n for n in names if n not in RATING_METRICS]
     out: list[str] = []
     selection = results.get("selection")
+    screen = not results["suite"].get("test_chosen", True)
     if selection:
         chosen, metric = selection["chosen"], selection["metric"]
+        tested = (
+            "No test rating was scored (a validation-only screen)."
+            if screen
+            else "Test metrics are reported for the chosen variant only."
+        )
         out += [
             "## Validation (every variant)",
             "",
-            f"The variant with the best mean validation `{metric}` is chosen: **{chosen}**. Test metrics are "
-            "reported for the chosen variant only.",
+            f"The variant with the best mean validation `{metric}` is chosen: **{chosen}**. {tested}",
             "",
-            wrap_table("validation", metric_table(results, names, key="val_metrics")),
+            wrap_table(
+                "validation", metric_table(results, validation_metric_names(results["cells"]), key="val_metrics")
+            ),
         ]
+    if screen:
+        return out
     out += ["## Rating metrics (test)", "", wrap_table("rating", metric_table(results, rating))]
     out += ["## Ranking metrics (test)", "", wrap_table("ranking", metric_table(results, ranking))]
     if any(r.get("metrics_without_refit") for r in results["cells"]):
@@ -267,15 +288,22 @@ def _header(results: Mapping[str, Any], evaluated: str) -> list[str]:
     """The title and provenance lines of a results file; ``evaluated`` says what the metrics are."""
     suite, run, env = results["suite"], results["run"], results["environment"]
     seeds = ", ".join(map(str, suite["seeds"]))
+    settings = suite.get("dataset_settings") or {}
+    dataset = suite["dataset"] + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else "")
     return [
         f"# Benchmark `{suite['name']}`",
         "",
         suite["description"] or "",
         "",
-        f"- dataset {suite['dataset']}, splits {', '.join(suite['splits'])}, seeds {seeds}; "
+        f"- dataset {dataset}, splits {', '.join(suite['splits'])}, seeds {seeds}; "
         f"validation share {suite['val_fraction']} (data seed {suite['data_seed']})",
         evaluated,
-        "- " + _refit_line(results),
+        "- "
+        + (
+            _refit_line(results)
+            if suite.get("test_chosen", True)
+            else "no refit, no test: the variants are compared on their fits to the training part"
+        ),
         f"- wall time of this invocation: {run['wall_seconds']:.1f} s "
         f"({run['cells_finished']}/{run['cells_total']} cells finished, {run['cells_reused']} reused from an "
         f"earlier invocation, {run['cells_failed']} failed)",
@@ -297,7 +325,12 @@ def results_markdown(results: Mapping[str, Any]) -> str:
         return coldstart_markdown(results)
     suite = results["suite"]
     evaluated = (
-        f"- metrics on the test part, evaluated once per cell; top-K with k={suite['k']}; "
+        (
+            "- validation metrics only (a screen: no test rating scored)"
+            if not suite.get("test_chosen", True)
+            else "- metrics on the test part, evaluated once per cell"
+        )
+        + f"; top-K with k={suite['k']}; "
         f"mean ± sample std [95% Student-t interval of the mean] over {len(suite['splits'])} split(s) × "
         f"{len(suite['seeds'])} seed(s)"
     )

@@ -37,8 +37,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -47,19 +45,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy
 import torch
 from tqdm.auto import tqdm
 
-import gnnrec
 from gnnrec import distributed
-from gnnrec.benchmark.cell import PeakMemory, evaluate_part, run_cell, save_per_user
+from gnnrec.benchmark.cell import evaluate_part, run_cell, save_per_user
 from gnnrec.benchmark.coldstart_cells import prepare_scenario, run_coldstart_group
+from gnnrec.benchmark.harness import PeakMemory, environment
 from gnnrec.benchmark.report import OK, coldstart_summary, json_safe, summarize, write_results
 from gnnrec.benchmark.significance import leader_comparisons
 from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel_suite, create_cell_model
 from gnnrec.config import config_to_dict
-from gnnrec.data import load_split
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved
 from gnnrec.models import create_model
@@ -67,38 +63,6 @@ from gnnrec.models.base import RatingModel
 from gnnrec.provenance import code_version, version_key
 from gnnrec.threads import resolve_threads, torch_threads
 from gnnrec.utils import atomic_write_text, gnnrec_home, remove_stray_temporaries, seed_everything
-
-
-def environment() -> dict[str, Any]:
-    """Versions and machine, recorded with every run."""
-    import torch_geometric
-
-    env = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "numpy": numpy.__version__,
-        "gnnrec": gnnrec.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-    try:
-        import subprocess
-
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        env["git_commit"] = commit.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        env["git_commit"] = None
-    return env
 
 
 # ---------------------------------------------------------------------- the run
@@ -309,14 +273,7 @@ def _run(
             if cell.split not in splits:
                 splits.clear()  # one split in memory at a time
                 with distributed.main_first():  # rank 0 builds the processed cache, the others read it
-                    splits[cell.split] = load_split(
-                        suite.dataset,
-                        cell.split,
-                        source_dir=data_dir,
-                        val_fraction=suite.val_fraction,
-                        seed=suite.data_seed,
-                        log=False,
-                    )
+                    splits[cell.split] = suite.load_split(cell.split, data_dir, log=False)
             split = splits[cell.split]
             seed_everything(cell.seed)  # before construction, in case a model draws random numbers there
             model = create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
@@ -392,7 +349,7 @@ def _run(
             )
             log(f"{where}: {summary} (fit {record['fit_seconds'] or 0:.1f} s)")
             bar.update()
-        if selecting:
+        if selecting and suite.test_chosen:
             _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
         bar.close()
@@ -449,8 +406,7 @@ def _run_coldstart(
         for (split_name, kind, label, seed), group in groups.items():
             if loaded != split_name:
                 loaded = split_name
-                split = load_split(suite.dataset, split_name, source_dir=data_dir, val_fraction=suite.val_fraction,
-                                   seed=suite.data_seed, log=False)  # fmt: skip
+                split = suite.load_split(split_name, data_dir, log=False)
                 scenarios.clear()
             entry = group[0].entry
             model = create_cell_model(entry.model, group[0].overrides, test_config=suite.test_config, coldstart=True)
@@ -548,10 +504,7 @@ def _test_chosen_variant(
         record = records.get(cell.id)
         if cell.entry.label != chosen or record is None or record["status"] != OK or record["metrics"]:
             continue
-        split = load_split(
-            suite.dataset, cell.split, source_dir=data_dir, val_fraction=suite.val_fraction, seed=suite.data_seed,
-            log=False,
-        )  # fmt: skip
+        split = suite.load_split(cell.split, data_dir, log=False)
         model = RatingModel.load(path_in_run(run_dir, record["checkpoint"]), split)
         result = evaluate_part(model, split, "test", suite, per_user)
         record["metrics"] = result.to_dict()["metrics"]

@@ -25,8 +25,13 @@ from gnnrec.models import available_models, get_model_class
 if TYPE_CHECKING:  # importlib.resources.abc is new in Python 3.11
     from importlib.resources.abc import Traversable
 
+    from gnnrec.data.split import RatingSplit
+
 ALL_MODELS = "all"
 ANY_MODEL = "*"
+# dataset settings a suite sets through its own fields (or the runner's data directory), not dataset_settings
+SUITE_DATA_FIELDS = {"source_dir": "--data-dir", "val_fraction": "val_fraction", "seed": "data_seed", "log": None}
+NOT_DATA_SETTINGS = {"transform", "pre_transform", "force_reload"}  # torch_geometric's, not the data's
 SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -157,11 +162,15 @@ class Suite:
     applied after an entry's own overrides. ``test_config`` starts each model from its
     ``test_config()`` (tiny settings for smoke tests) instead of its default config.
     ``relevance_threshold=None`` lets the evaluator use 3/4 of the rating scale.
+    ``dataset_settings``: the dataset's own keyword settings (e.g. ``num_users`` or ``levels`` of ``synthetic``,
+    ``path`` of ``csv``; see :func:`gnnrec.data.dataset_settings`), so that a screen on other data is a suite.
     ``refit``: after a fit that selects on validation, fit again on train ∪ validation with what was selected
     (:meth:`~gnnrec.models.base.RatingModel.refit_overrides`) and evaluate that model on test.
     ``select_on="validation"`` (ablations): the entries are variants; every cell is evaluated on validation,
     the variant with the best mean validation ``selection_metric`` is chosen, and only its cells are
     evaluated on test.
+    ``test_chosen=False`` (with ``select_on``): a validation-only screen, which scores no test rating, not even
+    the chosen variant's.
     ``score_without_refit`` (with ``refit``): also score the selection fit on test, before the refit, so that
     ``results.md`` shows the effect of refitting (refit on / off) without a second fit of every model.
     """
@@ -172,6 +181,7 @@ class Suite:
     models: list[ModelEntry] | None = None
     overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     dataset: str = "ml-100k"
+    dataset_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
     k: int = 10
     relevance_threshold: float | None = None
@@ -181,6 +191,7 @@ class Suite:
     refit: bool = True
     select_on: str | None = None
     selection_metric: str = "rmse"
+    test_chosen: bool = True
     score_without_refit: bool = False
     # a cold-start protocol instead of warm cells: kinds, support_sizes, share, order, tune (see ColdstartSettings)
     coldstart: dict[str, Any] | None = None
@@ -239,6 +250,7 @@ class Suite:
                 raise ValueError(f"suite 'seeds' must hold integers, got {seed!r}")
         if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
             raise ValueError(f"suite 'dataset' must be one of {', '.join(sorted(DATASETS))}, got {self.dataset!r}")
+        self._validate_dataset_settings()
         known_splits = DATASETS[self.dataset].splits
         for split in self.splits:
             if not isinstance(split, str) or split not in known_splits:
@@ -254,13 +266,15 @@ class Suite:
             raise ValueError(f"suite 'val_fraction' must be a number in [0, 1), got {self.val_fraction!r}")
         if not _is_int(self.data_seed):
             raise ValueError(f"suite 'data_seed' must be an integer, got {self.data_seed!r}")
-        for key in ("test_config", "refit", "score_without_refit"):
+        for key in ("test_config", "refit", "score_without_refit", "test_chosen"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"suite {key!r} must be true or false, got {getattr(self, key)!r}")
         if not isinstance(self.description, str):
             raise ValueError(f"suite 'description' must be a string, got {self.description!r}")
         if self.select_on not in (None, "validation"):
             raise ValueError(f"suite 'select_on' must be \"validation\" or absent, got {self.select_on!r}")
+        if not self.test_chosen and self.select_on is None:
+            raise ValueError("suite 'test_chosen': false is for a screen (select_on \"validation\"); set select_on")
         if not isinstance(self.selection_metric, str):
             raise ValueError(f"suite 'selection_metric' must be a metric name, got {self.selection_metric!r}")
         try:
@@ -280,6 +294,38 @@ class Suite:
     def coldstart_settings(self) -> ColdstartSettings | None:
         """The cold-start protocol of the suite (None: a warm suite)."""
         return None if self.coldstart is None else ColdstartSettings.parse(self.coldstart)
+
+    def _validate_dataset_settings(self) -> None:
+        from gnnrec.data import dataset_settings
+
+        if not isinstance(self.dataset_settings, Mapping) or not all(isinstance(k, str) for k in self.dataset_settings):
+            raise ValueError(f"suite 'dataset_settings' must be an object of settings, got {self.dataset_settings!r}")
+        known = [n for n in dataset_settings(self.dataset) if n not in SUITE_DATA_FIELDS and n not in NOT_DATA_SETTINGS]
+        for key in self.dataset_settings:
+            if key in SUITE_DATA_FIELDS:
+                where = SUITE_DATA_FIELDS[key]
+                hint = f"; set it with {where!r}" if where else ""
+                raise ValueError(f"suite 'dataset_settings' may not hold {key!r}{hint}")
+            if key not in known:
+                raise ValueError(
+                    f"suite 'dataset_settings': dataset {self.dataset!r} has no setting {key!r}; "
+                    f"it takes: {', '.join(known) or 'none'}"
+                )
+
+    def load_split(self, split: str, data_dir: str | Path | None = None, **options: Any) -> RatingSplit:
+        """Split ``split`` of the suite's dataset with the suite's validation carve-out, data seed and dataset
+        settings; ``data_dir`` holds the raw files (None: the dataset's environment variable, else download)."""
+        from gnnrec.data import load_split
+
+        return load_split(
+            self.dataset,
+            split,
+            source_dir=data_dir,
+            val_fraction=self.val_fraction,
+            seed=self.data_seed,
+            **self.dataset_settings,
+            **options,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -124,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--test-config", action="store_true", help="start every model from its tiny test config")
     bench.add_argument("--data-dir", default=None, help="directory with the raw files (else $GNNREC_ML100K_DIR)")
+    bench.add_argument("--dataset", default=None, help="replace the suite's dataset (e.g. synthetic, douban)")
+    bench.add_argument(
+        "--dataset-setting",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the dataset (e.g. num_users=800 for synthetic; VALUE is read as JSON, else as text); "
+        "repeatable, merged into the suite's dataset_settings",
+    )
+    bench.add_argument("--val-fraction", type=float, default=None, help="replace the suite's validation share")
+    bench.add_argument("--data-seed", type=int, default=None, help="replace the suite's data seed")
     bench.add_argument("--save-models", action="store_true", help="also save each cell's checkpoint")
     bench.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard logs")
     bench.add_argument("--no-projector", action="store_true", help="skip the embedding projector output")

@@ -7,8 +7,42 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gnnrec.cli.common import command_line, set_overrides
+
+if TYPE_CHECKING:  # the benchmark package is imported only when the command runs
+    from gnnrec.benchmark import Suite
+
+
+def dataset_setting_values(items: list[str] | None) -> dict[str, Any]:
+    """``["num_users=800", "levels=[1, 2]"]`` → ``{"num_users": 800, "levels": [1, 2]}`` (JSON, else text)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--dataset-setting expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def data_options(suite: Suite, args: argparse.Namespace) -> Suite:
+    """``suite`` with the dataset options of the command line (dataset, its settings, validation share, data
+    seed) in place of its own; a new dataset starts from no dataset settings."""
+    changes: dict[str, Any] = {}
+    if args.dataset is not None and args.dataset != suite.dataset:
+        changes.update(dataset=args.dataset, dataset_settings={})
+    settings = dataset_setting_values(args.dataset_setting)
+    if settings:
+        changes["dataset_settings"] = {**changes.get("dataset_settings", suite.dataset_settings), **settings}
+    if args.val_fraction is not None:
+        changes["val_fraction"] = args.val_fraction
+    if args.data_seed is not None:
+        changes["data_seed"] = args.data_seed
+    return dataclasses.replace(suite, **changes) if changes else suite
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -45,6 +79,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         suite = dataclasses.replace(suite, seeds=list(args.seeds))
     if args.test_config:
         suite = dataclasses.replace(suite, test_config=True)
+    suite = data_options(suite, args)
     suite = suite.with_overrides(parse_targeted_overrides(set_overrides(args.set))).validate()
     check_data_parallel_suite(suite)
     run = run_benchmark(
