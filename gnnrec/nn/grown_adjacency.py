@@ -1,4 +1,4 @@
-"""The fused-path matrices of a rating convolution for one fixed edge set plus a few new edges, without sorting it again."""
+"""The fused-path matrices of a rating convolution for a fixed edge set plus a few new edges, without sorting again."""
 
 from __future__ import annotations
 
@@ -121,9 +121,8 @@ class GrownAdjacency:
             insert = crow[rows + 1]  # after the fixed entries of the new entry's row and of every row before it
             crow = crow + row_pointer(rows, num_rows)
             shape = (num_rows, size[0] * direction.sources_per_node)
-            matrices.append(
-                csr_tensor(crow, self._merged(layout.col, cols, insert), self._merged(values, new_values, insert), shape)
-            )
+            merged = self._merged(layout.col, cols, insert), self._merged(values, new_values, insert)
+            matrices.append(csr_tensor(crow, *merged, shape))
         return matrices[0], matrices[1]
 
     def _channels(self, rating_index: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -150,7 +149,7 @@ class GrownAdjacency:
 
     @staticmethod
     def _merged(fixed: Tensor, new: Tensor, insert: Tensor) -> Tensor:
-        """``fixed`` with ``new[i]`` inserted before ``fixed[insert[i]]`` (``insert`` ascending; ties keep ``new``'s order)."""
+        """``fixed`` with ``new[i]`` inserted before ``fixed[insert[i]]`` (``insert`` ascending; ties in order)."""
         if not new.numel():
             return fixed
         pieces = fixed.tensor_split(insert.cpu())
