@@ -10,7 +10,7 @@ import torch
 
 from gnnrec.models import RatingModel
 from gnnrec.models.gnn import GNNModel
-from gnnrec.nn import BipartiteRatingConv
+from gnnrec.nn import BipartiteRatingConv, grown_adjacency
 from gnnrec.nn.grown_adjacency import GrownAdjacency
 from gnnrec.nn.rating_messages import RatingMessageMap
 
@@ -30,7 +30,9 @@ def assert_same_csr(actual: torch.Tensor, expected: torch.Tensor) -> None:
      ({"accumulate": "sum"}, "continuous"), ({"accumulate": "stack"}, "binned")],
 )  # fmt: skip
 @pytest.mark.parametrize("kind", ["users", "movies"])
-def test_grown_adjacency_equals_the_rebuilt_adjacency(options, rating_messages, kind):
+@pytest.mark.parametrize("piecewise_points", [64, 0])  # both ways of merging the new entries in
+def test_grown_adjacency_equals_the_rebuilt_adjacency(options, rating_messages, kind, piecewise_points, monkeypatch):
+    monkeypatch.setattr(grown_adjacency, "PIECEWISE_MERGE_POINTS", piecewise_points)
     torch.manual_seed(0)
     rating_map = RatingMessageMap(torch.arange(1.0, 11.0), rating_messages, 4) if rating_messages != "levels" else None
     levels = 10 if rating_map else 5
@@ -39,7 +41,7 @@ def test_grown_adjacency_equals_the_rebuilt_adjacency(options, rating_messages, 
     edge_index = torch.stack([torch.randint(NUM_USERS, (NUM_EDGES,)), torch.randint(NUM_MOVIES, (NUM_EDGES,))])
     rating_index = torch.randint(levels, (NUM_EDGES,))
     grown = GrownAdjacency(conv, edge_index, rating_index, NUM_USERS, NUM_MOVIES, rating_map)
-    for num_new, support in ((1, 0), (1, 1), (1, 6), (4, 0), (4, 9)):
+    for num_new, support in ((1, 0), (1, 1), (1, 6), (4, 0), (4, 9), (4, 40)):
         new_row = torch.randint(num_new, (support,))
         if kind == "users":
             new_edges = torch.stack([NUM_USERS + new_row, torch.randint(NUM_MOVIES, (support,))])

@@ -11,6 +11,9 @@ from gnnrec.nn.conv import BipartiteRatingConv, RatingConv, edge_norm
 from gnnrec.nn.rating_messages import RatingMessageMap
 from gnnrec.nn.sparse import csr_tensor, row_pointer
 
+# up to this many distinct insertion points a merge concatenates runs; beyond, one masked scatter is faster
+PIECEWISE_MERGE_POINTS = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class _SortedDirection:
@@ -152,8 +155,16 @@ class GrownAdjacency:
         """``fixed`` with ``new[i]`` inserted before ``fixed[insert[i]]`` (``insert`` ascending; ties in order)."""
         if not new.numel():
             return fixed
-        pieces = fixed.tensor_split(insert.cpu())
-        merged: list[Tensor] = [pieces[0]]
-        for item, piece in zip(new.split(1), pieces[1:], strict=True):
-            merged += [item, piece]
-        return torch.cat(merged)
+        points, counts = torch.unique_consecutive(insert, return_counts=True)
+        if points.numel() <= PIECEWISE_MERGE_POINTS:  # a few runs of fixed entries: concatenate them
+            pieces = fixed.tensor_split(points.cpu())
+            merged: list[Tensor] = [pieces[0]]
+            for items, piece in zip(new.split(counts.tolist()), pieces[1:], strict=True):
+                merged += [items, piece]
+            return torch.cat(merged)
+        position = insert + torch.arange(new.numel(), device=insert.device)
+        is_new = torch.zeros(fixed.numel() + new.numel(), dtype=torch.bool, device=fixed.device)
+        is_new[position] = True
+        out = fixed.new_empty(is_new.numel())
+        out[position] = new
+        return out.masked_scatter_(~is_new, fixed)
