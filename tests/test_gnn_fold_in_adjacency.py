@@ -104,3 +104,16 @@ def test_fold_in_follows_a_changed_training_graph(gnn_checkpoint, u1_split):
     graph = model.graph
     model.graph = dataclasses.replace(graph, edge_index=graph.edge_index[:, 1:], rating_index=graph.rating_index[1:])
     assert_same_fold_in(model.fold_in("users", pairs, rating), rebuilt(model, "users", pairs, rating))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"rating_messages": "continuous", "rating_bins": 3, "accumulate": "sum", "num_layers": 2, "rating_stats": True},
+     {"message": "plain", "accumulate": "sum", "input": "embedding", "use_ids": True}],
+)  # fmt: skip
+def test_fold_in_of_other_encoders_equals_the_rebuilt_adjacency(u1_split, overrides):
+    model = GNNModel(GNNModel.test_config(), max_epochs=2, val_every=1, **overrides).fit(u1_split)
+    pairs, rating = torch.tensor([[0, 0, 1], [2, 5, 5]]), torch.tensor([4.0, 1.0, 5.0])
+    for kind in ("users", "movies"):
+        actual = model.fold_in(kind, pairs, rating, explain=True)
+        assert_same_fold_in(actual, rebuilt(model, kind, pairs, rating, explain=True))
