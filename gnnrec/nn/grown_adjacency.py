@@ -60,6 +60,8 @@ class GrownAdjacency:
         self.num_users, self.num_movies = num_users, num_movies
         self.channel, self.weight = self._channels(rating_index)
         user, movie = edge_index
+        # int32 positions and edge ids where they fit: half the memory of the lookup tables
+        self.index_dtype = torch.int32 if max(self.channel.numel(), num_users, num_movies) < 2**31 else torch.long
         self.degree_user = torch.bincount(user, minlength=num_users)
         self.degree_movie = torch.bincount(movie, minlength=num_movies)
         # fixed edges of each node: (pointer [N + 1], edge ids grouped by node)
@@ -73,8 +75,8 @@ class GrownAdjacency:
         ):
             virtual, values = direction.virtual_edges(pair, self.channel, norm, self.weight)
             order = torch.sort(virtual[1], stable=True).indices  # the order adjacency gives the entries
-            position = torch.empty_like(order)
-            position[order] = torch.arange(order.numel(), device=order.device)
+            position = torch.empty_like(order, dtype=self.index_dtype)
+            position[order] = torch.arange(order.numel(), device=order.device, dtype=self.index_dtype)
             crow = row_pointer(virtual[1][order], size[1] * direction.targets_per_node)
             self.directions.append(_SortedDirection(direction, crow, virtual[0][order], values[order], position))
 
@@ -131,10 +133,9 @@ class GrownAdjacency:
     def _channels(self, rating_index: Tensor) -> tuple[Tensor, Tensor | None]:
         return (rating_index, None) if self.rating_map is None else self.rating_map(rating_index)
 
-    @staticmethod
-    def _edges_by_node(node: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    def _edges_by_node(self, node: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
         order = torch.sort(node, stable=True).indices
-        return row_pointer(node[order], num_nodes), order
+        return row_pointer(node[order], num_nodes), order.to(self.index_dtype)
 
     @staticmethod
     def _incident(grouped: tuple[Tensor, Tensor], nodes: Tensor) -> Tensor:
@@ -143,7 +144,7 @@ class GrownAdjacency:
         nodes = torch.unique(nodes)
         start, count = pointer[nodes], pointer[nodes + 1] - pointer[nodes]
         first = torch.repeat_interleave(start - (count.cumsum(0) - count), count)
-        return edges[first + torch.arange(first.numel(), device=first.device)]
+        return edges[first + torch.arange(first.numel(), device=first.device)].long()
 
     @staticmethod
     def _grown(x: Tensor, size: int, fill: int | Tensor = 0) -> Tensor:
