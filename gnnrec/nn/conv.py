@@ -148,7 +148,7 @@ class RatingConv(MessagePassing):
         """Output blocks per target node: one per rating level when stacking, else one."""
         return self.num_levels if self.accumulate == "stack" else 1
 
-    def _virtual_edges(
+    def virtual_edges(
         self, edge_index: Tensor, rating_index: Tensor | None, norm: Tensor, rating_weight: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Edges between virtual nodes ``j * K + r`` (node ``j`` seen through level ``r``) and their weights.
@@ -195,7 +195,7 @@ class RatingConv(MessagePassing):
         Build it once and reuse it while the graph does not change; multiplying it
         is several times faster on CPU than gathering and scattering messages.
         """
-        virtual, norm = self._virtual_edges(edge_index, rating_index, edge_norm(edge_index, size), rating_weight)
+        virtual, norm = self.virtual_edges(edge_index, rating_index, edge_norm(edge_index, size), rating_weight)
         rows = size[1] * self.targets_per_node
         return coo_to_csr(virtual[1], virtual[0], norm, (rows, size[0] * self.sources_per_node))
 
@@ -237,7 +237,7 @@ class RatingConv(MessagePassing):
                 if x_dst is None:
                     raise ValueError("pass size=(num_src, num_dst) when the target features are None")
                 size = (x_src.size(0), x_dst.size(0))
-            virtual, norm = self._virtual_edges(edge_index, rating_index, edge_norm(edge_index, size), rating_weight)
+            virtual, norm = self.virtual_edges(edge_index, rating_index, edge_norm(edge_index, size), rating_weight)
             virtual_size = (table.size(0), size[1] * self.targets_per_node)
             out = self.propagate(virtual, x=(table, None), norm=norm, size=virtual_size)
         out = out.reshape(-1, self.out_channels)  # stacked levels side by side

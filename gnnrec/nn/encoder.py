@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from gnnrec.nn.activation import activation
 from gnnrec.nn.conv import BipartiteRatingConv
+from gnnrec.nn.grown_adjacency import GrownAdjacency
 from gnnrec.nn.rating_messages import RatingMessageMap
 from gnnrec.nn.rating_stats import rating_statistics, rating_stats_width
 from gnnrec.nn.side_conv import SideGraphConv
@@ -198,6 +199,15 @@ class RatingGraphEncoder(nn.Module):
             return self.convs[0].adjacency(edge_index, rating_index, num_users, num_movies)
         channel, weight = self.rating_map(rating_index)
         return self.convs[0].adjacency(edge_index, channel, num_users, num_movies, weight)
+
+    def grown_adjacency(
+        self, edge_index: Tensor, rating_index: Tensor, num_users: int, num_movies: int
+    ) -> GrownAdjacency | None:
+        """:meth:`adjacency` of this graph plus new edges, without sorting this graph again at every call
+        (:class:`~gnnrec.nn.grown_adjacency.GrownAdjacency`; ``None`` without convolutions)."""
+        if not self.convs:
+            return None
+        return GrownAdjacency(self.convs[0], edge_index, rating_index, num_users, num_movies, self.rating_map)
 
     def forward(
         self,

@@ -54,7 +54,7 @@ class MaskedAdjacency:
             (conv.movie_to_user, edge_index.flip(0), (num_movies, num_users)),
         ):
             # (source column, target row) of every edge, in edge order (one level per edge); the norms come later
-            virtual, _ = direction._virtual_edges(pair, rating_index, torch.ones(pair.size(1), device=pair.device))
+            virtual, _ = direction.virtual_edges(pair, rating_index, torch.ones(pair.size(1), device=pair.device))
             shape = (size[1] * direction.targets_per_node, size[0] * direction.sources_per_node)
             self.matrices.append(
                 (shape, pattern(virtual[1], virtual[0], shape), pattern(virtual[0], virtual[1], shape[::-1]))

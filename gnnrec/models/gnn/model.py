@@ -21,6 +21,7 @@ from gnnrec.models.gnn.graph import TrainingGraph, rating_level_index
 from gnnrec.models.gnn.network import build_network
 from gnnrec.models.gnn.training import GNNTrainer, refit_overrides
 from gnnrec.models.registry import register_model
+from gnnrec.nn.grown_adjacency import GrownAdjacency
 from gnnrec.nn.network import RatingGNN
 
 PREDICT_PAIRS = 1 << 20  # pairs decoded at once by predict (bounded memory: the decoder holds a few [pairs, d] tensors)
@@ -92,6 +93,7 @@ class GNNModel(RatingModel):
         self.metadata: dict[str, Any] = {}
         self._embeddings: list[tuple[Tensor, Tensor]] | None = None
         self._encoding: tuple[TrainingGraph, Any] | None = None  # while training: the device graph, its adjacency
+        self._fold_in_layout: tuple[TrainingGraph, GrownAdjacency | None] | None = None  # the graph it was built for
         self.preset_name: str | None = None  # the preset the last fit took its unset fields from
         self.fit_config: GNNConfig | None = None  # self.config with the preset (and "auto") filled in
 
@@ -143,7 +145,7 @@ class GNNModel(RatingModel):
         """Serve from these networks (validation swaps in the averaged weights); ``encoding``: the graph and its
         prebuilt adjacency to encode with (training keeps them on its device), ``None``: :attr:`graph`."""
         self.members, self.rank_members, self._encoding = list(members), list(rank_members), encoding
-        self._embeddings = self._rank_embeddings = None
+        self._embeddings = self._rank_embeddings = self._fold_in_layout = None
 
     def refit_overrides(self) -> dict[str, int]:
         """Config overrides that repeat what validation selected when fitting again without validation
@@ -287,10 +289,12 @@ class GNNModel(RatingModel):
         rating_index = torch.cat([graph.rating_index, level])
         user_ids = torch.arange(user_x.size(0)).clamp(max=num_users)  # new users: the "unknown user" row
         movie_ids = torch.arange(movie_x.size(0)).clamp(max=num_movies)  # new movies: the "unknown movie" row
+        layout = self._fold_in_adjacency()
+        adjacency = None if layout is None else layout(new_edges, level, user_x.size(0), movie_x.size(0))
 
         def encode(member: RatingGNN) -> tuple[Tensor, Tensor]:
             return member.eval().encode(
-                user_x, movie_x, edge_index, rating_index, user_ids, None, movie_ids=movie_ids, side=graph.side
+                user_x, movie_x, edge_index, rating_index, user_ids, adjacency, movie_ids=movie_ids, side=graph.side
             )
 
         scores, ranking = [], []
@@ -308,6 +312,16 @@ class GNNModel(RatingModel):
             else:  # the per-movie bias is unknown for a new movie and constant over the users it ranks
                 ranking.append(head.movie(z_movie[num_movies:]) @ head.user(z_user).t())
         return torch.stack(scores).mean(0), (torch.stack(ranking).mean(0) if ranking else None)
+
+    def _fold_in_adjacency(self) -> GrownAdjacency | None:
+        """The training graph's matrices laid out once for fold-in (rebuilt when the graph changes); one serves every
+        member and ranking snapshot, which :meth:`build_member` gives the same convolution layout."""
+        graph = self.graph
+        if self._fold_in_layout is None or self._fold_in_layout[0] is not graph:
+            encoder = (self.members or self.rank_members)[0].encoder
+            layout = encoder.grown_adjacency(graph.edge_index, graph.rating_index, graph.num_users, graph.num_movies)
+            self._fold_in_layout = (graph, layout)
+        return self._fold_in_layout[1]
 
     def movie_indices(self, raw_ids: Iterable[Any]) -> list[int]:
         """Movie indices of raw dataset movie ids (e.g. MovieLens ``u.item`` ids), for :meth:`recommend_new_user`."""
@@ -346,4 +360,4 @@ class GNNModel(RatingModel):
                     member.load_state_dict(member_state)
                     members.append(member.eval())
         self.selected_epochs = list(state.get("selected_epochs", []))
-        self._embeddings = self._rank_embeddings = None
+        self._embeddings = self._rank_embeddings = self._fold_in_layout = None

@@ -1,0 +1,119 @@
+"""Fold-in's grown adjacency: the same matrices, and the same fold-in scores, as rebuilding the adjacency."""
+
+from __future__ import annotations
+
+import dataclasses
+from unittest import mock
+
+import pytest
+import torch
+
+from gnnrec.models import RatingModel
+from gnnrec.models.gnn import GNNModel
+from gnnrec.nn import BipartiteRatingConv, grown_adjacency
+from gnnrec.nn.grown_adjacency import GrownAdjacency
+from gnnrec.nn.rating_messages import RatingMessageMap
+
+NUM_USERS, NUM_MOVIES, NUM_EDGES = 30, 20, 300
+
+
+def assert_same_csr(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    assert actual.shape == expected.shape
+    for part in ("crow_indices", "col_indices", "values"):
+        a, e = getattr(actual, part)(), getattr(expected, part)()
+        assert a.dtype == e.dtype and torch.equal(a, e), part
+
+
+@pytest.mark.parametrize(
+    ("options", "rating_messages"),
+    [({"accumulate": "stack"}, "levels"), ({"accumulate": "sum"}, "levels"), ({"message": "plain"}, "levels"),
+     ({"accumulate": "sum"}, "continuous"), ({"accumulate": "stack"}, "binned")],
+)  # fmt: skip
+@pytest.mark.parametrize("kind", ["users", "movies"])
+@pytest.mark.parametrize("piecewise_points", [64, 0])  # both ways of merging the new entries in
+def test_grown_adjacency_equals_the_rebuilt_adjacency(options, rating_messages, kind, piecewise_points, monkeypatch):
+    monkeypatch.setattr(grown_adjacency, "PIECEWISE_MERGE_POINTS", piecewise_points)
+    torch.manual_seed(0)
+    rating_map = RatingMessageMap(torch.arange(1.0, 11.0), rating_messages, 4) if rating_messages != "levels" else None
+    levels = 10 if rating_map else 5
+    channels = rating_map.num_channels if rating_map else levels
+    conv = BipartiteRatingConv(NUM_USERS, NUM_MOVIES, 3 * channels, channels, **options)
+    edge_index = torch.stack([torch.randint(NUM_USERS, (NUM_EDGES,)), torch.randint(NUM_MOVIES, (NUM_EDGES,))])
+    rating_index = torch.randint(levels, (NUM_EDGES,))
+    grown = GrownAdjacency(conv, edge_index, rating_index, NUM_USERS, NUM_MOVIES, rating_map)
+    for num_new, support in ((1, 0), (1, 1), (1, 6), (4, 0), (4, 9), (4, 40)):
+        new_row = torch.randint(num_new, (support,))
+        if kind == "users":
+            new_edges = torch.stack([NUM_USERS + new_row, torch.randint(NUM_MOVIES, (support,))])
+            sizes = (NUM_USERS + num_new, NUM_MOVIES)
+        else:
+            new_edges = torch.stack([torch.randint(NUM_USERS, (support,)), NUM_MOVIES + new_row])
+            sizes = (NUM_USERS, NUM_MOVIES + num_new)
+        new_levels = torch.randint(levels, (support,))
+        all_edges, all_levels = torch.cat([edge_index, new_edges], 1), torch.cat([rating_index, new_levels])
+        channel, weight = rating_map(all_levels) if rating_map else (all_levels, None)
+        expected = conv.adjacency(all_edges, channel, *sizes, weight)
+        actual = grown(new_edges, new_levels, *sizes)
+        for a, e in zip(actual, expected, strict=True):
+            assert_same_csr(a, e)
+
+
+def test_grown_adjacency_refuses_a_smaller_graph():
+    conv = BipartiteRatingConv(NUM_USERS, NUM_MOVIES, 10, 5)
+    grown = GrownAdjacency(conv, torch.zeros(2, 1, dtype=torch.long), torch.zeros(1, dtype=torch.long), 3, 2)
+    with pytest.raises(ValueError, match=r"the grown graph \(2 users, 2 movies\) is smaller than the fixed one"):
+        grown(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, dtype=torch.long), 2, 2)
+
+
+@pytest.fixture(scope="module")
+def model(gnn_checkpoint, u1_split) -> GNNModel:
+    return RatingModel.load(gnn_checkpoint, u1_split)
+
+
+def rebuilt(model: GNNModel, *args, **kwargs):
+    """The fold-in with every encoder building its adjacency from the concatenated edges."""
+    with mock.patch.object(GNNModel, "_fold_in_adjacency", return_value=None):
+        return model.fold_in(*args, **kwargs)
+
+
+def assert_same_fold_in(actual, expected) -> None:
+    for field in ("scores", "ranking", "contributions"):
+        a, e = getattr(actual, field), getattr(expected, field)
+        assert (a is None) == (e is None), field
+        assert a is None or torch.equal(a, e), field
+
+
+@pytest.mark.parametrize("kind", ["users", "movies"])
+@pytest.mark.parametrize("explain", [False, True])
+def test_fold_in_equals_the_fold_in_on_the_rebuilt_adjacency(model, kind, explain):
+    generator = torch.Generator().manual_seed(1)
+    num_other = model.info.num_movies if kind == "users" else model.info.num_users
+    for num_new, support in ((1, 0), (1, 1), (1, 5), (3, 4)):
+        rows = torch.arange(num_new).repeat_interleave(support)
+        others = torch.cat([torch.randperm(num_other, generator=generator)[:support] for _ in range(num_new)])
+        pairs = torch.stack([rows, others])
+        rating = torch.randint(1, 6, (rows.numel(),), generator=generator).float()
+        actual = model.fold_in(kind, pairs, rating, num_new=num_new, explain=explain)
+        assert_same_fold_in(actual, rebuilt(model, kind, pairs, rating, num_new=num_new, explain=explain))
+
+
+def test_fold_in_follows_a_changed_training_graph(gnn_checkpoint, u1_split):
+    model = RatingModel.load(gnn_checkpoint, u1_split)
+    pairs, rating = torch.tensor([[0, 0], [2, 5]]), torch.tensor([4.0, 1.0])
+    model.fold_in("users", pairs, rating)  # lays out the training graph
+    graph = model.graph
+    model.graph = dataclasses.replace(graph, edge_index=graph.edge_index[:, 1:], rating_index=graph.rating_index[1:])
+    assert_same_fold_in(model.fold_in("users", pairs, rating), rebuilt(model, "users", pairs, rating))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"rating_messages": "continuous", "rating_bins": 3, "accumulate": "sum", "num_layers": 2, "rating_stats": True},
+     {"message": "plain", "accumulate": "sum", "input": "embedding", "use_ids": True}],
+)  # fmt: skip
+def test_fold_in_of_other_encoders_equals_the_rebuilt_adjacency(u1_split, overrides):
+    model = GNNModel(GNNModel.test_config(), max_epochs=2, val_every=1, **overrides).fit(u1_split)
+    pairs, rating = torch.tensor([[0, 0, 1], [2, 5, 5]]), torch.tensor([4.0, 1.0, 5.0])
+    for kind in ("users", "movies"):
+        actual = model.fold_in(kind, pairs, rating, explain=True)
+        assert_same_fold_in(actual, rebuilt(model, kind, pairs, rating, explain=True))
