@@ -1,6 +1,6 @@
 """GNN fold-in of new users: the laid-out adjacency against rebuilding it from every edge, side by side.
 
-    python benchmarks/bench_fold_in.py RUN_DIR --data-dir ../shared/data/ml-100k
+    python benchmarks/bench_fold_in.py RUN_DIR --data-dir ../shared/data/ml-100k [--threads 1]
 
 Loads a fitted GNN run directory (or checkpoint) and folds in one and sixteen new users with ``--support``
 liked films each, with and without ``explain``. For every case the two paths run in turn, one call each,
@@ -16,11 +16,11 @@ import argparse
 import functools
 import os
 import statistics
-import time
 from unittest import mock
 
 import torch
 
+from gnnrec.benchmark import harness
 from gnnrec.cli.common import load_checkpoint
 from gnnrec.models.gnn import GNNModel
 
@@ -41,16 +41,17 @@ def same(a, b) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a fitted GNN run directory or checkpoint")
-    parser.add_argument("--data-dir", default="../shared/data/ml-100k")
+    harness.add_options(parser, data_dir=True, threads=1)
     parser.add_argument("--support", type=int, default=5, help="films each new user liked")
     parser.add_argument("--rounds", type=int, default=30, help="calls of each path per case")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    threads = harness.apply_options(args)
     options = argparse.Namespace(data_dir=args.data_dir, dataset=None, split=None, val_fraction=None, data_seed=None)
     model = load_checkpoint(args.checkpoint, options)[0]
     generator = torch.Generator().manual_seed(0)
     print(f"checkpoint {args.checkpoint}: {model.info.num_users} users, {model.info.num_movies} movies, "
-          f"{model.graph.edge_index.size(1)} training edges; one thread; load average {os.getloadavg()}")  # fmt: skip
+          f"{model.graph.edge_index.size(1)} training edges; {threads} thread(s); "
+          f"load average {os.getloadavg()}")  # fmt: skip
     print("| new users | explain | laid out (ms) | rebuilt (ms) | rebuilt / laid out | same scores |")
     print("| ---: | --- | ---: | ---: | ---: | --- |")
     for num_new in (1, 16):
@@ -69,9 +70,9 @@ def main() -> int:
             times: dict[str, list[float]] = {name: [] for name in paths}
             for _ in range(args.rounds):
                 for name, call in paths.items():
-                    start = time.perf_counter()
-                    call()
-                    times[name].append(time.perf_counter() - start)
+                    with harness.timed() as clock:
+                        call()
+                    times[name].append(clock.seconds)
             new, old = (statistics.median(times[name]) for name in paths)
             print(f"| {num_new} | {explain} | {new * 1e3:.1f} | {old * 1e3:.1f} | {old / new:.2f} | "
                   f"{same(results['laid out'], results['rebuilt'])} |")  # fmt: skip

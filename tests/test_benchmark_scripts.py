@@ -124,10 +124,20 @@ def test_script_tiny_run(
     assert expected in out
 
 
+def test_bench_fold_in_tiny_run(
+    gnn_checkpoint: Path, fixture_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    out = run_script("bench_fold_in.py", [str(gnn_checkpoint), "--data-dir", str(fixture_data), "--rounds", "1",
+                                          "--support", "2"], monkeypatch, capsys)  # fmt: skip
+    table = [line for line in out.splitlines() if line.startswith("| 1") or line.startswith("| 16")]
+    assert len(table) == 4 and all(line.rstrip().endswith("| True |") for line in table), out
+
+
 def test_every_script_has_a_tiny_run() -> None:
     covered = {run[0] for run in TINY_RUNS} | {
         "bench_ddp.py",
         "bench_export.py",
+        "bench_fold_in.py",
         "bench_gnn_large.py",
         "bench_sizes.py",
         "check_same_predictions.py",
