@@ -206,6 +206,54 @@ def _start_run(suite: Suite, out_dir: str | Path | None, command: str | None) ->
     return run_dir, provenance
 
 
+@dataclasses.dataclass
+class _OpenRun:
+    """A suite run once started: its cells, directory, code provenance, log, code key, memory and clocks."""
+
+    cells: list[Cell]
+    directory: Path
+    provenance: dict[str, Any]
+    log: Callable[[str], None]
+    code_key: str
+    memory: PeakMemory
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    started_at: str = dataclasses.field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+
+    def results(
+        self,
+        suite: Suite,
+        records: dict[str, dict[str, Any]],
+        *,
+        command: str | None,
+        threads: dict[str, Any],
+        reused: int,
+        stale: int,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The finished records in cell order, and the results of the run so far."""
+        ordered = [records[c.id] for c in self.cells if c.id in records]
+        run = {"directory": str(self.directory), "started": self.started_at,
+               "wall_seconds": time.perf_counter() - self.started, "command": command, "threads": threads,
+               "reused": reused, "stale": stale}  # fmt: skip
+        return ordered, _results(suite, self.cells, ordered, run, self.provenance, self.memory)
+
+
+def _open_run(
+    suite: Suite, out_dir: str | Path | None, command: str | None, log: Callable[[str], None] | None
+) -> _OpenRun:
+    """Start a run of ``suite``: its cells, its directory (:func:`_start_run`) and its clocks."""
+    run_dir, provenance = _start_run(suite, out_dir, command)
+    return _OpenRun(
+        cells=build_cells(suite),
+        directory=run_dir,
+        provenance=provenance,
+        log=log or (lambda line: tqdm.write(line, file=sys.stderr)),
+        code_key=version_key(provenance),
+        memory=PeakMemory(),
+    )
+
+
 def _results(
     suite: Suite,
     cells: list[Cell],
@@ -256,13 +304,10 @@ def _run(
     if suite.coldstart is not None:
         return _run_coldstart(suite, out_dir, data_dir=data_dir, plots=plots, progress=progress, command=command,
                               log=log, reuse_stale=reuse_stale, threads=threads, per_user=per_user)  # fmt: skip
-    cells = build_cells(suite)
-    run_dir, provenance = _start_run(suite, out_dir, command)
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    code_key = version_key(provenance)
-    memory = PeakMemory()
-    started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    opened = _open_run(suite, out_dir, command, log)
+    cells, run_dir, provenance, log, code_key, memory = (
+        opened.cells, opened.directory, opened.provenance, opened.log, opened.code_key, opened.memory
+    )  # fmt: skip
     records: dict[str, dict[str, Any]] = {}
     reused = stale = 0
     splits: dict[str, RatingSplit] = {}
@@ -353,10 +398,7 @@ def _run(
             _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
         bar.close()
-        ordered = [records[c.id] for c in cells if c.id in records]
-        run = {"directory": str(run_dir), "started": started_at, "wall_seconds": time.perf_counter() - started,
-               "command": command, "threads": threads, "reused": reused, "stale": stale}  # fmt: skip
-        results = _results(suite, cells, ordered, run, provenance, memory)
+        ordered, results = opened.results(suite, records, command=command, threads=threads, reused=reused, stale=stale)
         if selecting:
             results["selection"] = ablation_choice(suite, ordered)
         else:
@@ -386,13 +428,10 @@ def _run_coldstart(
 ) -> BenchmarkRun:
     """A cold-start suite: its (model, kind, n, draw) cells, grouped by (model, kind, draw) to share fits."""
     settings = suite.coldstart_settings()
-    cells = build_cells(suite)
-    run_dir, provenance = _start_run(suite, out_dir, command)
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    code_key = version_key(provenance)
-    memory = PeakMemory()
-    started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    opened = _open_run(suite, out_dir, command, log)
+    cells, run_dir, provenance, log, code_key, memory = (
+        opened.cells, opened.directory, opened.provenance, opened.log, opened.code_key, opened.memory
+    )  # fmt: skip
     records: dict[str, dict[str, Any]] = {}
     reused = stale = 0
     groups: dict[tuple[str, str, str, int], list[Cell]] = {}
@@ -459,10 +498,7 @@ def _run_coldstart(
             bar.update(len(group))
     finally:
         bar.close()
-        ordered = [records[c.id] for c in cells if c.id in records]
-        run = {"directory": str(run_dir), "started": started_at, "wall_seconds": time.perf_counter() - started,
-               "command": command, "threads": threads, "reused": reused, "stale": stale}  # fmt: skip
-        results = _results(suite, cells, ordered, run, provenance, memory)
+        ordered, results = opened.results(suite, records, command=command, threads=threads, reused=reused, stale=stale)
         labels = [e.label for e in suite.entries()]
         results["coldstart"] = coldstart_summary(run_dir, ordered, labels, settings, suite.k)
         markdown = write_results(run_dir, results, plots=plots)
