@@ -27,12 +27,11 @@ browser:
 main: venv
 	$(VENV)/bin/gnnrec benchmark quick
 
-# pytest-xdist: one worker per core, at most TEST_MAX_WORKERS; worksteal balances test by test (one test runs
-# minutes, most run milliseconds). TEST_WORKERS=0 runs serially in one process.
+# pytest-xdist: -n auto is one worker per core, at most 4 (tests/conftest.py); worksteal balances test by test
+# (one test runs minutes, most run milliseconds). TEST_WORKERS=0 runs serially in one process.
 TEST_WORKERS ?= auto
-TEST_MAX_WORKERS ?= 4
 test: venv browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses $(TEST_MAX_WORKERS) --dist worksteal
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: venv
 	$(VENV)/bin/ruff check .

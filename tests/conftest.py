@@ -19,6 +19,18 @@ REAL_ML100K = Path(
 
 
 # ---------------------------------------------------------------------- parallel runs (pytest-xdist)
+MAX_TEST_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per core this process may use (CPU affinity and cgroup quota, as gnnrec counts
+    them), at most MAX_TEST_WORKERS: past that each worker's start-up (torch, the session fixtures) and the one
+    long test outweigh the gain. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it (None: xdist decides)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return min(MAX_TEST_WORKERS, available_cores())
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under ``pytest -n N`` each worker gets its share of the cores (at least one thread), so that N workers do
     not oversubscribe them; the share also goes to the subprocesses the tests start (``OMP_NUM_THREADS``)."""
