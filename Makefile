@@ -27,8 +27,11 @@ browser:
 main: venv
 	$(VENV)/bin/gnnrec benchmark quick
 
+# pytest-xdist: -n auto is one worker per core, at most 4 (tests/conftest.py); worksteal balances test by test
+# (one test runs minutes, most run milliseconds). TEST_WORKERS=0 runs serially in one process.
+TEST_WORKERS ?= auto
 test: venv browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: venv
 	$(VENV)/bin/ruff check .

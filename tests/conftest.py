@@ -6,14 +6,54 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from gnnrec.data import MovieLens100K, RatingSplit
 from gnnrec.testing.ml100k import write_ml100k_fixture
+from gnnrec.threads import available_cores
 
 REAL_ML100K = Path(
     os.environ.get("GNNREC_ML100K_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ml-100k"
 )
+
+
+# ---------------------------------------------------------------------- parallel runs (pytest-xdist)
+MAX_TEST_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per core this process may use (CPU affinity and cgroup quota, as gnnrec counts
+    them), at most MAX_TEST_WORKERS: past that each worker's start-up (torch, the session fixtures) and the one
+    long test outweigh the gain. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it (None: xdist decides)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return min(MAX_TEST_WORKERS, available_cores())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``pytest -n N`` each worker gets its share of the cores (at least one thread), so that N workers do
+    not oversubscribe them; the share also goes to the subprocesses the tests start (``OMP_NUM_THREADS``)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 0:
+        share = max(1, available_cores() // workers)
+        torch.set_num_threads(share)
+        os.environ["OMP_NUM_THREADS"] = str(share)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, run the ``slow`` tests first (a stable sort keeps the rest in file order): the
+    longest test then starts at once instead of ending the run alone on one worker."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory):
+    """Session- and module-scoped fixtures write under a temporary GNNREC_HOME too (one per xdist worker)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GNNREC_HOME", str(tmp_path_factory.mktemp("session_home")))
+        yield
 
 
 @pytest.fixture(autouse=True)

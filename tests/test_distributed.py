@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+import gnnrec
 from gnnrec import distributed
 from gnnrec.data import MovieLens100K
 from gnnrec.models import create_model
@@ -36,9 +37,25 @@ def _join_process_group(rank: int, world: int, port: int) -> None:
     assert distributed.init_distributed(backend="gloo", timeout_s=TIMEOUT_S)
 
 
+# What the 2-process workers import: loaded once by this process's forkserver (a fresh interpreter), so that each
+# test's processes fork from it with clean module state instead of importing torch and gnnrec again.
+FORKSERVER_PRELOAD = ["pytest", "torch", "gnnrec.benchmark", "gnnrec.data", "gnnrec.distributed", "gnnrec.models"]
+
+
+def _in_environment(rank: int, worker, environ: dict[str, str], package: str, *args) -> None:
+    """Run ``worker(rank, *args)`` under the test's environment (the forkserver's is that of the first test that
+    started it), after checking that the forkserver imported the same gnnrec as the test."""
+    os.environ.clear()
+    os.environ.update(environ)
+    assert gnnrec.__file__ == package, f"the forkserver imported gnnrec from {gnnrec.__file__}, the test from {package}"
+    worker(rank, *args)
+
+
 def _spawn_two(worker, *args) -> None:
-    """Run ``worker(rank, 2, port, *args)`` in 2 spawned processes; fail the test after TIMEOUT_S."""
-    context = mp.start_processes(worker, args=(2, _free_port(), *args), nprocs=2, join=False, start_method="spawn")
+    """Run ``worker(rank, 2, port, *args)`` in 2 fresh processes; fail the test after TIMEOUT_S."""
+    mp.set_forkserver_preload(FORKSERVER_PRELOAD)  # takes effect when this process's forkserver first starts
+    launch = (worker, dict(os.environ), gnnrec.__file__, 2, _free_port(), *args)
+    context = mp.start_processes(_in_environment, args=launch, nprocs=2, join=False, start_method="forkserver")
     deadline = time.monotonic() + TIMEOUT_S
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
