@@ -243,9 +243,10 @@ def _open_run(
     suite: Suite, out_dir: str | Path | None, command: str | None, log: Callable[[str], None] | None
 ) -> _OpenRun:
     """Start a run of ``suite``: its cells, its directory (:func:`_start_run`) and its clocks."""
+    cells = build_cells(suite)  # checks every cell's config before the run directory exists
     run_dir, provenance = _start_run(suite, out_dir, command)
     return _OpenRun(
-        cells=build_cells(suite),
+        cells=cells,
         directory=run_dir,
         provenance=provenance,
         log=log or (lambda line: tqdm.write(line, file=sys.stderr)),
