@@ -88,3 +88,23 @@ def test_provenance_holds_what_a_results_file_records(monkeypatch: pytest.Monkey
     assert info["seeds"] == [0, 1] and info["command"] == "bench.py --seed 0"
     assert info["cores_available"] >= 1 and info["torch_threads"] == torch.get_num_threads()
     assert harness.load_average() == "n/a" or len(harness.load_average().split(" / ")) == 3
+
+
+def test_a_child_module_reports_its_own_peak_not_its_parents(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's peak RSS is its own: a parent that holds far more memory does not raise it (Linux's
+    ``RUSAGE_CHILDREN`` would count the parent's pages the child had mapped before ``exec``)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    held = numpy.ones(400 * 2**20, dtype=numpy.uint8)  # 400 MiB resident in this process
+    assert harness.peak_rss_mib() > 400
+    source = tmp_path / "data.json"
+    source.write_text('{"a": 1}')
+    seconds, peak = harness.run_python_module("json.tool", [str(source)])
+    assert seconds > 0 and peak is not None and 0 < peak < harness.peak_rss_mib() - 300
+    with pytest.raises(subprocess.CalledProcessError):
+        harness.run_python_module("json.tool", [str(tmp_path / "missing.json")])
+    del held

@@ -31,7 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -216,11 +216,36 @@ def peak_rss_gib() -> float:
     return peak_rss_mib() / 1024
 
 
-def peak_child_rss_mib() -> float:
-    """The largest peak RSS among this process's finished (waited-for) child processes, in MiB: the kernel's
-    high-water mark of each child, as ``VmHWM`` is for this process (``getrusage(RUSAGE_CHILDREN)``)."""
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+PEAK_LINE = "gnnrec-harness peak RSS MiB: "  # what run_python_module's child prints last on stderr
+
+
+def run_python_module(
+    module: str, args: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[float, float | None]:
+    """Run ``python -m module *args`` in a fresh interpreter (``check=True``); its wall seconds and its own peak
+    RSS in MiB (:func:`peak_rss_mib` in the child as it exits; None if it printed none).
+
+    Not ``getrusage(RUSAGE_CHILDREN)``: Linux counts the pages a child had mapped before ``exec`` (the
+    parent's, when it is forked or vforked from a large process) into the child's maximum RSS.
+    """
+    code = (
+        "import atexit, runpy, sys\n"
+        "from gnnrec.benchmark.harness import PEAK_LINE, peak_rss_mib\n"
+        "atexit.register(lambda: print(PEAK_LINE + format(peak_rss_mib(), '.1f'), file=sys.stderr))\n"
+        f"sys.argv = [{module!r}, *sys.argv[1:]]\n"
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    )
+    with timed() as clock:
+        done = subprocess.run([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
+    peak = None
+    for line in done.stderr.splitlines():
+        if line.startswith(PEAK_LINE):
+            peak = float(line[len(PEAK_LINE) :])
+        else:
+            print(line, file=sys.stderr)
+    if done.returncode:
+        raise subprocess.CalledProcessError(done.returncode, [sys.executable, "-m", module, *args])
+    return clock.seconds, peak
 
 
 # ---------------------------------------------------------------------- provenance
