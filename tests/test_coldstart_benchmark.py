@@ -235,6 +235,19 @@ def test_coldstart_suite_runs_as_cells_of_the_main_runner(ml100k_fixture_dir, tm
     assert test["leader"] in ("bias", "movie-mean") and test["rows"][0]["units"] > 0
     for cell in run.cells:
         assert cell["code_version_key"] and cell["provenance"]["gnnrec_version"]
+    by_id = {c["id"]: c for c in run.cells}
+    holders: dict[tuple, list[str]] = {}
+    for cell in run.cells:  # a fit's history is stored once, by the first of the cells that share the fit
+        if cell["status"] != "ok" or cell.get("fit_seconds") is None:
+            continue
+        fit = (cell["label"], cell["kind"], cell["seed"], cell["fit_seconds"])
+        if "history_of" in cell:
+            holder = by_id[cell["history_of"]]
+            assert cell["history"] == [] and (holder["label"], holder["kind"], holder["seed"]) == fit[:3]
+            assert holder["fit_seconds"] == cell["fit_seconds"] and "history_of" not in holder
+        else:
+            holders.setdefault(fit, []).append(cell["id"])
+    assert holders and all(len(ids) == 1 for ids in holders.values())
 
 
 def test_coldstart_reuse_refuses_a_cell_from_another_code_version(ml100k_fixture_dir, tmp_path, monkeypatch):

@@ -111,6 +111,7 @@ def run_coldstart_group(
 
     fitted: dict[str, tuple[Any, float]] = {}
     warm: dict[str, dict[str, Any] | None] = {}
+    history_of: dict[str, str] = {}  # fit key -> the cell whose record holds that fit's history (stored once)
     pending = list(cells)
     try:
         scores = None
@@ -151,7 +152,11 @@ def run_coldstart_group(
                 fit_seconds = time.perf_counter() - started
                 fitted[key] = (model, fit_seconds)
             record["fit_seconds"] = fit_seconds
-            record["history"] = json_safe(model.history)
+            if key in history_of:  # cells of one fit share its history: the first of them holds it
+                record["history"], record["history_of"] = [], history_of[key]
+            else:
+                history_of[key] = cell.id
+                record["history"] = json_safe(model.history)
             record["fitted_config"] = json_safe(config_to_dict(model.config))
             if key not in warm:  # the warm users' test RMSE of this fit
                 wanted = scenario.draw.kind == "users" and model.predicts_ratings and len(scenario.draw.split.test)
