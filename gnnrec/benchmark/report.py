@@ -213,15 +213,18 @@ def significance_table(test: Mapping[str, Any]) -> str:
         f"| {leader} vs | Δ{metric} (leader − model) | 95% CI | p | users | |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    floor = 1 / test["num_samples"]
     for row in test["rows"]:
-        p = f"< {floor:.0e}" if row["p_value"] == 0 else f"{row['p_value']:.4f}"
-        verdict = "significant" if row["significant"] else "not significant"
-        lines.append(
-            f"| {row['label']} | {row['diff']:+.4f} | [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {p} | "
-            f"{row['units']} | {verdict} |"
-        )
+        lines.append(f"| {row['label']} | {comparison_cells(row, test['num_samples'])} |")
     return "\n".join(lines)
+
+
+def comparison_cells(row: Mapping[str, Any], num_samples: int) -> str:
+    """``Δ | [CI] | p | units | verdict`` of one paired bootstrap comparison (p below ``1 / num_samples`` shown
+    as a bound)."""
+    floor = 1 / num_samples
+    p = f"< {floor:.0e}" if row["p_value"] == 0 else f"{row['p_value']:.4f}"
+    verdict = "significant" if row["significant"] else "not significant"
+    return f"{row['diff']:+.4f} | [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {p} | {row['units']} | {verdict}"
 
 
 def _tables(results: Mapping[str, Any]) -> list[str]:
@@ -526,13 +529,7 @@ def coldstart_significance_table(summary: Mapping[str, Any], kind: str, metric: 
         means = {label: row["metrics"][metric]["mean"] for label, row in scenario["rows"].items()}
         higher = higher_is_better(metric)
         row = sorted(test["rows"], key=lambda r: means[r["label"]], reverse=bool(higher))[0]
-        floor = 1 / test["num_samples"]
-        p = f"< {floor:.0e}" if row["p_value"] == 0 else f"{row['p_value']:.4f}"
-        verdict = "significant" if row["significant"] else "not significant"
-        lines.append(
-            f"| {n} | {test['leader']} | {row['label']} | {row['diff']:+.4f} | "
-            f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {p} | {row['units']} | {verdict} |"
-        )
+        lines.append(f"| {n} | {test['leader']} | {row['label']} | {comparison_cells(row, test['num_samples'])} |")
     return "\n".join(lines)
 
 
