@@ -25,7 +25,7 @@ browser:
 	  else echo "chromium or chromedriver missing and no root apt-get: the browser test will be skipped"; fi; fi
 
 main: venv
-	$(VENV)/bin/gnnrec benchmark quick
+	$(VENV)/bin/gnnrec benchmark quick --jobs auto
 
 # pytest-xdist: -n auto is one worker per core, at most 4 (tests/conftest.py); worksteal balances test by test
 # (one test runs minutes, most run milliseconds). TEST_WORKERS=0 runs serially in one process.

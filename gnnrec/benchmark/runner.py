@@ -34,13 +34,15 @@ against n.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gnnrec import distributed
-from gnnrec.benchmark.cell import evaluate_part, run_cell, save_per_user
+from gnnrec.benchmark.cell import empty_result, evaluate_part, run_cell, save_per_user
 from gnnrec.benchmark.coldstart_cells import prepare_scenario, run_coldstart_group
 from gnnrec.benchmark.harness import PeakMemory, environment
 from gnnrec.benchmark.report import OK, coldstart_summary, json_safe, summarize, write_results
@@ -58,7 +60,7 @@ from gnnrec.benchmark.suite import Cell, Suite, build_cells, check_data_parallel
 from gnnrec.config import config_to_dict
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved
-from gnnrec.models import create_model
+from gnnrec.models import create_model, get_model_class
 from gnnrec.models.base import RatingModel
 from gnnrec.provenance import code_version, version_key
 from gnnrec.threads import resolve_threads, torch_threads
@@ -164,6 +166,7 @@ def run_benchmark(
     reuse_stale: bool = False,
     threads: int | str | None = None,
     per_user: bool = True,
+    jobs: int = 1,
 ) -> BenchmarkRun:
     """Run (or resume) every cell of ``suite`` into ``out_dir`` and write the result files.
 
@@ -173,13 +176,18 @@ def run_benchmark(
     (:func:`gnnrec.provenance.version_key`); ``reuse_stale=True`` reuses cells of other code versions too and
     marks them stale in the tables. ``threads`` (``"auto"`` or a count; None: leave torch's setting) sets
     torch's intra-op threads for the run. ``per_user`` stores per-user test arrays (``cells/<cell>.npz``) for
-    the paired bootstrap when the evaluator provides them.
+    the paired bootstrap when the evaluator provides them. ``jobs`` > 1 fits that many cells at once, each in
+    its own worker process with ``threads // jobs`` (at least 1) torch threads (:func:`run_cells_in_workers`);
+    every cell's result is the same as in one process with that thread count.
     """
     suite = suite if isinstance(suite, Suite) else Suite.from_dict(suite)
     if refit is not None:
         suite = dataclasses.replace(suite, refit=refit)
     check_data_parallel_suite(suite)
+    check_jobs(suite, jobs)
     count = resolve_threads(threads) if threads is not None else torch.get_num_threads()
+    if jobs > 1:
+        count = max(1, count // jobs)
     with torch_threads(count), contextlib.ExitStack() as stack:
         if not distributed.is_main():  # the same fits as rank 0 (DDP joins them), written nowhere that stays
             out_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"gnnrec-rank{distributed.rank()}-"))
@@ -188,8 +196,23 @@ def run_benchmark(
         return _run(
             suite, out_dir, data_dir=data_dir, tensorboard=tensorboard, projector=projector,
             save_models=save_models, plots=plots, progress=progress, command=command, log=log,
-            reuse_stale=reuse_stale, threads={"requested": threads, "torch_threads": count}, per_user=per_user,
+            reuse_stale=reuse_stale, threads={"requested": threads, "torch_threads": count, "jobs": jobs},
+            per_user=per_user, jobs=jobs,
         )  # fmt: skip
+
+
+def check_jobs(suite: Suite, jobs: int) -> None:
+    """Refuse a ``jobs`` count that cannot run (a one-line ``ValueError`` saying what to do)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if jobs == 1:
+        return
+    if distributed.world_size() > 1:
+        raise ValueError("--jobs runs cells in worker processes; under torchrun each fit is already data-parallel: "
+                         "use --jobs 1")  # fmt: skip
+    if suite.coldstart is not None:
+        raise ValueError(f"suite {suite.name!r} is a cold-start suite, whose cells share fits in one process: "
+                         "use --jobs 1")  # fmt: skip
 
 
 def _start_run(suite: Suite, out_dir: str | Path | None, command: str | None) -> tuple[Path, dict[str, Any]]:
@@ -301,6 +324,7 @@ def _run(
     reuse_stale: bool,
     threads: dict[str, Any],
     per_user: bool,
+    jobs: int = 1,
 ) -> BenchmarkRun:
     if suite.coldstart is not None:
         return _run_coldstart(suite, out_dir, data_dir=data_dir, plots=plots, progress=progress, command=command,
@@ -313,6 +337,7 @@ def _run(
     reused = stale = 0
     splits: dict[str, RatingSplit] = {}
     selecting = suite.select_on is not None
+    pending: list[PendingCell] = []  # with jobs > 1: the cells to fit in worker processes
     bar = tqdm(total=len(cells), desc=f"benchmark {suite.name}", unit="cell", disable=None if progress else True)
     try:
         for position, cell in enumerate(cells, start=1):
@@ -369,32 +394,24 @@ def _run(
                 "provenance": provenance,
                 "stale": False,
             }
+            options = CellOptions(tensorboard=tensorboard, projector=projector,
+                                  save_models=save_models or selecting, per_user=per_user)  # fmt: skip
+            if jobs > 1:
+                pending.append(PendingCell(cell, record, where, position))
+                continue
             bar.set_postfix_str(f"{cell.entry.label} {cell.split} seed {cell.seed}")
-            record.update(
-                run_cell(
-                    cell,
-                    model,
-                    split,
-                    run_dir,
-                    suite,
-                    memory,
-                    tensorboard=tensorboard,
-                    projector=projector,
-                    save_models=save_models or selecting,
-                    progress=progress,
-                    per_user=per_user,
-                )
-            )
-            atomic_write_text(cell_path, json.dumps(record, indent=1) + "\n")
-            records[cell.id] = record
-            shown = record["metrics"] if not selecting else (record.get("selection") or {}).get("metrics") or {}
-            summary = (
-                ", ".join(f"{m} {shown[m]:.4f}" for m in ("rmse", "ndcg@10") if shown.get(m) is not None)
-                if record["status"] == OK
-                else record["status"]
-            )
-            log(f"{where}: {summary} (fit {record['fit_seconds'] or 0:.1f} s)")
+            record.update(run_cell(cell, model, split, run_dir, suite, memory, progress=progress,
+                                   **dataclasses.asdict(options)))  # fmt: skip
+            finish_cell(record, cell_path, records, selecting, log, where)
             bar.update()
+        if pending:
+            splits.clear()
+            for item, result in run_cells_in_workers(suite, pending, run_dir, data_dir, options, jobs,
+                                                     threads["torch_threads"]):  # fmt: skip
+                item.record.update(result)
+                finish_cell(item.record, run_dir / "cells" / f"{item.cell.id}.json", records, selecting, log,
+                            item.where)  # fmt: skip
+                bar.update()
         if selecting and suite.test_chosen:
             _test_chosen_variant(suite, cells, records, run_dir, data_dir, per_user, log)
     finally:
@@ -412,6 +429,95 @@ def _run(
             }
         markdown = write_results(run_dir, results, plots=plots)
     return BenchmarkRun(run_dir, results, markdown)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellOptions:
+    """What a cell writes beside its result: TensorBoard logs and projector, checkpoints, per-user arrays."""
+
+    tensorboard: bool
+    projector: bool
+    save_models: bool
+    per_user: bool
+
+
+@dataclasses.dataclass
+class PendingCell:
+    """A cell waiting for a worker process: the cell, its record so far, its log prefix and its place in the run."""
+
+    cell: Cell
+    record: dict[str, Any]
+    where: str
+    position: int
+
+
+def finish_cell(
+    record: dict[str, Any],
+    cell_path: Path,
+    records: dict[str, dict[str, Any]],
+    selecting: bool,
+    log: Callable[[str], None],
+    where: str,
+) -> None:
+    """Store a computed cell (its file at once, atomically) and log its headline metrics."""
+    atomic_write_text(cell_path, json.dumps(record, indent=1) + "\n")
+    records[record["id"]] = record
+    shown = record["metrics"] if not selecting else (record.get("selection") or {}).get("metrics") or {}
+    summary = (
+        ", ".join(f"{m} {shown[m]:.4f}" for m in ("rmse", "ndcg@10") if shown.get(m) is not None)
+        if record["status"] == OK
+        else record["status"]
+    )
+    log(f"{where}: {summary} (fit {record['fit_seconds'] or 0:.1f} s)")
+
+
+def compute_cell_in_worker(
+    suite: Suite, cell: Cell, run_dir: Path, data_dir: str | Path | None, options: CellOptions, threads: int
+) -> dict[str, Any]:
+    """One cell in a worker process: its split, its model and :func:`~gnnrec.benchmark.cell.run_cell`, as the
+    one-process loop runs it (seeded the same way, with ``threads`` torch threads)."""
+    torch.set_num_threads(threads)
+    split = suite.load_split(cell.split, data_dir, log=False)
+    seed_everything(cell.seed)
+    model = create_model(cell.entry.model, cell.overrides, test_config=suite.test_config)
+    return run_cell(cell, model, split, run_dir, suite, PeakMemory(), progress=False, **dataclasses.asdict(options))
+
+
+def cost_rank(cell: Cell) -> float:
+    """Rough relative cost of fitting a cell's model (its class's ``fit_cost``), to start the costly cells first."""
+    return float(getattr(get_model_class(cell.entry.model), "fit_cost", 1.0))
+
+
+def run_cells_in_workers(
+    suite: Suite,
+    pending: list[PendingCell],
+    run_dir: Path,
+    data_dir: str | Path | None,
+    options: CellOptions,
+    jobs: int,
+    threads: int,
+) -> Iterator[tuple[PendingCell, dict[str, Any]]]:
+    """Fit ``pending`` cells in ``jobs`` worker processes, the costliest first (longest-first scheduling keeps
+    the workers busy to the end); yields each cell with its result as it finishes.
+
+    Workers start with ``forkserver`` (a fork of a process that holds torch's thread pools can hang). A worker
+    that dies (e.g. killed for memory) breaks the pool: the cells not finished by then are recorded as failed
+    (a rerun into the same directory computes them) and the finished ones are kept.
+    """
+    order = sorted(pending, key=lambda item: (-cost_rank(item.cell), item.position))
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(order)), mp_context=context) as pool:
+        futures = {
+            pool.submit(compute_cell_in_worker, suite, item.cell, run_dir, data_dir, options, threads): item
+            for item in order
+        }
+        for future in concurrent.futures.as_completed(futures):
+            item = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # the worker process died: the cell failed, the others go on
+                result = {**empty_result(), "status": f"failed: worker process: {type(error).__name__}: {error}"}
+            yield item, result
 
 
 def _run_coldstart(

@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also reuse finished cells computed by another code version (marked stale in the tables)",
     )
+    bench.add_argument(
+        "--jobs",
+        default="1",
+        metavar="N|auto",
+        help="fit N cells at once, each in its own process with --threads divided among them (auto: one per "
+        "available core); results equal those of one process with that thread count (default 1)",
+    )
     _add_threads_option(bench)
     bench.set_defaults(func=cmd_benchmark)
 

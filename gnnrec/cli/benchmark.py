@@ -10,9 +10,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gnnrec.cli.common import command_line, set_overrides
+from gnnrec.threads import available_cores
 
 if TYPE_CHECKING:  # the benchmark package is imported only when the command runs
     from gnnrec.benchmark import Suite
+
+
+def parse_jobs(value: str) -> int:
+    """``--jobs``: a positive count, or ``auto`` (the cores this process may use)."""
+    if value == "auto":
+        return available_cores()
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise ValueError(f"--jobs must be a positive integer or 'auto', got {value!r}") from None
+    if jobs < 1:
+        raise ValueError(f"--jobs must be a positive integer or 'auto', got {value!r}")
+    return jobs
 
 
 def dataset_setting_values(items: list[str] | None) -> dict[str, Any]:
@@ -94,6 +108,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         refit=False if args.no_refit else None,
         reuse_stale=args.reuse_stale,
         threads=args.threads,
+        jobs=parse_jobs(args.jobs),
     )
     if not distributed.is_main():
         return 0

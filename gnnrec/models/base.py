@@ -82,6 +82,8 @@ class RatingModel(abc.ABC):
     # False for ranking-only models (popularity, EASE, LightGCN): their scores order movies but are
     # not ratings, so predict() refuses and the evaluator reports RMSE/MAE/full-list NDCG as None.
     predicts_ratings: ClassVar[bool] = True
+    # rough relative cost of a default fit (1: a baseline's seconds); schedulers start the costly fits first
+    fit_cost: ClassVar[float] = 1.0
     # which new nodes fold_in() can add without retraining: "users" and/or "movies" (none by default)
     fold_in_kinds: ClassVar[tuple[str, ...]] = ()
     # config fields read only by fold_in (not by fit): a fitted model can try other values without refitting

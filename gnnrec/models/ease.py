@@ -153,6 +153,7 @@ class EASE(RatingModel):
     """Embarrassingly shallow autoencoder: score(u, ·) = X_u · B, ranking-only."""
 
     name = "ease"
+    fit_cost = 5.0
     fold_in_kinds = ("users",)
     config_class = EASEConfig
     predicts_ratings = False

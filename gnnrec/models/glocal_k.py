@@ -123,6 +123,7 @@ class GLocalK(RatingModel):
     """
 
     name: ClassVar[str] = "glocal-k"
+    fit_cost = 100.0
     config_class: ClassVar[type] = GLocalKConfig
 
     def __init__(self, config: GLocalKConfig | None = None, **overrides: Any) -> None:

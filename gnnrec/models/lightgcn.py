@@ -64,6 +64,7 @@ class LightGCN(RatingModel):
     """LightGCN on the user-movie interaction graph; BPR with sampled negatives; ranking-only."""
 
     name = "lightgcn"
+    fit_cost = 10.0
     config_class = LightGCNConfig
     predicts_ratings = False
 

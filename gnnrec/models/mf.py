@@ -98,6 +98,7 @@ class MF(RatingModel):
     """
 
     name = "mf"
+    fit_cost = 5.0
     fold_in_kinds = ("users", "movies")
     config_class = MFConfig
     fold_in_settings: ClassVar[tuple[str, ...]] = ("fold_in_reg",)

@@ -27,6 +27,7 @@ RANGES: dict[str, Range] = {
     **dict.fromkeys(("dropout", "node_dropout", "edge_dropout", "id_dropout", "ema_decay"), SHARE),
     **dict.fromkeys(("induction_users", "induction_movies"), SHARE),
     **dict.fromkeys(("ce_weight", "mse_weight", "weight_decay", "rank_weight", "rank_like_weight"), Range(0.0)),
+    "plateau_tolerance": Range(0.0, 1.0, high_open=True),
     "lr": Range(0.0, low_open=True),
     "rank_grad_scale": Range(0.0, 1.0),
     **dict.fromkeys(("keep_rating_epoch", "keep_ranking_epoch", "rank_users", "threads"), Range(0, integer=True)),
@@ -118,6 +119,9 @@ class GNNConfig:
     # ---- validation, early stopping and the kept snapshots
     val_every: int = 5  # epochs between validations (patience counts epochs)
     patience: int | None = None  # stop after this many epochs without a better validation metric (None: preset's)
+    # a validation value better than the last counted gain by less than this share of it is a plateau: it updates
+    # the kept snapshot but does not reset patience (0: every gain counts; None: the preset's)
+    plateau_tolerance: float | None = None
     selection_metric: str = "rmse"  # validation metric for early stopping and the kept rating weights
     rank_selection_metric: str = "ndcg@10"  # validation metric that picks the ranking snapshot
     # without validation ratings (a refit on train + validation): the epochs whose weights are kept (0: the last)

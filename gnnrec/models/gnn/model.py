@@ -79,6 +79,7 @@ class GNNModel(RatingModel):
     """
 
     name = "gnn"
+    fit_cost = 100.0
     fold_in_kinds = ("users", "movies")
     config_class = GNNConfig
 
@@ -87,6 +88,7 @@ class GNNModel(RatingModel):
         self.members: list[RatingGNN] = []  # rating snapshots (predict)
         self.rank_members: list[RatingGNN] = []  # ranking snapshots (ranking scores); empty without a head
         self.selected_epochs: list[dict[str, int]] = []  # per member: epoch of each kept snapshot
+        self.budget_hits: list[int] = []  # per member that used its whole budget while validation still improved
         self._rank_embeddings: list[tuple[Tensor, Tensor]] | None = None
         self._serve_ratings = False
         self.graph: TrainingGraph | None = None

@@ -34,9 +34,9 @@ RATING_MESSAGE_CHOICES = ("auto", *RATING_MESSAGES)
 FALLBACK_PRESET = "generic"
 # without feature and node dropout the GNN leaves the bias-only plateau of the synthetic data; the escape is
 # preceded by a long flat stretch, hence the longer patience (benchmarks/results/gnn_synthetic.md)
-SYNTHETIC_TRAINING: dict[str, Any] = {"dropout": 0.0, "node_dropout": 0.0, "patience": 200}
+SYNTHETIC_TRAINING: dict[str, Any] = {"dropout": 0.0, "node_dropout": 0.0, "patience": 200, "plateau_tolerance": 0.0}
 # the regularisation and early stopping chosen on MovieLens-100k u1 validation (GC-MC's)
-ML100K_TRAINING: dict[str, Any] = {"dropout": 0.5, "node_dropout": 0.5, "patience": 60}
+ML100K_TRAINING: dict[str, Any] = {"dropout": 0.5, "node_dropout": 0.5, "patience": 60, "plateau_tolerance": 0.0}
 PRESETS: dict[str, dict[str, Any]] = {
     "ml-100k": {"rating_messages": "levels", **ML100K_TRAINING},
     FALLBACK_PRESET: {"rating_messages": "auto", **ML100K_TRAINING},

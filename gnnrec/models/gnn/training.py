@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from gnnrec.models.gnn.model import GNNModel
 
 Snapshot = tuple[float | None, int, dict | None]  # (validation value, epoch, averaged weights) of the best epoch
+
+
+def plateau_gain(metric: str, value: float, last_gain: float | None, tolerance: float) -> bool:
+    """Whether ``value`` of ``metric`` beats the last counted gain by more than ``tolerance`` of its size."""
+    return improved(metric, value, last_gain, 0.0 if last_gain is None else tolerance * abs(last_gain))
 
 
 def refit_overrides(selected_epochs: list[dict[str, int]]) -> dict[str, int]:
@@ -75,6 +81,7 @@ class GNNTrainer:
         model.use_members([], [])
         graph = model.graph.to(model.device)
         model.selected_epochs = []
+        model.budget_hits = []
         members: list[RatingGNN] = []
         rank_members: list[RatingGNN] = []
         for member_index in range(config.ensemble):
@@ -111,6 +118,8 @@ class GNNTrainer:
         has_val = len(split.val) > 0
         keep_at = {"rating": config.keep_rating_epoch, "ranking": config.keep_ranking_epoch}
         best: dict[str, Snapshot] = {role: (None, 0, None) for role in watch}
+        # (value, epoch) of each role's last gain beyond the plateau tolerance: patience counts from these
+        gain: dict[str, tuple[float | None, int]] = {role: (None, 0) for role in watch}
         full_adjacency = member.adjacency(graph.edge_index, graph.rating_index, graph.num_users, graph.num_movies)
         plan = StepPlan(config, member, graph, full_adjacency)
         step = distributed.wrap(TrainingStep(member, plan))
@@ -145,11 +154,21 @@ class GNNTrainer:
             if not validate:
                 continue
             better = [main and improved(metric, values[metric], best[role][0]) for role, metric in watch.items()]
-            for (role, metric), better_ in zip(watch.items(), distributed.broadcast_flags(better), strict=True):
-                if better_:  # rank 0's decision, on every rank
+            gained = [
+                main and plateau_gain(metric, values[metric], gain[role][0], config.plateau_tolerance)
+                for role, metric in watch.items()
+            ]
+            flags = distributed.broadcast_flags(better + gained)
+            for index, (role, metric) in enumerate(watch.items()):
+                if flags[index]:  # rank 0's decision, on every rank
                     best[role] = (values[metric] if main else None, epoch, copy.deepcopy(averaged.state_dict()))
-            if epoch - max(epoch_ for _, epoch_, _ in best.values()) >= config.patience:
+                if flags[len(watch) + index]:
+                    gain[role] = (values[metric] if main else None, epoch)
+            if epoch - max(epoch_ for _, epoch_ in gain.values()) >= config.patience:
                 break
+        else:
+            if has_val:
+                self.warn_if_still_improving(epoch, gain)
         final = averaged.state_dict()
         model.selected_epochs.append({role: best[role][1] or epoch for role in watch})
         ranking = None
@@ -158,6 +177,18 @@ class GNNTrainer:
             ranking.load_state_dict(best["ranking"][2] or final)
         member.load_state_dict(best["rating"][2] or final)
         return ranking
+
+    def warn_if_still_improving(self, epoch: int, gain: dict[str, tuple[float | None, int]]) -> None:
+        """The fit used its whole epoch budget: say so when validation was still improving (its snapshot may not be
+        the model's best), and record it in ``model.budget_hits``."""
+        last = max(epoch_ for _, epoch_ in gain.values())
+        if epoch - last < self.config.patience:
+            self.model.budget_hits.append(epoch)
+            warnings.warn(
+                f"gnn: the fit reached max_epochs={epoch} while validation was still improving (last gain at epoch "
+                f"{last}, patience {self.config.patience}); raise max_epochs",
+                stacklevel=2,
+            )
 
     def log(
         self, member: RatingGNN, row: dict[str, float], suffix: str, graph: TrainingGraph, adjacency: Any
