@@ -63,3 +63,19 @@ def test_cold_start_suites_refuse_worker_processes():
     with pytest.raises(ValueError, match="cold-start suite.*use --jobs 1"):
         check_jobs(suite, 2)
     check_jobs(suite, 1)
+
+
+def test_the_epoch_budget_table_says_how_each_fit_ended():
+    from gnnrec.benchmark.report import epoch_budget_table
+
+    def cell(label, budget, epochs, warnings=()):
+        history = [{"epoch": e} for e in range(1, epochs + 1)]
+        return {"label": label, "split": "u1", "seed": 0, "fit_config": {"max_epochs": budget}, "history": history,
+                "warnings": list(warnings)}  # fmt: skip
+
+    no_budget = {"label": "d", "split": "u1", "seed": 0, "config": {}, "history": [{"epoch": 1}]}
+    results = {"cells": [cell("a", 10, 4), cell("b", 10, 10), cell("c", 10, 10, ["still improving"]), no_budget]}
+    rows = epoch_budget_table(results).splitlines()[2:]
+    assert rows == ["| a | u1 | 0 | 10 | 4 | early stop |", "| b | u1 | 0 | 10 | 10 | budget |",
+                    "| c | u1 | 0 | 10 | 10 | budget, still improving |"]  # fmt: skip
+    assert epoch_budget_table({"cells": [no_budget]}) == ""

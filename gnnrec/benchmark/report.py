@@ -323,6 +323,25 @@ def _header(results: Mapping[str, Any], evaluated: str) -> list[str]:
     ]
 
 
+def epoch_budget_table(results: Mapping[str, Any]) -> str:
+    """One row per cell whose model stops early within an epoch budget (``max_epochs``): the budget, the epochs
+    its selection fit ran and whether it stopped early or used the whole budget ("" when no cell has a budget)."""
+    rows = []
+    for cell in results["cells"]:
+        config = cell.get("fit_config") or cell.get("config") or {}
+        budget = config.get("max_epochs")
+        epochs = [row["epoch"] for row in cell.get("history") or [] if isinstance(row.get("epoch"), int)]
+        if not isinstance(budget, int) or not epochs:
+            continue
+        still = any("still improving" in str(text) for text in cell.get("warnings") or [])
+        ended = "budget, still improving" if still else "budget" if max(epochs) >= budget else "early stop"
+        rows.append(f"| {cell['label']} | {cell['split']} | {cell['seed']} | {budget} | {max(epochs)} | {ended} |")
+    if not rows:
+        return ""
+    header = ["| model | split | seed | max_epochs | epochs run | ended by |", "|---|---|---:|---:|---:|---|"]
+    return "\n".join([*header, *rows])
+
+
 def results_markdown(results: Mapping[str, Any]) -> str:
     if results.get("coldstart") is not None:
         return coldstart_markdown(results)
@@ -356,6 +375,9 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     failed = [(row["label"], f) for row in results["summary"] for f in row["failed"]]
     if failed:
         lines += ["## Failed cells", ""] + [f"- {label} {text}" for label, text in failed] + [""]
+    budgets = epoch_budget_table(results)
+    if budgets:
+        lines += ["## Epoch budgets of the selection fits", "", wrap_table("budgets", budgets), ""]
     warnings = [(r["id"], w) for r in results["cells"] for w in r.get("warnings") or []]
     if warnings:
         lines += ["## Warnings", ""] + [f"- {cell}: {text}" for cell, text in warnings] + [""]
