@@ -7,8 +7,10 @@ SHARED_ML100K := $(abspath ../shared/data/ml-100k)
 # Read the shared copy when there is one; otherwise the loader downloads the zip.
 export GNNREC_ML100K_DIR ?= $(if $(wildcard $(SHARED_ML100K)/u.data),$(SHARED_ML100K),)
 export GNNREC_HOME ?= $(abspath .gnnrec)
+SHARED_DOUBAN := $(abspath ../shared/data/douban)
+export GNNREC_DOUBAN_DIR ?= $(if $(wildcard $(SHARED_DOUBAN)/training_test_dataset.mat),$(SHARED_DOUBAN),)
 
-.PHONY: browser venv main test lint readme-check readme-tables docs scatter clean
+.PHONY: browser venv main douban test lint readme-check readme-tables docs scatter clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +28,11 @@ browser:
 
 main: venv
 	$(VENV)/bin/gnnrec benchmark quick --jobs auto
+
+# Every model on Douban's given split, 3 seeds; needs training_test_dataset.mat
+# in $GNNREC_DOUBAN_DIR (the shared copy when there is one). Rerunning reuses the finished cells.
+douban: venv
+	$(VENV)/bin/gnnrec benchmark douban --out benchmarks/results/douban --no-tensorboard --jobs auto
 
 # pytest-xdist: -n auto is one worker per core, at most 4 (tests/conftest.py); worksteal balances test by test
 # (one test runs minutes, most run milliseconds). TEST_WORKERS=0 runs serially in one process.

@@ -246,7 +246,7 @@ def test_select_models_and_targeted_overrides():
 
 
 def test_shipped_suites_are_valid():
-    assert {"quick", "paper", "cv5"} <= set(available_suites())
+    assert {"quick", "paper", "cv5", "douban"} <= set(available_suites())
     for name in available_suites():
         build_cells(load_suite(name))
     quick = load_suite("quick")
@@ -257,6 +257,8 @@ def test_shipped_suites_are_valid():
     assert len(paper.seeds) == 3
     assert {e.label: e.overrides for e in paper.entries()}["glocal-k[paper]"] == {"protocol": "paper"}
     assert load_suite("cv5").splits == ["u1", "u2", "u3", "u4", "u5"]
+    douban = load_suite("douban")
+    assert (douban.dataset, douban.splits, douban.seeds, douban.models) == ("douban", ["given"], [0, 1, 2], None)
 
 
 def test_unknown_suite_lists_the_available_ones():

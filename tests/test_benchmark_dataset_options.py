@@ -10,6 +10,8 @@ import pytest
 
 from gnnrec.benchmark import Suite, load_suite
 from gnnrec.cli import main
+from gnnrec.models import available_models
+from gnnrec.testing import write_monti_fixture
 
 TINY_SYNTHETIC = {"num_users": 40, "num_movies": 30, "num_ratings": 500}
 
@@ -109,6 +111,26 @@ def test_the_warm_accuracy_check_of_cold_start_training_is_a_screen_suite(ml100k
     assert results["selection"]["chosen"] in {"gnn[induction 0]", "gnn[induction 0.1]"}
     assert [cell["config"]["induction_users"] for cell in results["cells"]] == [0.0, 0.1]
     assert not any(cell["metrics"] for cell in results["cells"])
+
+
+def test_the_douban_suite_runs_every_model_on_the_given_split_honestly(tmp_path, capsys) -> None:
+    suite = load_suite("douban")
+    assert (suite.dataset, suite.splits, suite.seeds) == ("douban", ["given"], [0, 1, 2])
+    assert suite.models is None and suite.overrides == {} and suite.refit and suite.select_on is None
+    data = write_monti_fixture(tmp_path / "douban", "douban", num_users=30, num_items=40, seed=2)
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(
+        capsys, "benchmark", "douban", "--test-config", "--seeds", "0", "--data-dir", data, "--out", out,
+        "--set", "max_epochs=3", "--set", "glocal-k.finetune_epochs=2", "--no-tensorboard", "--no-plots",
+        "--no-projector", "--threads", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert sorted(cell["model"] for cell in cells) == sorted(available_models())
+    assert all(cell["status"] == "ok" and cell["split_name"] == "douban/given" for cell in cells)
+    assert all(cell["refit"] and cell["refit_fit"] and cell["test_evaluated"] for cell in cells)
+    for name in available_models():
+        assert f"| {name} | 1/1 |" in stdout
 
 
 def test_a_test_free_suite_must_be_a_screen() -> None:

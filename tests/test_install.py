@@ -46,7 +46,7 @@ def installed(tmp_path_factory) -> Path:
 
 def test_the_installed_package_ships_the_suites(installed):
     suites = installed / "gnnrec" / "benchmark" / "suites"
-    assert {"quick.json", "paper.json", "cv5.json"} <= {p.name for p in suites.glob("*.json")}
+    assert {"quick.json", "paper.json", "cv5.json", "douban.json"} <= {p.name for p in suites.glob("*.json")}
 
 
 def test_the_installed_package_ships_the_web_page(installed):

@@ -181,3 +181,31 @@ def test_markers_in_code_blocks_are_examples(repo: Path, docs_page: Path) -> Non
     assert text.endswith(example) and f"#ranking -->\n{RANKING}\n<!-- /results -->\n" in text
     assert rt.count_blocks(text) == 1
     assert rt.main(["--root", str(repo), "--check"]) == 0
+
+
+def test_an_if_present_block_waits_for_its_results_file(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    pending = "<!-- results: benchmarks/results/douban/results.md#rating if-present -->\n"
+    readme.write_text(readme.read_text() + "\n" + pending + "old\n<!-- /results -->\n")
+    assert rt.main([str(readme)]) == 0
+    waiting = f"{pending}*No committed results yet (benchmarks/results/douban/results.md does not exist).*\n"
+    assert waiting + "<!-- /results -->\n" in readme.read_text()
+    capsys.readouterr()
+    assert rt.main([str(readme), "--check"]) == 0
+    assert "3 result block(s): up to date" in capsys.readouterr().out
+    results = repo / "benchmarks" / "results" / "douban" / "results.md"
+    results.parent.mkdir()
+    results.write_text(rt.wrap_table("rating", "| model | RMSE |\n|---|---|\n| gnn | 0.731 |"))
+    assert rt.main([str(readme), "--check"]) == 1  # once committed, the block must hold the table
+    assert rt.main([str(readme)]) == 0
+    assert f"{pending}| model | RMSE |\n|---|---|\n| gnn | 0.731 |\n<!-- /results -->\n" in readme.read_text()
+    results.write_text(rt.wrap_table("ranking", RANKING))
+    capsys.readouterr()
+    assert rt.main([str(readme), "--check"]) == 2  # a present file without the table is an error, as everywhere
+    assert "douban/results.md: no table 'rating'" in capsys.readouterr().err
+
+
+def test_only_if_present_may_follow_the_table_name(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = repo / "README.md"
+    readme.write_text(readme.read_text().replace("quick/results.md#rating -->", "quick/results.md#rating maybe -->"))
+    assert "README.md:5: malformed or unmatched results marker" in _error(readme, capsys)

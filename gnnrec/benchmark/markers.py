@@ -13,6 +13,14 @@ table's name::
     (anything here is replaced)
     <!-- /results -->
 
+A block whose results are not committed yet (a suite that takes long to run) adds ``if-present``::
+
+    <!-- results: benchmarks/results/douban/results.md#rating if-present -->
+    <!-- /results -->
+
+While that results file does not exist, the block holds one line saying so (:func:`not_yet_committed`); once
+it exists, the block holds its table like any other (a missing table is then an error, as everywhere).
+
 The runner writes named tables with :func:`wrap_table`; ``benchmarks/readme_tables.py`` copies them into the
 README (or, with ``--check``, fails when they disagree). Standard library only, so the script can load this
 file without importing torch.
@@ -23,7 +31,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README_START = re.compile(r"^\s*<!--\s*results:\s*(?P<path>[^#\s]+)#(?P<table>[\w.@-]+)\s*-->\s*$")
+README_START = re.compile(
+    r"^\s*<!--\s*results:\s*(?P<path>[^#\s]+)#(?P<table>[\w.@-]+)(?:\s+(?P<optional>if-present))?\s*-->\s*$"
+)
 README_END = re.compile(r"^\s*<!--\s*/results\s*-->\s*$")
 ANY_README_MARKER = re.compile(r"<!--\s*/?results\b")
 TABLE_START = re.compile(r"^\s*<!--\s*table:(?P<name>[\w.@-]+)\s*-->\s*$")
@@ -39,6 +49,11 @@ def wrap_table(name: str, table: str) -> str:
     if not re.fullmatch(r"[\w.@-]+", name):
         raise ValueError(f"wrap_table: table name {name!r} may only hold letters, digits, '_', '.', '@', '-'")
     return f"<!-- table:{name} -->\n{table.strip(chr(10))}\n<!-- /table:{name} -->\n"
+
+
+def not_yet_committed(path: str) -> str:
+    """The line an ``if-present`` block holds while its results file ``path`` does not exist."""
+    return f"*No committed results yet ({path} does not exist).*"  # no code span: docs tests check those exist
 
 
 def extract_table(text: str, name: str, source: str) -> str:
@@ -81,20 +96,28 @@ def render(readme_text: str, readme_path: Path) -> str:
         if relative.is_absolute():
             raise ReadmeTableError(f"{readme_path}:{i + 1}: results path must be relative, got {start['path']}")
         source = readme_path.parent / relative
-        if source not in cache:
-            try:
-                cache[source] = source.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ReadmeTableError(f"{readme_path}:{i + 1}: cannot read {start['path']}: {exc.strerror}") from None
-        try:
-            table = extract_table(cache[source], start["table"], start["path"])
-        except ReadmeTableError as exc:
-            raise ReadmeTableError(f"{readme_path}:{i + 1}: {exc}") from None
+        if start["optional"] and not source.exists():
+            table = not_yet_committed(start["path"])
+        else:
+            table = _block_table(source, start, cache, f"{readme_path}:{i + 1}")
         out.append(line)
         out.append(table + "\n")
         out.append(lines[end] if lines[end].endswith("\n") else lines[end] + "\n")
         i = end + 1
     return "".join(out)
+
+
+def _block_table(source: Path, start: re.Match[str], cache: dict[Path, str], where: str) -> str:
+    """The table a results block names, read from ``source`` (cached); errors are prefixed with ``where``."""
+    if source not in cache:
+        try:
+            cache[source] = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ReadmeTableError(f"{where}: cannot read {start['path']}: {exc.strerror}") from None
+    try:
+        return extract_table(cache[source], start["table"], start["path"])
+    except ReadmeTableError as exc:
+        raise ReadmeTableError(f"{where}: {exc}") from None
 
 
 def differing_blocks(current: str, expected: str, readme_path: Path) -> list[str]:

@@ -106,11 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "benchmark",
-        help="run a benchmark suite (quick, paper, cv5) and write tables, plots and TensorBoard logs",
+        help="run a benchmark suite (quick, paper, cv5, douban, ...) and write tables, plots and TensorBoard logs",
         description="Fit and evaluate every model × split × seed of a suite. Finished cells are stored at once; "
         "rerunning into the same directory (--out or --resume) reuses them.",
     )
-    bench.add_argument("suite", metavar="SUITE", nargs="?", help="suite name (quick, paper, cv5) or a suite .json path")
+    bench.add_argument(
+        "suite", metavar="SUITE", nargs="?", help="suite name (quick, paper, cv5, douban, ...) or a suite .json path"
+    )
     bench.add_argument("--out", default=None, help="run directory (default: $GNNREC_HOME/runs/benchmark-SUITE-TIME)")
     bench.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR")
     bench.add_argument("--models", nargs="+", metavar="MODEL", help="only these model labels or names")
