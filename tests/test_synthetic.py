@@ -35,7 +35,7 @@ def test_sizes_scale_and_distinct_pairs():
 
 
 def test_other_levels():
-    data = generate_ratings(num_users=50, num_movies=40, num_ratings=800, levels=[1, 2, 3, 4, 5], seed=0)
+    data = generate_ratings(num_users=100, num_movies=60, num_ratings=2500, levels=[1, 2, 3, 4, 5], seed=0)
     assert set(np.unique(data.rating)) == {1.0, 2.0, 3.0, 4.0, 5.0}
 
 
