@@ -8,7 +8,7 @@ both models in rating units. With ``--test`` (run it once, for the chosen config
 RMSE. Design choices are made on the validation numbers only.
 
     python benchmarks/bench_gnn_synthetic.py [--num-ratings N --num-users U --num-movies M]
-        [--epochs E] [--threads 1] [--test] [--set key=value ...]
+        [--taste-exposure B] [--epochs E] [--threads 1] [--test] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 from gnnrec.benchmark import harness
 from gnnrec.config import parse_set_options
 from gnnrec.data import load_split
+from gnnrec.data.synthetic import DEFAULT_TASTE_EXPOSURE
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-ratings", type=int, default=1_000_000)
     parser.add_argument("--num-users", type=int, default=6_500)
     parser.add_argument("--num-movies", type=int, default=2_400)
+    parser.add_argument("--taste-exposure", type=float, default=DEFAULT_TASTE_EXPOSURE, help="of the data")
     parser.add_argument("--epochs", type=int, default=1000, help="the GNN's epochs (early stopping on validation)")
     harness.add_options(parser, threads=1)
     parser.add_argument("--test", action="store_true", help="also print the test RMSE (once, for the chosen config)")
@@ -40,10 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     threads = harness.apply_options(args)
 
     size = {"num_users": args.num_users, "num_movies": args.num_movies, "num_ratings": args.num_ratings}
-    split = load_split("synthetic", **size, log=False)
+    split = load_split("synthetic", **size, taste_exposure=args.taste_exposure, log=False)
     parts = f"{len(split.train):,} train / {len(split.val):,} val / {len(split.test):,} test"
-    print(f"data: synthetic {args.num_ratings:,} ratings, {args.num_users:,} users, {args.num_movies:,} movies; "
-          f"split {parts}", flush=True)  # fmt: skip
+    print(f"data: synthetic {args.num_ratings:,} ratings, {args.num_users:,} users, {args.num_movies:,} movies, "
+          f"taste_exposure {args.taste_exposure:g}; split {parts}", flush=True)  # fmt: skip
 
     with harness.timed() as clock:
         bias = create_model("bias").fit(split)

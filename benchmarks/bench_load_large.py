@@ -6,7 +6,8 @@ to a temporary directory under ``$GNNREC_HOME`` and loads them with
 :class:`gnnrec.data.MovieLens25M`. Targets on a 2-core machine: parse + build ≤ 60 s,
 cache load ≤ 10 s. Prints the times and the peak RSS.
 
-    python benchmarks/bench_load_large.py [--num-ratings N --num-users U --num-movies M] [--keep]
+    python benchmarks/bench_load_large.py [--num-ratings N --num-users U --num-movies M] [--taste-exposure B]
+        [--generate-only] [--keep]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 
 from gnnrec.benchmark import harness
 from gnnrec.data.movielens_large import MovieLens25M
-from gnnrec.data.synthetic import ML25M_SIZE, generate_ratings
+from gnnrec.data.synthetic import DEFAULT_TASTE_EXPOSURE, ML25M_SIZE, generate_ratings
 from gnnrec.utils import gnnrec_home
 
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-users", type=int, default=ML25M_SIZE["num_users"])
     parser.add_argument("--num-movies", type=int, default=ML25M_SIZE["num_movies"])
     parser.add_argument("--split", default="random", choices=["random", "temporal"])
+    parser.add_argument("--taste-exposure", type=float, default=DEFAULT_TASTE_EXPOSURE, help="of the generator")
+    parser.add_argument("--generate-only", action="store_true", help="stop after generating the ratings")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args(argv)
 
@@ -36,8 +39,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # wall and CPU seconds: the CPU time shows the cost on a busy shared machine
         with harness.timed() as clock:
-            data = generate_ratings(args.num_users, args.num_movies, args.num_ratings, seed=0)
-        print(f"generate {len(data):,} ratings: {clock} (peak RSS {harness.peak_rss_gib():.2f} GiB)", flush=True)
+            data = generate_ratings(
+                args.num_users, args.num_movies, args.num_ratings, seed=0, taste_exposure=args.taste_exposure
+            )
+        print(
+            f"generate {len(data):,} ratings (taste_exposure={args.taste_exposure:g}): {clock} "
+            f"(peak RSS {harness.peak_rss_gib():.2f} GiB)",
+            flush=True,
+        )
+        if args.generate_only:
+            return
         with harness.timed() as clock:
             data.write_ml25m_csv(f"{work}/src")
             del data

@@ -66,6 +66,18 @@ def test_benchmark_takes_dataset_options_on_the_command_line(tmp_path: Path, cap
     assert "| bias | 1/1 |" in stdout
 
 
+def test_taste_exposure_is_a_dataset_setting_on_the_command_line(tmp_path: Path, capsys) -> None:
+    common = ["benchmark", "quick", "--models", "bias", "--dataset", "synthetic", "--splits", "random",
+              "--dataset-setting", "num_users=40", "--dataset-setting", "num_movies=30", "--dataset-setting",
+              "num_ratings=500", "--no-tensorboard", "--no-plots", "--no-projector", "--threads", "1"]  # fmt: skip
+    code, _, err = run_cli(capsys, *common, "--dataset-setting", "taste_exposure=0.5", "--out", tmp_path / "run")
+    assert code == 0, err
+    stored = json.loads((tmp_path / "run" / "suite.json").read_text())
+    assert stored["dataset_settings"] == {**TINY_SYNTHETIC, "taste_exposure": 0.5}
+    code, _, err = run_cli(capsys, *common, "--dataset-setting", "taste_exposure=-1", "--out", tmp_path / "bad")
+    assert code == 2 and "taste_exposure must be a finite number >= 0, got -1" in err and err.count("\n") == 1, err
+
+
 def test_a_bad_dataset_setting_on_the_command_line_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(
         capsys, "benchmark", "quick", "--models", "bias", "--dataset", "synthetic", "--splits", "random",

@@ -97,6 +97,8 @@ TINY_RUNS: list[tuple[str, list[str], str]] = [
      "Chosen on validation RMSE"),
     ("bench_scale.py", ["--data-dir", "{data}", "--models", "global-mean", "bias", "--threads", "1"], "table:scale"),
     ("bench_side_graphs.py", ["--seeds", "0", "--max-epochs", "2", "--out", "{tmp}/side.md"], "side_graphs"),
+    ("bench_taste_exposure.py", ["--data-dir", "{data}", *SYNTHETIC, "--strengths", "0", "2", "--threads", "1"],
+     "| synthetic taste_exposure=2 |"),
     ("bench_topk.py", ["--data-dir", "{data}", "--skip-grid", "--max-epochs", "1"], "popularity"),
     ("fuzz_readers.py", ["--examples", "12"], "| **all** | 12 |"),
     ("profile_fits.py", ["--data-dir", "{data}", "--models", "glocal-k", "--rows", "3"], "Operators by self time"),

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gnnrec.data import dataset_settings
 from gnnrec.data.movielens_large import HALF_STARS
-from gnnrec.data.synthetic import SyntheticDataset, generate_ratings, user_degrees
+from gnnrec.data.synthetic import (
+    DEFAULT_TASTE_EXPOSURE,
+    SyntheticDataset,
+    generate_ratings,
+    latent_factors,
+    sample_pairs,
+    sample_taste_pairs,
+    user_degrees,
+)
 from gnnrec.evaluation import evaluate
 from gnnrec.models import create_model
 
@@ -22,7 +35,7 @@ def test_sizes_scale_and_distinct_pairs():
 
 
 def test_other_levels():
-    data = generate_ratings(num_users=50, num_movies=40, num_ratings=800, levels=[1, 2, 3, 4, 5], seed=0)
+    data = generate_ratings(num_users=100, num_movies=60, num_ratings=2500, levels=[1, 2, 3, 4, 5], seed=0)
     assert set(np.unique(data.rating)) == {1.0, 2.0, 3.0, 4.0, 5.0}
 
 
@@ -85,3 +98,97 @@ def test_gnn_learns_the_interaction_not_just_the_biases(tmp_path):
     assert model.preset_name == "synthetic" and model.fit_config.dropout == model.fit_config.node_dropout == 0.0
     gnn = evaluate(model, split, part="val", metrics=["rmse"]).metrics["rmse"]
     assert gnn < 0.95 * bias, (gnn, bias)
+
+
+# ---------------------------------------------------------------------- taste exposure
+def digest(data) -> str:
+    """The first 16 hex digits of the SHA-256 of every generated array."""
+    sha = hashlib.sha256()
+    for name in ("user", "movie", "rating", "time", "genres", "year"):
+        sha.update(np.ascontiguousarray(getattr(data, name)).tobytes())
+    return sha.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [  # digests of the generator before taste exposure existed (popularity-only exposure)
+        ({"num_users": 300, "num_movies": 120, "num_ratings": 6000, "seed": 3}, "28f0917c373efa95"),
+        ({"num_users": 60, "num_movies": 50, "num_ratings": 1400, "seed": 1, "levels": [1, 2, 3, 4, 5]},
+         "cef6db9df1d05ff1"),
+        ({"num_users": 20, "num_movies": 40, "num_ratings": 390, "seed": 2}, "b247f202f78c06ed"),  # near the cap
+    ],
+)  # fmt: skip
+def test_taste_exposure_zero_is_the_popularity_only_generator_bit_for_bit(args, expected):
+    assert digest(generate_ratings(**args, taste_exposure=0)) == expected
+
+
+def test_taste_exposure_same_seed_same_data_other_strength_other_data():
+    first, again = (generate_ratings(200, 80, 3000, seed=7, taste_exposure=1.5) for _ in range(2))
+    assert digest(first) == digest(again)
+    assert digest(first) != digest(generate_ratings(200, 80, 3000, seed=8, taste_exposure=1.5))
+    assert digest(first) != digest(generate_ratings(200, 80, 3000, seed=7, taste_exposure=2.5))
+
+
+def affinity_lift(strength: float, seed: int = 0) -> float:
+    """Mean <p_u, q_m> of the rated pairs minus that of random unrated pairs."""
+    num_users, num_movies, num_ratings = 300, 200, 6000
+    rng = np.random.default_rng(seed)
+    p, q, _, _ = latent_factors(rng, num_users, num_movies, rank=8)
+    sizes = (num_users, num_movies, num_ratings, 0.8, 1.0)
+    if strength == 0:
+        user, movie = sample_pairs(rng, *sizes)
+    else:
+        user, movie = sample_taste_pairs(rng, *sizes, p, q, strength)
+    affinity = p @ q.T
+    rated = np.zeros((num_users, num_movies), dtype=bool)
+    rated[user, movie] = True
+    other = np.random.default_rng(seed + 1).integers(0, num_users * num_movies, 20_000)
+    other = other[~rated.ravel()[other]]
+    return float(affinity[user, movie].mean() - affinity.ravel()[other].mean())
+
+
+def test_users_rate_the_movies_their_taste_favours_only_with_taste_exposure():
+    lifts = {strength: affinity_lift(strength) for strength in (0.0, 1.0, DEFAULT_TASTE_EXPOSURE)}
+    assert abs(lifts[0.0]) < 0.05, lifts  # popularity-only exposure: rated pairs are like random pairs
+    assert 0.3 < lifts[1.0] < lifts[DEFAULT_TASTE_EXPOSURE], lifts
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    num_users=st.integers(1, 40),
+    num_movies=st.integers(1, 60),
+    share=st.floats(0.0, 1.0),
+    strength=st.one_of(st.just(0.0), st.floats(0.01, 6.0)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_exposure_keeps_exact_degrees_distinct_pairs_and_full_coverage(num_users, num_movies, share, strength, seed):
+    cap = max(1, num_movies // 2)
+    low, high = max(num_users, num_movies), num_users * cap
+    if low > high:
+        return  # no valid number of ratings for this shape
+    num_ratings = low + round(share * (high - low))
+    sizes = (num_users, num_movies, num_ratings, 0.8, 1.0)
+    p, q, _, _ = latent_factors(np.random.default_rng(seed + 1), num_users, num_movies, rank=4)
+    if strength == 0:
+        user, movie = sample_pairs(np.random.default_rng(seed), *sizes)
+    else:
+        user, movie = sample_taste_pairs(np.random.default_rng(seed), *sizes, p, q, strength)
+    expected_degree = user_degrees(np.random.default_rng(seed), num_users, num_movies, num_ratings, 0.8)
+    assert user.dtype == movie.dtype == np.int32 and len(user) == num_ratings
+    np.testing.assert_array_equal(np.bincount(user, minlength=num_users), expected_degree)
+    assert len(np.unique(user.astype(np.int64) * num_movies + movie)) == num_ratings
+    assert np.bincount(movie, minlength=num_movies).min() >= 1 and 0 <= movie.min() <= movie.max() < num_movies
+
+
+def test_taste_exposure_is_a_dataset_setting(tmp_path):
+    assert "taste_exposure" in dataset_settings("synthetic")
+    kwargs = dict(num_users=60, num_movies=40, num_ratings=900, log=False)
+    default = SyntheticDataset(tmp_path, **kwargs)
+    assert default[0].split_settings["taste_exposure"] == DEFAULT_TASTE_EXPOSURE
+    flat = SyntheticDataset(tmp_path, taste_exposure=0, **kwargs)
+    assert flat.processed_paths != default.processed_paths
+    edges = ("user", "rates", "movie")
+    assert not torch.equal(flat[0][edges].edge_index, default[0][edges].edge_index)
+    for bad in (-1.0, float("nan"), "strong"):
+        with pytest.raises(ValueError, match="taste_exposure must be a finite number >= 0"):
+            SyntheticDataset(tmp_path, taste_exposure=bad, **kwargs)
