@@ -90,6 +90,8 @@ TINY_RUNS: list[tuple[str, list[str], str]] = [
     ("bench_gnn.py", ["--data-dir", "{data}", "--seeds", "0", "--threads", "1", "--set", "max_epochs=2",
                       "--set", "val_every=1"], "fit_cpu_seconds"),
     ("bench_gnn_ranking.py", ["--data-dir", "{data}", "--set", "max_epochs=2", "--set", "val_every=1"], "val_ndcg@10"),
+    ("bench_gnn_stopping.py", ["--data-dir", "{data}", "--budget", "10", "--budgets", "10", "--patiences", "5",
+                               "--threads", "1", "--set", "val_every=1"], "ended by"),
     ("bench_gnn_synthetic.py", [*SYNTHETIC, "--epochs", "2"], "val RMSE (rating units)"),
     ("bench_load_large.py", SYNTHETIC, "processed-cache load"),
     ("bench_rating_levels.py", ["--users", "60", "--movies", "40", "--ratings", "1200", "--seeds", "0", "--epochs",
