@@ -90,9 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     for row in history:
         if row["epoch"] in marks:
             print(f"| {row['epoch']} | {row[RATING]:.4f} | {row[RANKING]:.4f} |")
-    print(
-        "\n| max_epochs | patience | plateau_tolerance | stops at | ended by | val RMSE (epoch) | val ndcg@10 (epoch) |"
-    )
+    print("\n| max_epochs | patience | plateau_tolerance | stops at | ended by | val RMSE (at) | val ndcg@10 (at) |")
     print("|---:|---:|---:|---:|---|---|---|")
     for budget, patience, tolerance in itertools.product(args.budgets, args.patiences, args.tolerances):
         if budget > args.budget:
