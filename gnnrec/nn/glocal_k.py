@@ -135,8 +135,9 @@ class RatingMatrix:
     order, so that a gradient given per entry can be laid out as the transposed CSR matrix. ``edges`` holds
     ``user``, ``movie`` and ``rating`` tensors (e.g. a split's :class:`~gnnrec.data.split.RatingEdges`).
     ``matrix @ dense`` is the sparse product (gradient for ``dense``) and
-    :meth:`correlate_same` the global kernel's convolution, so it can be fed to
-    :class:`~gnnrec.nn.KernelLayer` and :class:`~gnnrec.nn.GlobalKernel` in place of the dense matrix.
+    :meth:`relu_correlate_same` the global kernel's convolution and ReLU (:meth:`correlate_same` without
+    the ReLU, dense), so it can be fed to :class:`~gnnrec.nn.KernelLayer` and
+    :class:`~gnnrec.nn.GlobalKernel` in place of the dense matrix.
     """
 
     def __init__(
