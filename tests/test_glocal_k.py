@@ -13,8 +13,7 @@ from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, get_model_class
 from gnnrec.models.glocal_k import FALLBACK_PRESET, PRESETS, GLocalK, GLocalKConfig
-import gnnrec.nn.glocal_k as glocal_nn
-from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix, SparseReLU
+from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer, correlate_same, local_kernel
 from gnnrec.nn.sparse import ConstantSparse, coo_to_csr, row_pointer
 
@@ -107,7 +106,10 @@ def _toy_problem(seed=0):
         for layer in network.layers:
             layer.u.normal_(0, 0.4, generator=gen)
             layer.v.normal_(0, 0.4, generator=gen)
-    matrix = RatingMatrix(edges, items, users, torch.device("cpu"), dtype=torch.float64)
+    matrix = RatingMatrix(edges, items, users, torch.device("cpu"))
+    matrix.values = matrix.values.double()
+    matrix.csr, matrix.csr_t, matrix.pattern = matrix.csr.double(), matrix.csr_t.double(), matrix.pattern.double()
+    matrix._patches = {3: tuple(p.double() for p in matrix.patches(3))}
     return network, matrix, ratings, mask
 
 
@@ -132,12 +134,8 @@ def _reference_objective(network, ratings, mask, stage, lambda_2, lambda_s, dot_
     return {"squared_error": squared_error, "l2": l2, "sparse": sparse}, pred
 
 
-@pytest.mark.parametrize(
-    ("stage", "max_density"), [("pretrain", 0.15), ("finetune", 1.0), ("finetune", 0.0)], ids=str
-)
-def test_objective_and_gradients_equal_the_dense_reference(stage, max_density, monkeypatch):
-    """Fine-tuning with the convolved ratings multiplied as a sparse matrix (1.0) and as a dense one (0.0)."""
-    monkeypatch.setattr(glocal_nn, "SPARSE_INPUT_MAX_DENSITY", max_density)
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_objective_and_gradients_equal_the_dense_reference(stage):
     network, matrix, ratings, mask = _toy_problem()
     terms, _ = network.objective(matrix, stage, 20.0, 0.01)
     expected, pred = _reference_objective(network, ratings, mask, stage, 20.0, 0.01, 1.5)
@@ -396,33 +394,6 @@ def test_sparse_rating_matrix_feeds_the_layers_as_the_dense_matrix():
     torch.testing.assert_close(output.mean_output(hidden), output(hidden).mean(1))
     with pytest.raises(ValueError, match="identity"):
         layer.mean_output(ratings)
-
-
-@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["mixed-kernel", "all-negative-kernel"])
-def test_sparse_convolved_ratings_equal_the_dense_relu_product(sign):
-    """ReLU(R ⋆ K) @ W as a sparse product over the positive cells: values and gradients as the dense one."""
-    gen = torch.Generator().manual_seed(3)
-    items, users, out = 40, 30, 6
-    mask = torch.rand(items, users, generator=gen) < 0.02
-    ratings = torch.randint(1, 6, (items, users), generator=gen).double() * mask
-    observed = mask.nonzero()
-    matrix = RatingMatrix(RatingEdges(observed[:, 1], observed[:, 0], ratings[mask]), items, users, "cpu", torch.float64)
-    kernel = torch.randn(3, 3, generator=gen, dtype=torch.float64)
-    kernel = (kernel if sign > 0 else -kernel.abs()).requires_grad_()
-    weight = torch.randn(users, out, generator=gen, dtype=torch.float64, requires_grad=True)
-    upstream = torch.randn(items, out, generator=gen, dtype=torch.float64)
-
-    convolved = matrix.relu_correlate_same(kernel)
-    assert isinstance(convolved, SparseReLU)  # a fifth of the cells at most are reached, fewer positive
-    dense = F.relu(correlate_same(ratings, kernel))
-    assert sign < 0 or 0 < int((dense > 0).sum()) < int((dense != 0).numel())
-    torch.testing.assert_close(convolved.to_dense(), dense)
-    product, expected = convolved @ weight, dense @ weight
-    torch.testing.assert_close(product, expected)
-    grads = torch.autograd.grad((product * upstream).sum(), (kernel, weight))
-    expected_grads = torch.autograd.grad((expected * upstream).sum(), (kernel, weight))
-    for grad, expected_grad in zip(grads, expected_grads, strict=True):
-        torch.testing.assert_close(grad, expected_grad)
 
 
 def test_fit_refuses_when_the_dense_matrices_do_not_fit(tiny_split, monkeypatch):

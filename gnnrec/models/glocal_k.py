@@ -13,10 +13,9 @@ two stages, both with L-BFGS-B restarted every epoch, exactly as the authors' Te
 The objective of both stages is ``½ Σ_observed (r − r̂)² + λ₂ ½ Σ W² + λₛ ½ Σ Ŵ²`` (a sum, not
 a mean) over all kernel layers. Loss and gradients are evaluated only where they are needed:
 the first layer multiplies the sparse rating matrix, the global convolution is a sparse product
-with the shifted ratings, the convolved ratings (ReLU) enter the first layer as a sparse matrix of
-their positive cells while these are few, and during optimisation the output layer is computed at
-the observed entries only (the full matrix only for the per-epoch evaluation); these are the same
-numbers as the dense computation, up to float rounding (``tests/test_glocal_k.py`` checks it).
+with the shifted ratings, and during optimisation the output layer is computed at the observed
+entries only (the full matrix only for the per-epoch evaluation); these are the same numbers as
+the dense computation, up to float rounding (``tests/test_glocal_k.py`` checks it).
 
 Protocols: ``honest`` (default) never reads the test ratings while fitting and keeps the
 fine-tuning epoch of best validation ``selection_metric`` (``selection="best_val"``) or the last

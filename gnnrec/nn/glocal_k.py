@@ -18,115 +18,6 @@ from torch import Tensor, nn
 from gnnrec.nn.kernel import GlobalKernel, KernelLayer
 from gnnrec.nn.sparse import ConstantSparse, csr_tensor, row_pointer
 
-# ReLU(R ⋆ K) is multiplied as a sparse matrix while at most this share of its cells is positive, densely above:
-# on the CPU, MKL's sparse × dense products cost about as much as the dense ones at a fifth of the cells filled
-# (see the GLocal-K section of docs/performance.md).
-SPARSE_INPUT_MAX_DENSITY = 0.15
-
-
-class ConvolutionSupport:
-    """The cells ``R ⋆ K`` can reach ('same' padding, ``size × size`` kernel) and the product that fills them.
-
-    ``patches`` (CSR ``[cells, size²]``) gives ``R ⋆ K`` on those cells as ``patches @ vec(K)``: rating
-    ``R[r, c]`` reaches cell ``(r − a + size//2, c − b + size//2)`` through ``K[a, b]``. Cells are in CSR
-    (item-major) order; ``transpose_order`` lists them user-major.
-    """
-
-    def __init__(self, item: Tensor, user: Tensor, values: Tensor, shape: tuple[int, int], size: int) -> None:
-        num_items, num_users = shape
-        pad = size // 2
-        rows, cols, entries = [], [], []
-        for a in range(size):
-            for b in range(size):
-                out_item, out_user = item - a + pad, user - b + pad
-                inside = (out_item >= 0) & (out_item < num_items) & (out_user >= 0) & (out_user < num_users)
-                rows.append(out_item[inside] * num_users + out_user[inside])
-                cols.append(torch.full_like(rows[-1], a * size + b))
-                entries.append(values[inside])
-        index = torch.stack([torch.cat(rows), torch.cat(cols)])
-        shape_coo = (num_items * num_users, size * size)
-        coo = torch.sparse_coo_tensor(index, torch.cat(entries), shape_coo, check_invariants=False)
-        coo = coo.coalesce()  # rows sorted by cell, each row's entries by kernel position
-        cell, support_row = torch.unique_consecutive(coo.indices()[0], return_inverse=True)
-        shape_p = (len(cell), size * size)
-        self.shape = shape
-        self.cell, self.item, self.user = cell, cell // num_users, cell % num_users
-        self.patches = csr_tensor(row_pointer(support_row, len(cell)), coo.indices()[1], coo.values(), shape_p)
-        index_t = torch.stack([coo.indices()[1], support_row])
-        patches_t = torch.sparse_coo_tensor(index_t, coo.values(), shape_p[::-1], check_invariants=False)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            self.patches_t = patches_t.coalesce().to_sparse_csr()
-        self.transpose_order = torch.argsort(self.user * num_items + self.item)
-
-    def correlate(self, kernel: Tensor) -> Tensor:
-        """``R ⋆ K`` on the support cells, ``[cells]`` (a gradient for ``kernel``)."""
-        return ConstantSparse(self.patches, self.patches_t) @ kernel.reshape(-1)
-
-    def scatter(self, values: Tensor) -> Tensor:
-        """The dense ``[items, users]`` matrix holding ``values`` at the support cells, 0 elsewhere."""
-        dense = values.new_zeros(self.shape[0] * self.shape[1])
-        return dense.index_put((self.cell,), values).view(self.shape)
-
-
-class SparseReLU:
-    r"""``ReLU(values)`` laid out on a :class:`ConvolutionSupport`, as the left operand of ``@``.
-
-    Only the positive cells are stored, so ``X @ W`` and its gradients are sparse products over them:
-    :math:`\partial W = X^\top G` and :math:`\partial\,\mathrm{values} = [\mathrm{values} > 0] \odot (G W^\top)`,
-    the latter computed at the positive cells only (``sampled_addmm``). The same numbers as the dense
-    ``F.relu(dense) @ W``, up to float rounding.
-
-    Shapes:
-        ``values``: ``[cells]`` of the support; ``X``: ``[items, users]``; ``W``: ``[users, out]``.
-    """
-
-    def __init__(self, values: Tensor, support: ConvolutionSupport, positive: Tensor | None = None) -> None:
-        self.values, self.support, self.shape = values, support, support.shape
-        positive = values.detach() > 0 if positive is None else positive
-        num_items, num_users = self.shape
-        # the positive cells as indices into the support, in CSR (item-major) and transposed (user-major) order
-        self.positive = positive.nonzero().squeeze(1)
-        self.positive_t = support.transpose_order[positive[support.transpose_order]]
-        self.crow, self.col = row_pointer(support.item[self.positive], num_items), support.user[self.positive]
-        self.crow_t = row_pointer(support.user[self.positive_t], num_users)
-        self.col_t = support.item[self.positive_t]
-
-    def csr(self, values: Tensor) -> Tensor:
-        return csr_tensor(self.crow, self.col, values, self.shape)
-
-    def csr_t(self, values: Tensor) -> Tensor:
-        return csr_tensor(self.crow_t, self.col_t, values, self.shape[::-1])
-
-    def __matmul__(self, weight: Tensor) -> Tensor:
-        return _SparseReLUMatmul.apply(self.values, weight, self)
-
-    def to_dense(self) -> Tensor:
-        return self.support.scatter(torch.relu(self.values))
-
-
-class _SparseReLUMatmul(torch.autograd.Function):
-    """``ReLU(values) @ weight`` of a :class:`SparseReLU`, with sparse gradients for ``values`` and ``weight``."""
-
-    @staticmethod
-    def forward(ctx: Any, values: Tensor, weight: Tensor, operand: SparseReLU) -> Tensor:
-        ctx.save_for_backward(values, weight)
-        ctx.operand = operand
-        return operand.csr(values[operand.positive]) @ weight
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        values, weight = ctx.saved_tensors
-        operand: SparseReLU = ctx.operand
-        grad_values = grad_weight = None
-        if ctx.needs_input_grad[0]:
-            pattern = operand.csr(values.new_ones(len(operand.positive)))
-            at_positive = torch.sparse.sampled_addmm(pattern, grad, weight.T, beta=0.0).values()
-            grad_values = values.new_zeros(values.shape).index_put_((operand.positive,), at_positive)
-        if ctx.needs_input_grad[1]:
-            grad_weight = operand.csr_t(values[operand.positive_t]) @ grad
-        return grad_values, grad_weight, None
-
 
 class RatingMatrix:
     """The training ratings as the ``[items, users]`` matrix, in the layouts the fast paths need.
@@ -135,15 +26,12 @@ class RatingMatrix:
     order, so that a gradient given per entry can be laid out as the transposed CSR matrix. ``edges`` holds
     ``user``, ``movie`` and ``rating`` tensors (e.g. a split's :class:`~gnnrec.data.split.RatingEdges`).
     ``matrix @ dense`` is the sparse product (gradient for ``dense``) and
-    :meth:`relu_correlate_same` the global kernel's convolution and ReLU (:meth:`correlate_same` without
-    the ReLU, dense), so it can be fed to :class:`~gnnrec.nn.KernelLayer` and
-    :class:`~gnnrec.nn.GlobalKernel` in place of the dense matrix.
+    :meth:`correlate_same` the global kernel's convolution, so it can be fed to
+    :class:`~gnnrec.nn.KernelLayer` and :class:`~gnnrec.nn.GlobalKernel` in place of the dense matrix.
     """
 
-    def __init__(
-        self, edges: Any, num_items: int, num_users: int, device: torch.device, dtype: torch.dtype = torch.float32
-    ) -> None:
-        item, user, rating = edges.movie.long(), edges.user.long(), edges.rating.to(dtype)
+    def __init__(self, edges: Any, num_items: int, num_users: int, device: torch.device) -> None:
+        item, user, rating = edges.movie.long(), edges.user.long(), edges.rating.float()
         key = item * num_users + user
         order = torch.argsort(key)
         if len(key) and bool((key[order][1:] == key[order][:-1]).any()):
@@ -160,30 +48,42 @@ class RatingMatrix:
         self.crow_t = row_pointer(user[transpose_order], num_users).to(device)
         self.col_t = item[transpose_order].to(device)
         self.csr_t = self.transposed(self.values)
-        self._supports: dict[int, ConvolutionSupport] = {}
+        self._patches: dict[int, tuple[Tensor, Tensor]] = {}
 
     def __matmul__(self, dense: Tensor) -> Tensor:
         return ConstantSparse(self.csr, self.csr_t) @ dense
 
-    def support(self, size: int) -> ConvolutionSupport:
-        """The cells a ``size × size`` 'same' cross-correlation of the ratings reaches (built once per size)."""
-        if size not in self._supports:
-            self._supports[size] = ConvolutionSupport(self.item, self.user, self.values, self.shape, size)
-        return self._supports[size]
-
     def correlate_same(self, kernel: Tensor) -> Tensor:
         """``R ⋆ K`` ('same' zero padding) as :func:`gnnrec.nn.kernel.correlate_same`, from the sparse ratings."""
-        support = self.support(kernel.shape[0])
-        return support.scatter(support.correlate(kernel))
+        patches = ConstantSparse(*self.patches(kernel.shape[0]))
+        return (patches @ kernel.reshape(-1)).view(self.shape)
 
-    def relu_correlate_same(self, kernel: Tensor) -> Tensor | SparseReLU:
-        """``ReLU(R ⋆ K)``: a :class:`SparseReLU` while sparse enough (:data:`SPARSE_INPUT_MAX_DENSITY`), else dense."""
-        support = self.support(kernel.shape[0])
-        values = support.correlate(kernel)
-        positive = values.detach() > 0
-        if int(positive.sum()) > SPARSE_INPUT_MAX_DENSITY * self.shape[0] * self.shape[1]:
-            return support.scatter(torch.relu(values))
-        return SparseReLU(values, support, positive)
+    def patches(self, size: int) -> tuple[Tensor, Tensor]:
+        """``P`` (CSR ``[items · users, size²]``) with ``P @ vec(K) = vec(R ⋆ K)`` ('same' padding), and ``Pᵀ``.
+
+        The rating matrix is sparse, so its cross-correlation with a small kernel is a sparse
+        matrix-vector product: rating ``R[r, c]`` reaches output ``(r − a + size//2, c − b + size//2)``
+        through ``K[a, b]``.
+        """
+        if size not in self._patches:
+            num_items, num_users = self.shape
+            pad = size // 2
+            rows, cols, values = [], [], []
+            for a in range(size):
+                for b in range(size):
+                    out_item, out_user = self.item - a + pad, self.user - b + pad
+                    inside = (out_item >= 0) & (out_item < num_items) & (out_user >= 0) & (out_user < num_users)
+                    rows.append(out_item[inside] * num_users + out_user[inside])
+                    cols.append(torch.full_like(rows[-1], a * size + b))
+                    values.append(self.values[inside])
+            index, value = torch.stack([torch.cat(rows), torch.cat(cols)]), torch.cat(values)
+            shape = (num_items * num_users, size * size)
+            patches = torch.sparse_coo_tensor(index, value, shape, check_invariants=False).coalesce()
+            patches_t = torch.sparse_coo_tensor(index.flip(0), value, shape[::-1], check_invariants=False).coalesce()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                self._patches[size] = (patches.to_sparse_csr(), patches_t.to_sparse_csr())
+        return self._patches[size]
 
     def with_values(self, values: Tensor) -> Tensor:
         """CSR ``[items, users]`` matrix of the observed pattern holding ``values`` (CSR order)."""

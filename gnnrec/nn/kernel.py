@@ -150,9 +150,8 @@ class GlobalKernel(nn.Module):
 
     Shapes:
         ``ratings``: ``[num_items, num_users]``, dense, or any object with a
-        ``relu_correlate_same(kernel)`` method giving :math:`\mathrm{ReLU}(R \star K)` (e.g. the sparse
-        :class:`gnnrec.nn.glocal_k.RatingMatrix`, which returns it as a sparse operand of ``@`` while few
-        cells are positive); ``item_summary``: ``[num_items]``; output ``[num_items, num_users]``.
+        ``correlate_same(kernel)`` method giving the same product (e.g. a sparse rating matrix);
+        ``item_summary``: ``[num_items]``; output ``[num_items, num_users]``.
     """
 
     def __init__(
@@ -190,7 +189,7 @@ class GlobalKernel(nn.Module):
         kernel = self.kernel(item_summary)
         if isinstance(ratings, Tensor):
             return F.relu(correlate_same(ratings, kernel))
-        return ratings.relu_correlate_same(kernel)
+        return F.relu(ratings.correlate_same(kernel))
 
 
 def correlate_same(matrix: Tensor, kernel: Tensor) -> Tensor:
