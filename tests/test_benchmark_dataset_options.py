@@ -145,6 +145,22 @@ def test_the_douban_suite_runs_every_model_on_the_given_split_honestly(tmp_path,
         assert f"| {name} | 1/1 |" in stdout
 
 
+def test_the_wide_catalogue_suite_has_far_more_movies_than_users(tmp_path, capsys) -> None:
+    suite = load_suite("wide")
+    settings = suite.dataset_settings
+    assert suite.dataset == "synthetic" and settings["num_movies"] >= 15 * settings["num_users"]
+    out = tmp_path / "run"
+    code, _, err = run_cli(
+        capsys, "benchmark", "wide", "--test-config", "--dataset-setting", "num_users=20", "--dataset-setting",
+        "num_movies=300", "--dataset-setting", "num_ratings=1200", "--set", "max_epochs=3", "--out", out,
+        "--no-tensorboard", "--no-plots", "--no-projector", "--threads", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert [cell["status"] for cell in results["cells"]] == ["ok"] * len(suite.entries())
+    assert all(cell["split_name"] == "synthetic/random" for cell in results["cells"])
+
+
 def test_a_test_free_suite_must_be_a_screen() -> None:
     with pytest.raises(ValueError, match="'test_chosen': false is for a screen"):
         Suite.from_dict(suite_dict(test_chosen=False))

@@ -101,7 +101,7 @@ class GNNConfig:
     mse_weight: float = 1.0  # squared error of the expected rating
     lr: float = 0.01
     weight_decay: float = 0.0
-    max_epochs: int = 1000
+    max_epochs: int = 2000  # a cap: the default fits stop on a validation plateau well before it
     ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights
     ensemble: int = 1  # independently initialised members whose predictions are averaged
     # training edges per optimizer step (gnnrec.models.gnn.step): "auto"/0 one full-batch step per epoch up to
