@@ -15,7 +15,7 @@ first validation set (val1), refit on train ∪ val1 with ``refit_overrides``, a
   ``average-raw``: the same with raw ranking scores averaged.
 
 Prints val2 RMSE and ndcg@10 per model, seed and protocol, their mean over seeds, and per protocol the
-seeds on which it beats B.
+seeds on which it beats B. ``--no-scaled`` skips C (its column shows —).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-config", action="store_true", help="start from each model's small test config")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every model whose config has KEY")  # fmt: skip
+    parser.add_argument("--no-scaled", action="store_true", help="skip protocol C (one fit fewer per model and seed)")
     parser.add_argument("--out", default=None, help="write the report (markdown) to this file")
     harness.add_options(parser, data_dir=True, threads=1)
     return parser.parse_args(argv)
@@ -95,7 +96,9 @@ def study_cell(name: str, seed: int, study: Any, args: argparse.Namespace, threa
         "val1": scores_on_val(selection, study),
         "val2": {"none": scores(selection, study), "refit": scores(refit, merged)},
     }
-    if scaled_chosen != chosen:
+    if args.no_scaled:
+        row["val2"]["scaled"] = dict.fromkeys(METRICS)  # not run: shown as —
+    elif scaled_chosen != chosen:
         scaled, row["seconds"]["scaled"] = fit(name, {**overrides, **scaled_chosen}, merged, seed, args.test_config)
         row["val2"]["scaled"] = scores(scaled, merged)
     else:
@@ -186,6 +189,7 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
         for seed, row in per_seed.items():
             seconds = row["seconds"]
             scaled = "same as B" if row["scaled"] is None else f"`{row['scaled']}`"
+            scaled += " (not run)" if args.no_scaled and row["scaled"] is not None else ""
             lines.append(
                 f"| {name} | {seed} | `{row['selected']}` | {scaled} | {seconds['selection']:.0f} | "
                 f"{seconds['refit']:.0f} | " + (f"{seconds['scaled']:.0f} |" if "scaled" in seconds else "— |")
