@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from gnnrec.benchmark.refit_protocols import (
+    PROTOCOLS,
     AveragedFits,
     refit_protocol_of,
     scaled_epochs,
@@ -68,11 +71,52 @@ def test_scaled_epochs_scales_epoch_counts_only():
     assert scaled == {"max_epochs": 105, "keep_rating_epoch": 42, "keep_ranking_epoch": 0, "reg": 5.0}
 
 
-def test_refit_protocol_of_defaults_to_refit():
-    assert refit_protocol_of(create_model("bias")) == "refit"
+def test_every_model_names_a_refit_protocol():
+    from gnnrec.models import available_models
+
+    protocols = {name: refit_protocol_of(create_model(name, test_config=True)) for name in available_models()}
+    assert set(protocols.values()) <= set(PROTOCOLS)
+    assert protocols["gnn"] == "scaled" and protocols["bias"] == protocols["mf"] == protocols["ease"] == "refit"
 
     class Odd:
         refit_protocol = "sometimes"
 
     with pytest.raises(ValueError, match="choose one of"):
         refit_protocol_of(Odd())
+
+
+@pytest.mark.parametrize("protocol", ["average", "none", "scaled"])
+def test_a_cell_tests_what_its_models_refit_protocol_asks(protocol, ml100k_fixture_dir, tmp_path, monkeypatch):
+    from gnnrec.benchmark import OK, run_benchmark
+    from gnnrec.data import load_split
+    from gnnrec.models.base import RatingModel
+    from gnnrec.models.mf import MF
+
+    monkeypatch.setattr(MF, "refit_protocol", protocol, raising=False)
+    suite = {"name": "t", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["mf", "bias"]}
+    suite["overrides"] = {"mf": {"max_epochs": 6, "device": "cpu"}}
+    run = run_benchmark(suite, tmp_path / "run", data_dir=ml100k_fixture_dir, progress=False, log=lambda line: None,
+                        tensorboard=False, plots=False, save_models=True, threads=1)  # fmt: skip
+    cells = {c["label"]: c for c in run.cells}
+    assert all(c["status"] == OK for c in cells.values())
+    assert cells["bias"]["refit_protocol"] == "refit"
+    mf = cells["mf"]
+    assert mf["refit_protocol"] == protocol
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert next(c for c in saved["cells"] if c["label"] == "mf")["refit_protocol"] == protocol
+    assert mf["selection"]["metrics"]["rmse"] > 0  # the selection fit's validation metrics, as always
+    split = load_split("ml-100k", "u1", source_dir=ml100k_fixture_dir, log=False)
+    selection = RatingModel.load(tmp_path / "run" / (mf["selection"].get("checkpoint") or mf["checkpoint"]))
+    if protocol == "none":
+        assert mf["refit_fit"] is None
+        expected = evaluate(selection, split).metrics
+    else:
+        merged = split.merge_validation()
+        refit = RatingModel.load(tmp_path / "run" / mf["checkpoint"])
+        selected = mf["selection"]["selected"]["max_epochs"]
+        factor = len(merged.train) / len(split.train)
+        assert refit.config.max_epochs == (round(selected * factor) if protocol == "scaled" else selected)
+        tested = AveragedFits(selection, refit) if protocol == "average" else refit
+        expected = evaluate(tested, merged).metrics
+    assert mf["metrics"]["rmse"] == pytest.approx(expected["rmse"], abs=1e-6)
+    assert mf["metrics"]["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-6)
