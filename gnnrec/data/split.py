@@ -34,6 +34,18 @@ class RatingEdges:
         return RatingEdges(self.user.to(device), self.movie.to(device), self.rating.to(device))
 
 
+def _messages_follow_train(graph: HeteroData) -> None:
+    """Set the message edges of ``graph`` (both directions, with ratings and times) to its training ratings."""
+    store, reverse = graph[RATES], graph[RATED_BY]
+    store.edge_index = store.train_edge_label_index.clone()
+    store.rating = store.train_edge_label.clone()
+    reverse.edge_index = store.edge_index.flip(0)
+    reverse.rating = store.rating.clone()
+    if "train_edge_time" in store:
+        store.time = store.train_edge_time.clone()
+        reverse.time = store.time.clone()
+
+
 class RatingSplit:
     """Train / validation / test ratings of one graph, plus what models need to know.
 
@@ -158,14 +170,7 @@ class RatingSplit:
             train, val = src[f"train_{suffix}"], src[f"val_{suffix}"]
             store[f"train_{suffix}"] = torch.cat([train, val], dim=-1)
             store[f"val_{suffix}"] = val[..., :0].clone()
-        store.edge_index = store.train_edge_label_index.clone()
-        store.rating = store.train_edge_label.clone()
-        reverse = graph[RATED_BY]
-        reverse.edge_index = store.edge_index.flip(0)
-        reverse.rating = store.rating.clone()
-        if "train_edge_time" in src:
-            store.time = store.train_edge_time.clone()
-            reverse.time = store.time.clone()
+        _messages_follow_train(graph)
         graph.fingerprint = f"{self.fingerprint}+trainval"
         return RatingSplit(graph)
 
@@ -190,14 +195,7 @@ class RatingSplit:
             train = src[f"train_{suffix}"]
             store[f"train_{suffix}"] = train[..., ~held].clone()
             store[f"test_{suffix}"] = train[..., held].clone()
-        store.edge_index = store.train_edge_label_index.clone()
-        store.rating = store.train_edge_label.clone()
-        reverse = graph[RATED_BY]
-        reverse.edge_index = store.edge_index.flip(0)
-        reverse.rating = store.rating.clone()
-        if "train_edge_time" in src:
-            store.time = store.train_edge_time.clone()
-            reverse.time = store.time.clone()
+        _messages_follow_train(graph)
         graph.fingerprint = f"{self.fingerprint}+holdout-{fraction:g}-{seed}"
         return RatingSplit(graph)
 
