@@ -105,6 +105,8 @@ def test_a_cell_tests_what_its_models_refit_protocol_asks(protocol, ml100k_fixtu
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert next(c for c in saved["cells"] if c["label"] == "mf")["refit_protocol"] == protocol
     assert mf["selection"]["metrics"]["rmse"] > 0  # the selection fit's validation metrics, as always
+    report = (tmp_path / "run" / "results.md").read_text()
+    assert (f"mf ({protocol})" in report) == (protocol != "none") and "bias (" not in report
     split = load_split("ml-100k", "u1", source_dir=ml100k_fixture_dir, log=False)
     selection = RatingModel.load(tmp_path / "run" / (mf["selection"].get("checkpoint") or mf["checkpoint"]))
     if protocol == "none":
