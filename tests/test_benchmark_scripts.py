@@ -97,6 +97,8 @@ TINY_RUNS: list[tuple[str, list[str], str]] = [
     ("bench_rating_levels.py", ["--users", "60", "--movies", "40", "--ratings", "1200", "--seeds", "0", "--epochs",
                                 "2", "--variants", "continuous", "binned", "--out", "{tmp}/levels.md"],
      "Chosen on validation RMSE"),
+    ("bench_refit_protocol.py", ["--data-dir", "{data}", "--test-config", "--seeds", "0", "--models", "gnn", "mf",
+                                 "ease", "--set", "max_epochs=10", "--out", "{tmp}/refit.md"], "wins vs B"),
     ("bench_scale.py", ["--data-dir", "{data}", "--models", "global-mean", "bias", "--threads", "1"], "table:scale"),
     ("bench_side_graphs.py", ["--seeds", "0", "--max-epochs", "2", "--out", "{tmp}/side.md"], "side_graphs"),
     ("bench_taste_exposure.py", ["--data-dir", "{data}", *SYNTHETIC, "--strengths", "0", "2", "--threads", "1"],

@@ -16,6 +16,7 @@ from typing import Any
 import numpy
 
 from gnnrec.benchmark.harness import PeakMemory
+from gnnrec.benchmark.refit_protocols import AveragedFits, refit_protocol_of, scaled_epochs
 from gnnrec.benchmark.report import OK, json_safe
 from gnnrec.benchmark.suite import Cell, Suite
 from gnnrec.config import config_to_dict, epochs_hint
@@ -73,6 +74,7 @@ def empty_result() -> dict[str, Any]:
         "note": None,
         "paper_metrics": None,
         "metrics_without_refit": None,
+        "refit_protocol": None,
         "fit_config": None,
         "preset_name": None,
         "finished": None,
@@ -97,6 +99,9 @@ def run_cell(
 
     Exceptions become a ``failed: …`` status. ``selection`` holds the validation fit: its validation metrics,
     the values it selected (``refit_overrides``) and its history; ``refit_fit`` the refit on train ∪ val.
+    What is tested after a refit follows the model's ``refit_protocol``
+    (:mod:`~gnnrec.benchmark.refit_protocols`, recorded as ``refit_protocol``): the refit, a refit with scaled
+    epochs, the selection fit alone, or the average of the selection fit and the refit.
     With a ``select_on`` suite the test part is not evaluated here.
     """
     out = empty_result()
@@ -125,35 +130,43 @@ def run_cell(
             ).to_dict()["metrics"]
         out["selection"] = selection
         final, final_split = model, split
+        tested: Any = model
         if cell.refit(suite) and supports_refit(model):
+            protocol = refit_protocol_of(model)
+            out["refit_protocol"] = protocol
             if suite.score_without_refit and suite.select_on is None:
                 # the same fit a `"refit": false` cell would test, scored here instead of fitted twice
                 out["metrics_without_refit"] = evaluate_part(model, split, "test", suite, False).to_dict()["metrics"]
-            overrides = {**cell.overrides, **model.refit_overrides()}
-            seed_everything(cell.seed)
-            final = create_model(cell.entry.model, overrides, test_config=suite.test_config)
-            final_split = split.merge_validation()
-            refit_writer = (
-                _progress_writer(tb_dir / "refit", f"{description} refit", final, progress) if tensorboard else None
-            )
-            start = time.perf_counter()
-            try:
-                final.fit(final_split, logger=refit_writer)
-            finally:
-                if refit_writer is not None:
-                    refit_writer.close()
-            out["refit_fit"] = {
-                "overrides": json_safe(overrides),
-                "config": json_safe(config_to_dict(final.config)),
-                "fit_seconds": time.perf_counter() - start,
-                "train_ratings": len(final_split.train),
-                "history": json_safe(final.history),
-            }
-            out["fit_seconds"] += out["refit_fit"]["fit_seconds"]
+            if protocol != "none":
+                final_split = split.merge_validation()
+                selected = model.refit_overrides()
+                if protocol == "scaled":
+                    selected = scaled_epochs(selected, len(final_split.train) / len(split.train))
+                overrides = {**cell.overrides, **selected}
+                seed_everything(cell.seed)
+                final = create_model(cell.entry.model, overrides, test_config=suite.test_config)
+                refit_writer = (
+                    _progress_writer(tb_dir / "refit", f"{description} refit", final, progress) if tensorboard else None
+                )
+                start = time.perf_counter()
+                try:
+                    final.fit(final_split, logger=refit_writer)
+                finally:
+                    if refit_writer is not None:
+                        refit_writer.close()
+                out["refit_fit"] = {
+                    "overrides": json_safe(overrides),
+                    "config": json_safe(config_to_dict(final.config)),
+                    "fit_seconds": time.perf_counter() - start,
+                    "train_ratings": len(final_split.train),
+                    "history": json_safe(final.history),
+                }
+                out["fit_seconds"] += out["refit_fit"]["fit_seconds"]
+                tested = AveragedFits(model, final) if protocol == "average" else final
         out.update(_model_extras(final))  # of the model that is tested
         if suite.select_on is None:
             start = time.perf_counter()
-            result = evaluate_part(final, final_split, "test", suite, per_user)
+            result = evaluate_part(tested, final_split, "test", suite, per_user)
             out["eval_seconds"] = time.perf_counter() - start
             evaluation = result.to_dict()
             out["metrics"] = evaluation.pop("metrics")

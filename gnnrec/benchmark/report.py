@@ -107,6 +107,7 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                 },
                 "stale": sum(bool(r.get("stale")) for r in ok),
                 "refit": sum(r.get("refit_fit") is not None for r in ok),
+                "refit_protocols": sorted({r["refit_protocol"] for r in ok if r.get("refit_protocol")}),
                 "selected": [(r.get("selection") or {}).get("selected") for r in ok],
                 "fit_seconds": mean_std([r["fit_seconds"] for r in ok]),
                 "eval_seconds": mean_std([r["eval_seconds"] for r in ok]),
@@ -395,14 +396,25 @@ def results_markdown(results: Mapping[str, Any]) -> str:
 
 def _refit_line(results: Mapping[str, Any]) -> str:
     refit = {row["label"]: row.get("refit", 0) for row in results["summary"]}
+    protocols = {row["label"]: row.get("refit_protocols") or [] for row in results["summary"]}
     done = [label for label, n in refit.items() if n]
     if not done:
         return "no refit: every model is tested as fitted on the training part (validation used for selection)"
-    return (
+    named = [
+        label + (f" ({', '.join(protocols[label])})" if protocols[label] not in ([], ["refit"]) else "")
+        for label in done
+    ]
+    line = (
         "refit: after selection on validation, "
-        + ", ".join(done)
+        + ", ".join(named)
         + " were fitted again on train ∪ validation with what was selected (`refit_overrides`) and tested once"
     )
+    if named != done:
+        line += (
+            "; in brackets the model's `refit_protocol` where it is not the plain refit (scaled: epoch counts × "
+            "|train ∪ val| / |train|; average: the mean of the selection fit and the refit)"
+        )
+    return line
 
 
 def _code_line(provenance: Mapping[str, Any] | None) -> str:

@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from gnnrec.data.graph import PARTS, RATED_BY, RATES
+from gnnrec.data.partition import carve_validation
 from gnnrec.data.user_features import UserFeatureLayout, graph_user_layout
 
 
@@ -31,6 +32,18 @@ class RatingEdges:
 
     def to(self, device: torch.device | str) -> RatingEdges:
         return RatingEdges(self.user.to(device), self.movie.to(device), self.rating.to(device))
+
+
+def _messages_follow_train(graph: HeteroData) -> None:
+    """Set the message edges of ``graph`` (both directions, with ratings and times) to its training ratings."""
+    store, reverse = graph[RATES], graph[RATED_BY]
+    store.edge_index = store.train_edge_label_index.clone()
+    store.rating = store.train_edge_label.clone()
+    reverse.edge_index = store.edge_index.flip(0)
+    reverse.rating = store.rating.clone()
+    if "train_edge_time" in store:
+        store.time = store.train_edge_time.clone()
+        reverse.time = store.time.clone()
 
 
 class RatingSplit:
@@ -157,15 +170,33 @@ class RatingSplit:
             train, val = src[f"train_{suffix}"], src[f"val_{suffix}"]
             store[f"train_{suffix}"] = torch.cat([train, val], dim=-1)
             store[f"val_{suffix}"] = val[..., :0].clone()
-        store.edge_index = store.train_edge_label_index.clone()
-        store.rating = store.train_edge_label.clone()
-        reverse = graph[RATED_BY]
-        reverse.edge_index = store.edge_index.flip(0)
-        reverse.rating = store.rating.clone()
-        if "train_edge_time" in src:
-            store.time = store.train_edge_time.clone()
-            reverse.time = store.time.clone()
+        _messages_follow_train(graph)
         graph.fingerprint = f"{self.fingerprint}+trainval"
+        return RatingSplit(graph)
+
+    def hold_out_train(self, fraction: float, seed: int) -> RatingSplit:
+        """A split for a validation-only study: a second validation set carved out of the training ratings
+        becomes the test part, so that what would be tested is never the real test split.
+
+        ``fraction`` of each user's training ratings (seeded with ``seed``, as the validation carve-out:
+        :func:`~gnnrec.data.partition.carve_validation`) move to ``test``; train keeps the rest (and the
+        message edges follow it), validation is unchanged and the original test ratings are dropped. The
+        fingerprint gains a ``+holdout`` suffix naming ``fraction`` and ``seed``.
+        """
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"hold_out_train needs a fraction in (0, 1), got {fraction}")
+        src = self.graph[RATES]
+        held = torch.from_numpy(carve_validation(src.train_edge_label_index[0].numpy(), fraction, seed))
+        graph = copy.copy(self.graph)
+        store = graph[RATES]  # HeteroData's copy copies each store, so the original graph is left untouched
+        for suffix in ("edge_label_index", "edge_label", "edge_time"):
+            if f"train_{suffix}" not in src:
+                continue
+            train = src[f"train_{suffix}"]
+            store[f"train_{suffix}"] = train[..., ~held].clone()
+            store[f"test_{suffix}"] = train[..., held].clone()
+        _messages_follow_train(graph)
+        graph.fingerprint = f"{self.fingerprint}+holdout-{fraction:g}-{seed}"
         return RatingSplit(graph)
 
     def map_ratings(self, slope: float, offset: float) -> RatingSplit:
