@@ -268,7 +268,7 @@ def test_cli_benchmark_threads_and_no_refit(ml100k_fixture_dir, tmp_path, capsys
     argv += ["--no-tensorboard", "--no-plots", "--threads", "1", "--no-refit"]
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["run"]["threads"] == {"requested": "1", "torch_threads": 1}
+    assert results["run"]["threads"] == {"requested": "1", "torch_threads": 1, "jobs": 1}
     assert results["cells"][0]["refit"] is False and results["cells"][0]["refit_fit"] is None
     assert "--no-refit" in results["provenance"]["command"]
     assert main(["benchmark", "--threads", "zero", str(path)]) == 2
