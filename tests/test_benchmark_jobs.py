@@ -70,8 +70,8 @@ def test_the_epoch_budget_table_says_how_each_fit_ended():
 
     def cell(label, budget, epochs, warnings=()):
         history = [{"epoch": e} for e in range(1, epochs + 1)]
-        return {"label": label, "split": "u1", "seed": 0, "fit_config": {"max_epochs": budget}, "history": history,
-                "warnings": list(warnings)}  # fmt: skip
+        return {"label": label, "split": "u1", "seed": 0, "config": {"max_epochs": budget}, "history": history,
+                "fit_config": {"max_epochs": epochs + 1}, "warnings": list(warnings)}  # fmt: skip
 
     no_budget = {"label": "d", "split": "u1", "seed": 0, "config": {}, "history": [{"epoch": 1}]}
     results = {"cells": [cell("a", 10, 4), cell("b", 10, 10), cell("c", 10, 10, ["still improving"]), no_budget]}

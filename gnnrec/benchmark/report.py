@@ -329,8 +329,7 @@ def epoch_budget_table(results: Mapping[str, Any]) -> str:
     its selection fit ran and whether it stopped early or used the whole budget ("" when no cell has a budget)."""
     rows = []
     for cell in results["cells"]:
-        config = cell.get("fit_config") or cell.get("config") or {}
-        budget = config.get("max_epochs")
+        budget = (cell.get("config") or {}).get("max_epochs")  # the selection fit's (a refit's may be another)
         epochs = [row["epoch"] for row in cell.get("history") or [] if isinstance(row.get("epoch"), int)]
         if not isinstance(budget, int) or not epochs:
             continue
