@@ -221,7 +221,8 @@ def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):
     model = GNNModel(fast(max_epochs=5)).fit(tiny_split)
     assert model.preset_name == "ml-100k" and model.fit_config.rating_messages == "levels"
     assert model.config.rating_messages is None  # what was asked for; a refit resolves it again
-    assert dataclasses.replace(model.fit_config, rating_messages=None) == model.config
+    assert model.config.plateau_tolerance is None and model.fit_config.plateau_tolerance == 5e-4  # the preset's
+    assert dataclasses.replace(model.fit_config, rating_messages=None, plateau_tolerance=None) == model.config
 
 
 def test_benchmark_cell_records_the_gnn_preset_and_resolved_config(ml100k_fixture_dir, tmp_path):
