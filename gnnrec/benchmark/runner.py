@@ -338,6 +338,8 @@ def _run(
     splits: dict[str, RatingSplit] = {}
     selecting = suite.select_on is not None
     pending: list[PendingCell] = []  # with jobs > 1: the cells to fit in worker processes
+    options = CellOptions(tensorboard=tensorboard, projector=projector, save_models=save_models or selecting,
+                          per_user=per_user)  # fmt: skip
     bar = tqdm(total=len(cells), desc=f"benchmark {suite.name}", unit="cell", disable=None if progress else True)
     try:
         for position, cell in enumerate(cells, start=1):
@@ -394,8 +396,6 @@ def _run(
                 "provenance": provenance,
                 "stale": False,
             }
-            options = CellOptions(tensorboard=tensorboard, projector=projector,
-                                  save_models=save_models or selecting, per_user=per_user)  # fmt: skip
             if jobs > 1:
                 pending.append(PendingCell(cell, record, where, position))
                 continue
