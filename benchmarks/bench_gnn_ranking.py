@@ -35,6 +35,10 @@ VARIANTS: dict[str, dict] = {
     "like0": {"rank_like_weight": 0.0},
     "like3": {"rank_like_weight": 3.0},
     "lr0.02": {"lr": 0.02},
+    # the multinomial's normaliser from sampled movies (a multiple of the mean training ratings per user)
+    "neg2": {"rank_negatives": 2.0},
+    "neg4": {"rank_negatives": 4.0},
+    "neg8": {"rank_negatives": 8.0},
 }
 METRICS = ["rmse", "ndcg@10", "recall@10"]
 

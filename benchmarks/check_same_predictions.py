@@ -10,9 +10,9 @@ bit-identical, their largest and root-mean-square differences, each side's test 
 the second of two identical fits in the process, the first paying one-time imports and allocations, or of the
 only fit with ``--no-warmup``, for runs long enough that those costs do not count; the fastest of ``--repeats``
 processes per side, the sides alternating so that a busy spell hits both; and the process's CPU seconds in that
-fit, which a machine shared with other jobs inflates less). ``glocal-k/full`` is one default
-(full-length) GLocal-K fit. The children time and thread
-themselves in code that older checkouts run too (so not with :mod:`gnnrec.benchmark.harness`). Equal predictions after
+fit, which a machine shared with other jobs inflates less). ``glocal-k/full`` and ``gnn/full`` are one default
+(full-length) fit each. The children time and thread themselves in code that older checkouts run too (so not
+with :mod:`gnnrec.benchmark.harness`). Equal predictions after
 the same seeded steps mean the later commits left the ML-100k code path alone, so results produced at the
 older commit (e.g. ``benchmarks/results/paper``) still describe the newer code. Needs the ML-100k files
 (``--data-dir``, else ``$GNNREC_ML100K_DIR``).
@@ -38,6 +38,7 @@ from gnnrec.utils import atomic_write_text
 RUNS = {
     "gnn": {"epochs": 15, "val_every": 5, "threads": 1},
     "gnn/mini-batch": {"epochs": 15, "val_every": 5, "threads": 1, "batch_size": 30000},  # 3 steps per epoch
+    "gnn/full": {"threads": 1},  # one default fit, to its early stop
     "glocal-k": {"pretrain_epochs": 3, "finetune_epochs": 2},
     "glocal-k/full": {},
     "global-mean": {},

@@ -81,6 +81,48 @@ def test_multinomial_ranking_loss_masks_message_edges_and_batches_by_user():
     torch.testing.assert_close(block, -(scores[2, 5] - scores[2].logsumexp(0)))
 
 
+def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimates_its_normaliser():
+    from gnnrec.nn.ranking import RankingHead, ranking_loss, sampled_multinomial_loss
+
+    torch.manual_seed(0)
+    head = RankingHead(4, 8, rank_dim=3)
+    with torch.no_grad():
+        head.bias.normal_()
+    z_user, z_movie = torch.randn(3, 4, requires_grad=True), torch.randn(8, 4)
+    targets = torch.tensor([[0, 0, 2, 1], [1, 4, 5, 7]])
+    weight = torch.tensor([1.0, 2.0, 1.0, 0.5])
+    other = torch.tensor([[0, 1, 2], [3, 2, 4]])
+    rows = torch.arange(3)
+    exact = ranking_loss(head(z_user, z_movie), rows, 3, *targets, weight, *other)
+    every = sampled_multinomial_loss(head, z_user, z_movie, rows, 3, *targets, weight, *other, torch.randperm(8))
+    torch.testing.assert_close(every, exact)
+    (grad_every,) = torch.autograd.grad(every, z_user)
+    (grad_exact,) = torch.autograd.grad(exact, z_user)
+    torch.testing.assert_close(grad_every, grad_exact)
+    # a block sees only its own users' targets and edges
+    block = sampled_multinomial_loss(head, z_user[[2]], z_movie, torch.tensor([2]), 3, *targets, weight, *other,
+                                     torch.arange(8))  # fmt: skip
+    torch.testing.assert_close(block, ranking_loss(head(z_user[[2]], z_movie), torch.tensor([2]), 3, *targets,
+                                                   weight, *other))  # fmt: skip
+    # with half the movies sampled, exp(-loss)-style normalisers average to the exact one over the draws
+    with torch.no_grad():
+        scores = head(z_user, z_movie)
+        user = 0  # targets 1 and 4, other edge 3
+        free = [j for j in range(8) if j not in (1, 3, 4)]
+        exact_z = scores[user, [1, 4]].exp().sum() + scores[user, free].exp().sum()
+        draws = [torch.randperm(8)[:4] for _ in range(4000)]
+        estimates = []
+        for negatives in draws:
+            sampled = [int(j) for j in negatives if int(j) in free]
+            estimates.append(scores[user, [1, 4]].exp().sum() + 2.0 * scores[user, sampled].exp().sum())
+        assert float(torch.stack(estimates).mean()) == pytest.approx(float(exact_z), rel=0.02)
+        one = sampled_multinomial_loss(head, z_user[[0]], z_movie, torch.tensor([0]), 3, *targets, weight, *other,
+                                       draws[0])  # fmt: skip
+        log_z = estimates[0].log()
+        by_hand = -(1.0 * (scores[0, 1] - log_z) + 2.0 * (scores[0, 4] - log_z))
+        torch.testing.assert_close(one, by_hand)
+
+
 def test_bpr_ranking_loss_and_gradient_scaling():
     from gnnrec.nn.ranking import ranking_loss, scale_gradient
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -165,3 +166,42 @@ def test_prediction_in_chunks_equals_one_chunk(tiny_split, monkeypatch):
     monkeypatch.setattr(gnn_module, "PREDICT_PAIRS", 7)
     chunked = model.predict(tiny_split.test.user, tiny_split.test.movie)
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)  # other matmul blockings: last-bit differences
+
+
+def test_sampled_negatives_follow_the_ratings_and_the_exact_loss_past_the_catalogue(tiny_split, monkeypatch):
+    from gnnrec.nn import ranking
+
+    config = fast(max_epochs=2, val_every=1)
+    edges, users, movies = len(tiny_split.train), tiny_split.num_users, tiny_split.num_movies
+    assert steps_module.sampled_negatives(config, edges, users, movies) is None  # default: the whole catalogue
+    per_user = edges / users
+    assert steps_module.sampled_negatives(dataclasses.replace(config, rank_negatives=0.5), edges, users, movies) == (
+        math.ceil(0.5 * per_user)
+    )
+    assert steps_module.sampled_negatives(dataclasses.replace(config, rank_negatives=1e6), edges, users, movies) is None
+    bpr = dataclasses.replace(config, rank_negatives=0.5, rank_loss="bpr")
+    assert steps_module.sampled_negatives(bpr, edges, users, movies) is None
+    drawn = []
+    sampled_loss = ranking.sampled_multinomial_loss
+
+    def spy(*args):
+        drawn.append(len(args[-1]))
+        return sampled_loss(*args)
+
+    monkeypatch.setattr(steps_module, "sampled_multinomial_loss", spy)
+    model = GNNModel(dataclasses.replace(config, rank_negatives=0.5)).fit(tiny_split)
+    assert drawn == [math.ceil(0.5 * per_user)] * 2
+    assert all(math.isfinite(row["train_rank_loss"]) for row in model.history)
+
+
+def test_pair_pattern_products_and_their_gradients():
+    from gnnrec.nn.sparse import PairPattern
+
+    torch.manual_seed(0)
+    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    row, col = torch.tensor([3, 0, 3, 1, 0]), torch.tensor([4, 4, 0, 2, 4])  # unsorted, one pair twice
+    pairs = PairPattern(row, col, 4, 5)
+    torch.testing.assert_close(pairs.dot(a, b), (a[row] * b[col]).sum(-1))
+    assert torch.autograd.gradcheck(lambda x, y: pairs.dot(x, y), (a, b))
+    assert PairPattern(row[:0], col[:0], 4, 5).dot(a, b).shape == (0,)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gnnrec.nn.sparse import PairPattern
+
 
 class _LevelBiases(nn.Module):
     """Affine per-output biases :math:`\\beta(\\mathbf{z}_u) + \\beta'(\\mathbf{z}_m)`, initialised to zero."""
@@ -59,11 +61,10 @@ class BilinearDecoder(_LevelBiases):
         nn.init.xavier_uniform_(self.mixture)
 
     def forward(self, z_user: Tensor, z_movie: Tensor, user: Tensor, movie: Tensor) -> tuple[Tensor, Tensor]:
-        # index_select rather than indexing: its backward (index_add) is much faster on CPU; the (few) user
-        # rows are projected by each basis before gathering the (many) pairs, one basis at a time
-        # (a broadcast [E, B, d] product is several times slower to differentiate)
-        zm = z_movie.index_select(0, movie)
-        scores = [((z_user @ basis).index_select(0, user) * zm).sum(-1) for basis in self.bases]
+        # the (few) user rows are projected by each basis, then each basis's pair products are one sampled
+        # sparse-dense product over the pairs (gathering [E, d] copies costs several times more to differentiate)
+        pairs = PairPattern(user, movie, z_user.size(0), z_movie.size(0))
+        scores = [pairs.dot(z_user @ basis, z_movie) for basis in self.bases]
         logits = torch.stack(scores, dim=-1) @ self.mixture.t()
         logits = logits + self.user_bias(z_user).index_select(0, user) + self.movie_bias(z_movie).index_select(0, movie)
         return logits, logits.softmax(-1) @ self.rating_values

@@ -73,3 +73,63 @@ class ConstantSparse:
         if dense.dim() == 1:
             return _ConstantSparseMatmul.apply(dense[:, None], self.matrix, self.matrix_t).squeeze(1)
         return _ConstantSparseMatmul.apply(dense, self.matrix, self.matrix_t)
+
+
+class PairPattern:
+    r"""A fixed list of (row, column) pairs for dot products :math:`\langle a_{r_e}, b_{c_e} \rangle` of two node
+    tables, as one sampled sparse-dense product instead of two gathered ``[E, d]`` copies.
+
+    ``dot(a, b)`` reads each row of ``a`` and ``b`` in place (``torch.sparse.sampled_addmm`` on the pairs' CSR
+    pattern); its backward is two sparse-dense products, :math:`G b` and :math:`G^\top a`. The sorts that build
+    both patterns are done once, so one pattern serves several products (e.g. a decoder's basis matrices).
+
+    Args:
+        row: ``[E]`` row of ``a`` of each pair.
+        col: ``[E]`` row of ``b`` of each pair.
+        num_rows: rows of ``a``.
+        num_cols: rows of ``b``.
+    """
+
+    def __init__(self, row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> None:
+        self.shape = (num_rows, num_cols)
+        row, col = row.long(), col.long()
+        self.by_row = torch.sort(row, stable=True).indices
+        self.by_col = torch.sort(col, stable=True).indices
+        self.crow = row_pointer(row[self.by_row], num_rows)
+        self.col_of_row_order = col[self.by_row]
+        self.ccol = row_pointer(col[self.by_col], num_cols)
+        self.row_of_col_order = row[self.by_col]
+
+    def by_rows(self, values: Tensor) -> Tensor:
+        """CSR ``[num_rows, num_cols]`` holding ``values`` (in pair order) at the pairs."""
+        return csr_tensor(self.crow, self.col_of_row_order, values[self.by_row].contiguous(), self.shape)
+
+    def by_cols(self, values: Tensor) -> Tensor:
+        """CSR ``[num_cols, num_rows]`` (the transpose) holding ``values`` (in pair order) at the pairs."""
+        return csr_tensor(self.ccol, self.row_of_col_order, values[self.by_col].contiguous(), self.shape[::-1])
+
+    def dot(self, a: Tensor, b: Tensor) -> Tensor:
+        """``[E]``: ``(a[row[e]] * b[col[e]]).sum()`` of each pair, ``a`` ``[num_rows, d]``, ``b`` ``[num_cols, d]``."""
+        return _PairDot.apply(a, b, self)
+
+
+class _PairDot(torch.autograd.Function):
+    """:meth:`PairPattern.dot` with its two sparse-dense gradient products."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor, pattern: PairPattern) -> Tensor:
+        ctx.save_for_backward(a, b)
+        ctx.pattern = pattern
+        zeros = pattern.by_rows(a.new_zeros(len(pattern.by_row)))  # beta=0 still reads the values: no garbage
+        values = torch.sparse.sampled_addmm(zeros, a, b.t(), beta=0.0).values()
+        out = torch.empty_like(values)
+        out[pattern.by_row] = values
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        a, b = ctx.saved_tensors
+        pattern: PairPattern = ctx.pattern
+        grad_a = pattern.by_rows(grad) @ b if ctx.needs_input_grad[0] else None
+        grad_b = pattern.by_cols(grad) @ a if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b, None

@@ -26,7 +26,9 @@ RANGES: dict[str, Range] = {
     "rating_bins": Range(2, integer=True),
     **dict.fromkeys(("dropout", "node_dropout", "edge_dropout", "id_dropout", "ema_decay"), SHARE),
     **dict.fromkeys(("induction_users", "induction_movies"), SHARE),
-    **dict.fromkeys(("ce_weight", "mse_weight", "weight_decay", "rank_weight", "rank_like_weight"), Range(0.0)),
+    **dict.fromkeys(
+        ("ce_weight", "mse_weight", "weight_decay", "rank_weight", "rank_like_weight", "rank_negatives"), Range(0.0)
+    ),
     "plateau_tolerance": Range(0.0, 1.0, high_open=True),
     "lr": Range(0.0, low_open=True),
     "rank_grad_scale": Range(0.0, 1.0),
@@ -113,6 +115,9 @@ class GNNConfig:
     rank_weight: float = 0.5  # weight of the ranking loss beside the rating loss
     rank_dim: int = 75  # size of the ranking head's user and movie projections
     rank_loss: str = "multinomial"  # multinomial (softmax over the catalogue) | bpr (one sampled negative)
+    # multinomial: movies sampled per step for the softmax's normaliser, as a multiple of the mean training ratings
+    # per user (so that its cost follows the ratings); 0: the whole catalogue
+    rank_negatives: float = 0.0
     rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
     rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches the encoder
 

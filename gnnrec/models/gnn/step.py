@@ -29,6 +29,7 @@ shard (dropout in the MLP decoder, BPR negatives) use a per-rank generator seede
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ from gnnrec.models.gnn.config import GNNConfig
 from gnnrec.models.gnn.graph import TrainingGraph
 from gnnrec.nn.masked_adjacency import MaskedAdjacency
 from gnnrec.nn.network import RatingGNN
-from gnnrec.nn.ranking import ranking_loss, scale_gradient
+from gnnrec.nn.ranking import ranking_loss, sampled_multinomial_loss, scale_gradient
 from gnnrec.nn.sparse import row_pointer
 
 FULL_BATCH_MAX_EDGES = 2_000_000  # batch_size="auto": one full-batch step per epoch up to this many training ratings
@@ -105,6 +106,14 @@ def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor) -> Ten
     return loss(input, target) if len(target) else loss(input, target, reduction="sum")
 
 
+def sampled_negatives(config: GNNConfig, num_edges: int, num_users: int, num_movies: int) -> int | None:
+    """Movies sampled per step for the multinomial ranking loss's normaliser (``None``: the whole catalogue)."""
+    if config.rank_loss != "multinomial" or not config.rank_negatives:
+        return None
+    count = math.ceil(config.rank_negatives * num_edges / max(num_users, 1))
+    return count if 0 < count < num_movies else None
+
+
 class StepPlan:
     """How one member's epochs are cut into steps: the graph, its batches, the ranking users and blocks, generators.
 
@@ -141,10 +150,11 @@ class StepPlan:
             if use_masked
             else None
         )
+        self.negatives = sampled_negatives(config, self.num_edges, self.num_users, self.num_movies)
         if self.single_step:
             self.block_users = self.rank_users = self.num_users
         else:
-            self.block_users = max(1, RANK_BLOCK_CELLS // max(self.num_movies, 1))
+            self.block_users = max(1, RANK_BLOCK_CELLS // max(self.negatives or self.num_movies, 1))
             automatic = max(1, RANK_STEP_CELLS // max(self.num_movies, 1))
             self.rank_users = min(config.rank_users or automatic, self.num_users)
         self.by_user: Tensor | None = None  # edges sorted by user, for the edges of a block of users
@@ -271,9 +281,19 @@ class TrainingStep(nn.Module):
         g = config.rank_grad_scale
         blocks = rows.split(plan.block_users) or (rows,)
 
+        negatives = None
+        if plan.negatives is not None:  # shared by the step's blocks
+            negatives = torch.randperm(plan.num_movies, device=z_movie.device)[: plan.negatives]
+
         def block_loss(z_block: Tensor, z_all: Tensor, block: Tensor, target: Tensor, masked: Tensor) -> Tensor:
-            scores = member.ranker(scale_gradient(z_block, g), scale_gradient(z_all, g))
             weight = level_weight[graph.rating_index[target]]
+            z_block, z_all = scale_gradient(z_block, g), scale_gradient(z_all, g)
+            if negatives is not None:
+                return sampled_multinomial_loss(
+                    member.ranker, z_block, z_all, block, plan.num_users, *graph.edge_index[:, target], weight,
+                    *graph.edge_index[:, masked], negatives,
+                )  # fmt: skip
+            scores = member.ranker(z_block, z_all)
             return ranking_loss(
                 scores, block, plan.num_users, *graph.edge_index[:, target], weight, *graph.edge_index[:, masked],
                 loss=config.rank_loss,

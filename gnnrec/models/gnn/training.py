@@ -107,7 +107,10 @@ class GNNTrainer:
         """Train one member; load its rating snapshot into it and return the ranking snapshot (None: no head).
         ``done`` / ``done_rank``: the members trained before it."""
         config, model = self.config, self.model
-        optimizer = torch.optim.Adam(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # foreach: one multi-tensor update per step (the same values as the per-tensor loop, CPU included)
+        optimizer = torch.optim.Adam(
+            member.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
+        )
         suffix = f"/member{member_index}" if config.ensemble > 1 else ""
         # with ema_decay, validation and the kept weights use the moving average of the weights
         averaged = copy.deepcopy(member) if config.ema_decay > 0 else member
