@@ -213,6 +213,13 @@ class WrongShape(TableModel):
         return super().predict(user_index, movie_index)[:-1]
 
 
+def one_value(table: Tensor, value: float) -> Tensor:
+    """``table`` with its first cell set to ``value`` (one bad prediction among finite ones)."""
+    table = table.clone()
+    table.view(-1)[0] = value
+    return table
+
+
 class WrongScoreShape(TableModel):
     def score_matrix(self, user_index=None, *, clip=True):
         return super().score_matrix(user_index, clip=clip)[:, :-1]
@@ -222,6 +229,9 @@ class WrongScoreShape(TableModel):
     "model, message",
     [
         (TableModel(lambda s: torch.full((s.num_users, s.num_movies), float("nan"))), r"table\.predict .*NaN"),
+        (TableModel(lambda s: one_value(oracle_table(s), float("inf"))), r"table\.score_matrix returned 1 NaN/inf"),
+        (TableModel(lambda s: one_value(oracle_table(s), float("-inf"))), r"table\.score_matrix returned 1 NaN/inf"),
+        (TableModel(lambda s: one_value(oracle_table(s), float("nan"))), r"table\.score_matrix returned 1 NaN/inf"),
         (WrongShape(oracle_table), r"table\.predict returned shape"),
         (WrongScoreShape(oracle_table), r"table\.score_matrix returned shape"),
     ],

@@ -65,9 +65,11 @@ class BilinearDecoder(_LevelBiases):
         # sparse-dense product over the pairs (gathering [E, d] copies costs several times more to differentiate)
         pairs = PairPattern(user, movie, z_user.size(0), z_movie.size(0))
         scores = [pairs.dot(z_user @ basis, z_movie) for basis in self.bases]
-        logits = torch.stack(scores, dim=-1) @ self.mixture.t()
-        logits = logits + self.user_bias(z_user).index_select(0, user) + self.movie_bias(z_movie).index_select(0, movie)
-        return logits, logits.softmax(-1) @ self.rating_values
+        # levels first ([R, E]): a softmax over a short last dimension is many times slower on CPU
+        logits = self.mixture @ torch.stack(scores)
+        logits = logits + self.user_bias(z_user).t().index_select(1, user)
+        logits = logits + self.movie_bias(z_movie).t().index_select(1, movie)
+        return logits.t(), self.rating_values @ logits.softmax(0)
 
     def score_all(
         self, z_user: Tensor, z_movie: Tensor, chunk_pairs: int = 2**22, values: Tensor | None = None

@@ -103,7 +103,7 @@ def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: flo
 
 def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor) -> Tensor:
     """``loss`` averaged over the targets; 0 (still part of the graph) for none, e.g. an empty shard."""
-    return loss(input, target) if len(target) else loss(input, target, reduction="sum")
+    return loss(input, target) if target.numel() else loss(input, target, reduction="sum")
 
 
 def sampled_negatives(config: GNNConfig, num_edges: int, num_users: int, num_movies: int) -> int | None:
@@ -260,7 +260,9 @@ class TrainingStep(nn.Module):
             share = plan.world * len(targets) / max(num_targets, 1)  # of the step's mean, x world (DDP averages)
             loss = config.mse_weight * share * mean_loss(F.mse_loss, pred, target)
             if logits is not None and config.ce_weight > 0:
-                loss = loss + config.ce_weight * share * mean_loss(F.cross_entropy, logits, level)
+                # as (1, levels, targets): the levels-first layout, which the bilinear decoder's logits view holds
+                ce = mean_loss(F.cross_entropy, logits.t().unsqueeze(0), level.unsqueeze(0))
+                loss = loss + config.ce_weight * share * ce
             squared = (pred.detach() - target).pow(2).sum()
             rank = squared.new_zeros(())
             if member.ranker is not None:
