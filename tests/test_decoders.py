@@ -123,6 +123,27 @@ def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimate
         torch.testing.assert_close(one, by_hand)
 
 
+def test_the_one_buffer_multinomial_loss_equals_the_composed_one():
+    from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
+
+    torch.manual_seed(0)
+    head = RankingHead(4, 8, rank_dim=3)
+    with torch.no_grad():
+        head.bias.normal_()
+    z_user, z_movie = torch.randn(5, 4, requires_grad=True), torch.randn(8, 4, requires_grad=True)
+    targets = torch.tensor([[0, 0, 2, 1, 4], [1, 4, 5, 7, 0]])
+    weight = torch.tensor([1.0, 2.0, 1.0, 0.5, 1.0])
+    masked = torch.tensor([[0, 1, 2, 4, 4], [3, 2, 4, 1, 2]])
+    for rows in (torch.arange(5), torch.tensor([1, 4])):  # every user; a block (user 3 has no target)
+        composed = ranking_loss(head(z_user[rows], z_movie), rows, 5, *targets, weight, *masked)
+        fused = multinomial_loss(head, z_user[rows], z_movie, rows, 5, *targets, weight, *masked)
+        torch.testing.assert_close(fused, composed)
+        inputs = (z_user, z_movie, *head.parameters())
+        for a, b in zip(torch.autograd.grad(3.0 * fused, inputs), torch.autograd.grad(3.0 * composed, inputs),
+                        strict=True):  # fmt: skip
+            torch.testing.assert_close(a, b)
+
+
 def test_bpr_ranking_loss_and_gradient_scaling():
     from gnnrec.nn.ranking import ranking_loss, scale_gradient
 

@@ -3,6 +3,7 @@ r"""A ranking head on the encoder's outputs and its losses: "will this person ra
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,11 +76,8 @@ def ranking_loss(
     """
     if loss not in RANK_LOSSES:
         raise ValueError(f"unknown ranking loss {loss!r}; choose one of {', '.join(RANK_LOSSES)}")
-    row_of = block_rows(rows, num_users)
-    keep = row_of[masked_user] >= 0
-    masked = (row_of[masked_user[keep]], masked_movie[keep])
-    keep = row_of[target_user] >= 0
-    row, movie, weight = row_of[target_user[keep]], target_movie[keep], weight[keep]
+    masked = block_pairs(rows, num_users, masked_user, masked_movie)
+    row, movie, weight = block_pairs(rows, num_users, target_user, target_movie, weight)
     if loss == "multinomial":  # the masked scores set to -inf where they lie, without a users x movies mask
         log_p = scores.index_put(masked, scores.new_tensor(float("-inf"))).log_softmax(-1)
         return -(log_p[row, movie] * weight).sum() / max(len(rows), 1)
@@ -91,11 +89,87 @@ def ranking_loss(
     return -(F.logsigmoid(margin) * weight * valid).sum() / max(len(rows), 1)
 
 
-def block_rows(rows: Tensor, num_users: int) -> Tensor:
-    """``[num_users]``: each user's row in the block ``rows``, -1 for users outside it."""
+def block_pairs(rows: Tensor, num_users: int, user: Tensor, *columns: Tensor) -> tuple[Tensor, ...]:
+    """The pairs of the block's users ``rows``: ``(row in the block, *columns)`` of each pair whose ``user`` is
+    one of ``rows`` (all pairs, without a filtering pass, when the block holds every user)."""
     row_of = torch.full((num_users,), -1, dtype=torch.long, device=rows.device)
     row_of[rows] = torch.arange(len(rows), device=rows.device)
-    return row_of
+    if len(rows) == num_users:
+        return (row_of[user], *columns)
+    keep = row_of[user] >= 0
+    return (row_of[user[keep]], *(column[keep] for column in columns))
+
+
+def multinomial_loss(
+    head: RankingHead,
+    z_block: Tensor,
+    z_movie: Tensor,
+    rows: Tensor,
+    num_users: int,
+    target_user: Tensor,
+    target_movie: Tensor,
+    weight: Tensor,
+    masked_user: Tensor,
+    masked_movie: Tensor,
+) -> Tensor:
+    r"""``ranking_loss(head(z_block, z_movie), ...)`` (``multinomial``) in one ``[B, M]`` buffer.
+
+    The scores, their masked softmax and its gradient :math:`\partial \mathcal{L} / \partial s_{um} =
+    (c_u\, p_{um} - \sum_{e: (u_e, m_e) = (u, m)} w_e) / B` (with :math:`c_u = \sum_{e: u_e = u} w_e`) are
+    written over one another, so that a step keeps one users x movies matrix instead of the several that the
+    composed operators (masked copy, log-softmax, gather and their backward passes) allocate and traverse.
+
+    Args:
+        head: the ranking head.
+        z_block: representations of the block's users ``rows``.
+        z_movie: every movie's representation.
+        rows, num_users, target_user, target_movie, weight, masked_user, masked_movie: as in :func:`ranking_loss`.
+
+    Shapes:
+        - **input:** ``z_block`` :math:`(B, d)`, ``z_movie`` :math:`(M, d)`, pairs :math:`(E)`
+        - **output:** a scalar
+    """
+    masked = block_pairs(rows, num_users, masked_user, masked_movie)
+    row, movie, weight = block_pairs(rows, num_users, target_user, target_movie, weight)
+    return _MultinomialLoss.apply(head.user(z_block), head.movie(z_movie), head.bias, masked, row, movie, weight)
+
+
+class _MultinomialLoss(torch.autograd.Function):
+    """:func:`multinomial_loss` from the projected users and movies and the movie bias."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        user: Tensor,
+        movie: Tensor,
+        bias: Tensor,
+        masked: tuple[Tensor, Tensor],
+        row: Tensor,
+        target: Tensor,
+        weight: Tensor,
+    ) -> Tensor:
+        buffer = torch.addmm(bias, user, movie.t())
+        picked = buffer[row, target]
+        buffer.index_put_(masked, buffer.new_tensor(-math.inf))
+        log_z = buffer.logsumexp(-1)
+        finite = torch.where(torch.isfinite(log_z), log_z, 0.0)  # a row without a free movie: no probabilities
+        buffer.sub_(finite.unsqueeze(1)).exp_()  # the probabilities p (0 at the masked movies)
+        rows = max(buffer.size(0), 1)
+        ctx.save_for_backward(user, movie, buffer, row, target, weight)
+        return -((picked - log_z[row]) * weight).sum() / rows
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        user, movie, buffer, row, target, weight = ctx.saved_tensors
+        rows = max(buffer.size(0), 1)
+        per_row = torch.zeros(buffer.size(0), dtype=buffer.dtype, device=buffer.device).index_add_(0, row, weight)
+        # the buffer becomes dL/ds (it is not read again: a second backward is refused by autograd)
+        buffer.mul_(per_row.unsqueeze(1) * (grad / rows))
+        buffer.index_put_((row, target), -weight * (grad / rows), accumulate=True)
+        grad_user = buffer @ movie if ctx.needs_input_grad[0] else None
+        grad_movie = buffer.t() @ user if ctx.needs_input_grad[1] else None
+        grad_bias = buffer.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_user, grad_movie, grad_bias, None, None, None, None
 
 
 def sampled_multinomial_loss(
@@ -137,11 +211,8 @@ def sampled_multinomial_loss(
         - **output:** a scalar
     """
     num_movies = z_movie.size(0)
-    row_of = block_rows(rows, num_users)
-    keep = row_of[target_user] >= 0
-    row, movie, weight = row_of[target_user[keep]], target_movie[keep], weight[keep]
-    keep = row_of[other_user] >= 0
-    other_row, other_movie = row_of[other_user[keep]], other_movie[keep]
+    row, movie, weight = block_pairs(rows, num_users, target_user, target_movie, weight)
+    other_row, other_movie = block_pairs(rows, num_users, other_user, other_movie)
     column_of = torch.full((num_movies,), -1, dtype=torch.long, device=z_movie.device)
     column_of[negatives] = torch.arange(len(negatives), device=z_movie.device)
     user, movie_all = head.user(z_block), head.movie(z_movie)  # projected once, gathered per pair
