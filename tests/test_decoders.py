@@ -123,14 +123,16 @@ def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimate
         torch.testing.assert_close(one, by_hand)
 
 
-def test_the_one_buffer_multinomial_loss_equals_the_composed_one():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_one_buffer_multinomial_loss_equals_the_composed_one(dtype):
     from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
 
     torch.manual_seed(0)
-    head = RankingHead(4, 8, rank_dim=3)
+    head = RankingHead(4, 8, rank_dim=3).to(dtype)
     with torch.no_grad():
         head.bias.normal_()
-    z_user, z_movie = torch.randn(5, 4, requires_grad=True), torch.randn(8, 4, requires_grad=True)
+    z_user = torch.randn(5, 4, dtype=dtype, requires_grad=True)
+    z_movie = torch.randn(8, 4, dtype=dtype, requires_grad=True)
     targets = torch.tensor([[0, 0, 2, 1, 4], [1, 4, 5, 7, 0]])
     weight = torch.tensor([1.0, 2.0, 1.0, 0.5, 1.0])
     masked = torch.tensor([[0, 1, 2, 4, 4], [3, 2, 4, 1, 2]])

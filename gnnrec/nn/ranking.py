@@ -162,10 +162,11 @@ class _MultinomialLoss(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         user, movie, buffer, row, target, weight = ctx.saved_tensors
         rows = max(buffer.size(0), 1)
+        weight, scale = weight.to(buffer.dtype), (grad / rows).to(buffer.dtype)
         per_row = torch.zeros(buffer.size(0), dtype=buffer.dtype, device=buffer.device).index_add_(0, row, weight)
-        # the buffer becomes dL/ds (it is not read again: a second backward is refused by autograd)
-        buffer.mul_(per_row.unsqueeze(1) * (grad / rows))
-        buffer.index_put_((row, target), -weight * (grad / rows), accumulate=True)
+        # the buffer becomes dL/ds in place: saved tensors changed since, autograd refuses a second backward
+        buffer.mul_(per_row.unsqueeze(1) * scale)
+        buffer.index_put_((row, target), -weight * scale, accumulate=True)
         grad_user = buffer @ movie if ctx.needs_input_grad[0] else None
         grad_movie = buffer.t() @ user if ctx.needs_input_grad[1] else None
         grad_bias = buffer.sum(0) if ctx.needs_input_grad[2] else None
