@@ -82,7 +82,7 @@ def test_multinomial_ranking_loss_masks_message_edges_and_batches_by_user():
 
 
 def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimates_its_normaliser():
-    from gnnrec.nn.ranking import RankingHead, ranking_loss, sampled_multinomial_loss
+    from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
 
     torch.manual_seed(0)
     head = RankingHead(4, 8, rank_dim=3)
@@ -94,13 +94,13 @@ def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimate
     other = torch.tensor([[0, 1, 2], [3, 2, 4]])
     rows = torch.arange(3)
     exact = ranking_loss(head(z_user, z_movie), rows, 3, *targets, weight, *other)
-    every = sampled_multinomial_loss(head, z_user, z_movie, rows, 3, *targets, weight, *other, torch.randperm(8))
+    every = multinomial_loss(head, z_user, z_movie, rows, 3, *targets, weight, *other, torch.randperm(8))
     torch.testing.assert_close(every, exact)
     (grad_every,) = torch.autograd.grad(every, z_user)
     (grad_exact,) = torch.autograd.grad(exact, z_user)
     torch.testing.assert_close(grad_every, grad_exact)
     # a block sees only its own users' targets and edges
-    block = sampled_multinomial_loss(head, z_user[[2]], z_movie, torch.tensor([2]), 3, *targets, weight, *other,
+    block = multinomial_loss(head, z_user[[2]], z_movie, torch.tensor([2]), 3, *targets, weight, *other,
                                      torch.arange(8))  # fmt: skip
     torch.testing.assert_close(block, ranking_loss(head(z_user[[2]], z_movie), torch.tensor([2]), 3, *targets,
                                                    weight, *other))  # fmt: skip
@@ -116,7 +116,7 @@ def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimate
             sampled = [int(j) for j in negatives if int(j) in free]
             estimates.append(scores[user, [1, 4]].exp().sum() + 2.0 * scores[user, sampled].exp().sum())
         assert float(torch.stack(estimates).mean()) == pytest.approx(float(exact_z), rel=0.02)
-        one = sampled_multinomial_loss(head, z_user[[0]], z_movie, torch.tensor([0]), 3, *targets, weight, *other,
+        one = multinomial_loss(head, z_user[[0]], z_movie, torch.tensor([0]), 3, *targets, weight, *other,
                                        draws[0])  # fmt: skip
         log_z = estimates[0].log()
         by_hand = -(1.0 * (scores[0, 1] - log_z) + 2.0 * (scores[0, 4] - log_z))

@@ -111,26 +111,43 @@ def multinomial_loss(
     weight: Tensor,
     masked_user: Tensor,
     masked_movie: Tensor,
+    negatives: Tensor | None = None,
 ) -> Tensor:
-    r"""``ranking_loss(head(z_block, z_movie), ...)`` (``multinomial``) in one ``[B, M]`` buffer.
+    r"""The ``multinomial`` loss of :func:`ranking_loss` from the head's inputs: exact, or with its softmax
+    normaliser estimated from the sampled movies ``negatives``.
 
-    The scores, their masked softmax and its gradient :math:`\partial \mathcal{L} / \partial s_{um} =
-    (c_u\, p_{um} - \sum_{e: (u_e, m_e) = (u, m)} w_e) / B` (with :math:`c_u = \sum_{e: u_e = u} w_e`) are
-    written over one another, so that a step keeps one users x movies matrix instead of the several that the
-    composed operators (masked copy, log-softmax, gather and their backward passes) allocate and traverse.
+    Exact (``negatives=None``): the scores, their masked softmax and its gradient
+    :math:`\partial \mathcal{L} / \partial s_{um} = (c_u\, p_{um} - \sum_{e: (u_e, m_e) = (u, m)} w_e) / B` (with
+    :math:`c_u = \sum_{e: u_e = u} w_e`) are written over one another in one ``[B, M]`` buffer, where the composed
+    operators (masked copy, log-softmax, gather and their backward passes) allocate and traverse several.
+
+    Sampled (``negatives``: :math:`K` distinct movies drawn uniformly from the :math:`M`, shared by the block):
+
+    .. math::
+        Z_u = \sum_{t \in T_u} e^{s_{ut}} + \frac{M}{K} \sum_{j \in S \setminus N_u} e^{s_{uj}}, \qquad
+        \mathcal{L} = -\frac{1}{B} \sum_e w_e \left(s_{u_e m_e} - \log Z_{u_e}\right)
+
+    where :math:`T_u` are the user's target movies (scored exactly), :math:`S` the negatives and :math:`N_u`
+    every movie of the user's edges (targets and masked ones, never negatives). The second term is an unbiased
+    estimate of the exact softmax's sum over the user's other movies, at a cost of :math:`B \times K` scores
+    instead of :math:`B \times M`.
 
     Args:
         head: the ranking head.
-        z_block: representations of the block's users ``rows``.
+        z_block: representations of the block's users ``rows`` (row :math:`b` is user ``rows[b]``).
         z_movie: every movie's representation.
         rows, num_users, target_user, target_movie, weight, masked_user, masked_movie: as in :func:`ranking_loss`.
+        negatives: ``[K]`` distinct movie ids, or ``None`` for the whole catalogue.
 
     Shapes:
-        - **input:** ``z_block`` :math:`(B, d)`, ``z_movie`` :math:`(M, d)`, pairs :math:`(E)`
+        - **input:** ``z_block`` :math:`(B, d)`, ``z_movie`` :math:`(M, d)`, pairs :math:`(E)`, ``negatives``
+          :math:`(K)`
         - **output:** a scalar
     """
     masked = block_pairs(rows, num_users, masked_user, masked_movie)
     row, movie, weight = block_pairs(rows, num_users, target_user, target_movie, weight)
+    if negatives is not None:
+        return sampled_normaliser_loss(head, z_block, z_movie, masked, row, movie, weight, negatives)
     return _MultinomialLoss.apply(head.user(z_block), head.movie(z_movie), head.bias, masked, row, movie, weight)
 
 
@@ -173,47 +190,20 @@ class _MultinomialLoss(torch.autograd.Function):
         return grad_user, grad_movie, grad_bias, None, None, None, None
 
 
-def sampled_multinomial_loss(
+def sampled_normaliser_loss(
     head: RankingHead,
     z_block: Tensor,
     z_movie: Tensor,
-    rows: Tensor,
-    num_users: int,
-    target_user: Tensor,
-    target_movie: Tensor,
+    masked: tuple[Tensor, Tensor],
+    row: Tensor,
+    movie: Tensor,
     weight: Tensor,
-    other_user: Tensor,
-    other_movie: Tensor,
     negatives: Tensor,
 ) -> Tensor:
-    r"""The ``multinomial`` loss of :func:`ranking_loss` with its softmax normaliser estimated from sampled movies.
-
-    .. math::
-        Z_u = \sum_{t \in T_u} e^{s_{ut}} + \frac{M}{K} \sum_{j \in S \setminus N_u} e^{s_{uj}}, \qquad
-        \mathcal{L} = -\frac{1}{B} \sum_e w_e \left(s_{u_e m_e} - \log Z_{u_e}\right)
-
-    where :math:`T_u` are the user's target movies (scored exactly), :math:`S` the ``negatives`` (:math:`K`
-    movies drawn uniformly without replacement from the :math:`M`, shared by the block) and :math:`N_u` every
-    movie of the user's edges (targets and the ``other`` edges, never negatives). The second term is an unbiased
-    estimate of the exact softmax's sum over the user's unrated movies, so the loss follows the full multinomial
-    while costing :math:`B \times K` scores instead of :math:`B \times M`.
-
-    Args:
-        head: the ranking head scoring the pairs.
-        z_block: representations of the block's users ``rows`` (row :math:`b` is user ``rows[b]``).
-        z_movie: every movie's representation, ``[M, d]``.
-        rows, num_users, target_user, target_movie, weight: as in :func:`ranking_loss`.
-        other_user, other_movie: the block users' other edges (read by the encoder).
-        negatives: ``[K]`` distinct movie ids.
-
-    Shapes:
-        - **input:** ``z_block`` :math:`(B, d)`, ``z_movie`` :math:`(M, d)`, pairs :math:`(E)`, ``negatives``
-          :math:`(K)`
-        - **output:** a scalar
-    """
-    num_movies = z_movie.size(0)
-    row, movie, weight = block_pairs(rows, num_users, target_user, target_movie, weight)
-    other_row, other_movie = block_pairs(rows, num_users, other_user, other_movie)
+    """:func:`multinomial_loss` with sampled ``negatives``, on the block's pairs (``masked``: rows and movies;
+    targets ``row``, ``movie``, ``weight``)."""
+    num_movies, num_rows = z_movie.size(0), z_block.size(0)
+    other_row, other_movie = masked
     column_of = torch.full((num_movies,), -1, dtype=torch.long, device=z_movie.device)
     column_of[negatives] = torch.arange(len(negatives), device=z_movie.device)
     user, movie_all = head.user(z_block), head.movie(z_movie)  # projected once, gathered per pair
@@ -225,12 +215,12 @@ def sampled_multinomial_loss(
     sampled = sampled.index_put((excluded_row[hit], column_of[excluded_movie[hit]]), sampled.new_tensor(-math.inf))
     target = (user.index_select(0, row) * movie_all.index_select(0, movie)).sum(-1) + head.bias.index_select(0, movie)
     # log Z per row: the sampled part by rows, the targets' part by segments (a detached max keeps exp finite)
-    top = torch.full((len(rows),), -math.inf, device=target.device).scatter_reduce(
+    top = torch.full((num_rows,), -math.inf, device=target.device).scatter_reduce(
         0, row, target.detach(), reduce="amax"
     )
     top = torch.maximum(top, sampled.detach().amax(-1))
     top = torch.where(torch.isfinite(top), top, 0.0)  # a row with nothing to score: keeps its exp terms finite
-    exp_targets = torch.zeros(len(rows), device=target.device).index_add(0, row, (target - top[row]).exp())
+    exp_targets = torch.zeros(num_rows, device=target.device).index_add(0, row, (target - top[row]).exp())
     exp_sampled = (sampled - top.unsqueeze(1)).exp().sum(-1)
     log_z = top + (exp_targets + exp_sampled).log()
-    return -((target - log_z[row]) * weight).sum() / max(len(rows), 1)
+    return -((target - log_z[row]) * weight).sum() / max(num_rows, 1)

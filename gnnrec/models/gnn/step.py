@@ -44,7 +44,7 @@ from gnnrec.models.gnn.config import GNNConfig
 from gnnrec.models.gnn.graph import TrainingGraph
 from gnnrec.nn.masked_adjacency import MaskedAdjacency
 from gnnrec.nn.network import RatingGNN
-from gnnrec.nn.ranking import multinomial_loss, ranking_loss, sampled_multinomial_loss, scale_gradient
+from gnnrec.nn.ranking import multinomial_loss, ranking_loss, scale_gradient
 from gnnrec.nn.sparse import row_pointer
 
 FULL_BATCH_MAX_EDGES = 2_000_000  # batch_size="auto": one full-batch step per epoch up to this many training ratings
@@ -290,14 +290,9 @@ class TrainingStep(nn.Module):
         def block_loss(z_block: Tensor, z_all: Tensor, block: Tensor, target: Tensor, masked: Tensor) -> Tensor:
             weight = level_weight[graph.rating_index[target]]
             z_block, z_all = scale_gradient(z_block, g), scale_gradient(z_all, g)
-            if negatives is not None:
-                return sampled_multinomial_loss(
-                    member.ranker, z_block, z_all, block, plan.num_users, *graph.edge_index[:, target], weight,
-                    *graph.edge_index[:, masked], negatives,
-                )  # fmt: skip
             pairs = (*graph.edge_index[:, target], weight, *graph.edge_index[:, masked])
             if config.rank_loss == "multinomial":
-                return multinomial_loss(member.ranker, z_block, z_all, block, plan.num_users, *pairs)
+                return multinomial_loss(member.ranker, z_block, z_all, block, plan.num_users, *pairs, negatives)
             return ranking_loss(member.ranker(z_block, z_all), block, plan.num_users, *pairs, loss=config.rank_loss)
 
         total = z_user.new_zeros(())
