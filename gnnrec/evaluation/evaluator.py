@@ -14,7 +14,7 @@ from torch import Tensor
 from gnnrec.data.graph import PARTS
 from gnnrec.data.split import RatingEdges, RatingSplit
 from gnnrec.evaluation.metrics import METRICS, RANKING, RATING, Metric, RatingPredictions, TopKRecommendations
-from gnnrec.utils import user_chunk_size
+from gnnrec.utils import all_finite, user_chunk_size
 
 
 @dataclass
@@ -64,11 +64,9 @@ def _check_output(values: Tensor, shape: tuple[int, ...], model_name: str, what:
         raise ValueError(f"{model_name}.{what} returned shape {tuple(values.shape)}, expected {shape}")
     if not values.is_floating_point():
         raise ValueError(f"{model_name}.{what} returned dtype {values.dtype}, expected a floating-point tensor")
-    if values.numel():
-        low, high = torch.aminmax(values.detach())  # one pass; a NaN reaches both, an infinity one of them
-        if not (math.isfinite(float(low)) and math.isfinite(float(high))):
-            bad = int((~torch.isfinite(values)).sum())
-            raise ValueError(f"{model_name}.{what} returned {bad} NaN/inf value(s) out of {values.numel()}")
+    if not all_finite(values):
+        bad = int((~torch.isfinite(values)).sum())
+        raise ValueError(f"{model_name}.{what} returned {bad} NaN/inf value(s) out of {values.numel()}")
     return values
 
 

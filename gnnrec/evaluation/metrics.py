@@ -37,6 +37,8 @@ from torch_geometric.metrics import (
 )
 from torch_geometric.metrics.link_pred import LinkPredMetricData
 
+from gnnrec.utils import all_finite
+
 RATING = "rating"
 RANKING = "ranking"
 
@@ -115,7 +117,7 @@ def _check_pair(pred: Tensor, target: Tensor, what: str) -> tuple[Tensor, Tensor
         raise ValueError(f"{what}: pred has shape {tuple(pred.shape)} but target has {tuple(target.shape)}")
     if pred.numel() == 0:
         raise ValueError(f"{what}: no ratings to evaluate (empty input)")
-    if not torch.isfinite(pred).all():
+    if not all_finite(pred):
         raise ValueError(f"{what}: predictions contain NaN or inf")
     return pred.double(), target.double()
 

@@ -42,11 +42,12 @@ from torch import Tensor, nn
 
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved, validation_metrics
+from gnnrec.malloc import keep_freed_memory
 from gnnrec.models.base import RatingModel
 from gnnrec.models.glocal_k_config import FALLBACK_PRESET, PAPER_METRICS, PRESETS, GLocalKConfig
 from gnnrec.models.registry import register_model
 from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
-from gnnrec.utils import available_memory
+from gnnrec.utils import all_finite, available_memory
 
 # Dense item × user float32 matrices alive at the fit's peak (layer outputs, the completed matrix, their
 # autograd copies and gradients). Calibrated on peak RSS minus the RSS before fit: synthetic 6,000 items ×
@@ -190,6 +191,7 @@ class GLocalK(RatingModel):
         if len(split.train) == 0:
             raise ValueError(f"{split.name} has no training ratings")
         device = self.device
+        keep_freed_memory()  # every objective evaluation allocates the same dense item × user buffers again
         generator = torch.Generator().manual_seed(config.seed)
         network = GLocalKNetwork(
             split.num_movies,
@@ -230,7 +232,7 @@ class GLocalK(RatingModel):
                 objective.minimize(iterations, config.lbfgs_history)
                 with torch.no_grad():
                     terms, completed = network.objective(matrix, phase, config.lambda_2, config.lambda_s, full=True)
-                if not bool(torch.isfinite(completed).all()):
+                if not all_finite(completed):
                     raise FloatingPointError(
                         f"GLocal-K diverged in {phase} epoch {epoch} (non-finite predictions); "
                         "try larger lambda_2 or fewer iterations"
