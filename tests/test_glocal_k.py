@@ -407,3 +407,19 @@ def test_fit_refuses_when_the_dense_matrices_do_not_fit(tiny_split, monkeypatch)
         GLocalK(GLocalK.test_config()).fit(tiny_split)
     monkeypatch.setattr(glocal_module, "available_memory", lambda device: 2**40)
     assert GLocalK(GLocalK.test_config()).fit(tiny_split).history
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_fit_stops_with_a_clear_error_when_predictions_turn_non_finite(tiny_split, monkeypatch, bad):
+    objective = GLocalKNetwork.objective
+
+    def one_bad_entry(self, matrix, stage, lambda_2, lambda_s, full=False):
+        terms, completed = objective(self, matrix, stage, lambda_2, lambda_s, full=full)
+        if completed is not None:
+            completed = completed.clone()
+            completed[-1, -1] = bad
+        return terms, completed
+
+    monkeypatch.setattr(GLocalKNetwork, "objective", one_bad_entry)
+    with pytest.raises(FloatingPointError, match="diverged in pretrain epoch 1"):
+        GLocalK(GLocalK.test_config()).fit(tiny_split)

@@ -29,6 +29,8 @@ def test_rating_metrics_refuse_bad_input(metric):
         metric(torch.tensor([1.0, float("nan")]), torch.ones(2))
     with pytest.raises(ValueError, match="NaN or inf"):
         metric(torch.tensor([1.0, float("inf")]), torch.ones(2))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        metric(torch.tensor([float("-inf"), 1.0, 2.0]), torch.ones(3))
 
 
 def test_glocal_ndcg_by_hand():
