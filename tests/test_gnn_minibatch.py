@@ -99,7 +99,9 @@ def test_the_full_batch_step_with_the_masked_adjacency_equals_the_rebuilt_one(ti
 
     monkeypatch.setattr(steps_module.StepPlan, "__init__", without_masked)
     rebuilt = GNNModel(config).fit(tiny_split)
-    assert_same_parameters(masked, rebuilt, atol=1e-6)
+    # the two matrices sum their kept edges in another order, and Adam's normalised steps carry that
+    # round-off into weights whose gradients are near 0 (2.5e-6 seen on one CPU): the siblings' tolerance
+    assert_same_parameters(masked, rebuilt, atol=1e-5)
     for a, b in zip(masked.history, rebuilt.history, strict=True):
         assert b["val_rmse"] == pytest.approx(a["val_rmse"], abs=1e-6)
 
