@@ -42,7 +42,6 @@ from torch import Tensor, nn
 
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved, validation_metrics
-from gnnrec.malloc import freed_memory_kept
 from gnnrec.models.base import RatingModel
 from gnnrec.models.glocal_k_config import FALLBACK_PRESET, PAPER_METRICS, PRESETS, GLocalKConfig
 from gnnrec.models.registry import register_model
@@ -185,10 +184,6 @@ class GLocalK(RatingModel):
         return self
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
-        with freed_memory_kept():  # every objective evaluation allocates the same dense item × user buffers again
-            self._fit_kernels(split, logger)
-
-    def _fit_kernels(self, split: RatingSplit, logger: Any | None) -> None:
         config, self.preset_name = self.config.resolved(split.dataset)
         self.fit_config = config
         # unobserved entries are 0: the target map (gnnrec.data.target_scale) puts every rating in 1..5
