@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.optimize
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from gnnrec.data.split import RatingSplit
@@ -104,10 +105,16 @@ class _FlatObjective:
         return float(value.detach()), grad
 
     def minimize(self, iterations: int, history: int) -> scipy.optimize.OptimizeResult:
-        """One L-BFGS-B run from the current parameters (a fresh curvature history), then keep its result."""
-        result = scipy.optimize.minimize(
-            self, self.get(), jac=True, method="L-BFGS-B", options={"maxiter": iterations, "maxcor": history}
-        )
+        """One L-BFGS-B run from the current parameters (a fresh curvature history), then keep its result.
+
+        SciPy's BLAS runs on one thread: its vector operations over the parameters are memory-bound, and its
+        thread pool spinning beside torch's makes every product several times slower; it also keeps the
+        step's arithmetic independent of ``OMP_NUM_THREADS``.
+        """
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = scipy.optimize.minimize(
+                self, self.get(), jac=True, method="L-BFGS-B", options={"maxiter": iterations, "maxcor": history}
+            )
         self.set(result.x)
         return result
 
