@@ -108,7 +108,7 @@ class _FlatObjective:
         """One L-BFGS-B run from the current parameters (a fresh curvature history), then keep its result.
 
         SciPy's BLAS runs on one thread: its vector operations over the parameters are memory-bound, and its
-        thread pool spinning beside torch's makes every product several times slower; it also keeps the
+        thread pool busy-waiting beside torch's slows every product down; it also keeps the
         step's arithmetic independent of ``OMP_NUM_THREADS``.
         """
         with threadpool_limits(limits=1, user_api="blas"):
