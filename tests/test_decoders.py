@@ -146,6 +146,26 @@ def test_the_one_buffer_multinomial_loss_equals_the_composed_one(dtype):
             torch.testing.assert_close(a, b)
 
 
+def test_the_one_buffer_multinomial_loss_ignores_a_user_without_a_free_movie():
+    """A user whose every movie is masked (and who has no target) adds nothing: no NaN in loss or gradients."""
+    from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
+
+    torch.manual_seed(0)
+    head = RankingHead(4, 3, rank_dim=3)
+    z_user = torch.randn(3, 4, requires_grad=True)
+    z_movie = torch.randn(3, 4, requires_grad=True)
+    targets, weight = torch.tensor([[0, 1], [2, 0]]), torch.tensor([1.0, 2.0])
+    masked = torch.tensor([[0, 2, 2, 2], [1, 0, 1, 2]])  # user 2 has rated every movie
+    fused = multinomial_loss(head, z_user, z_movie, torch.arange(3), 3, *targets, weight, *masked)
+    without = torch.tensor([0, 1])
+    composed = ranking_loss(head(z_user[without], z_movie), without, 3, *targets, weight, *masked)
+    torch.testing.assert_close(3 * fused, 2 * composed)
+    inputs = (z_user, z_movie, *head.parameters())
+    for a, b in zip(torch.autograd.grad(3 * fused, inputs), torch.autograd.grad(2 * composed, inputs), strict=True):
+        assert bool(torch.isfinite(a).all())
+        torch.testing.assert_close(a, b)
+
+
 def test_bpr_ranking_loss_and_gradient_scaling():
     from gnnrec.nn.ranking import ranking_loss, scale_gradient
 

@@ -118,8 +118,9 @@ def multinomial_loss(
 
     Exact (``negatives=None``): the scores, their masked softmax and its gradient
     :math:`\partial \mathcal{L} / \partial s_{um} = (c_u\, p_{um} - \sum_{e: (u_e, m_e) = (u, m)} w_e) / B` (with
-    :math:`c_u = \sum_{e: u_e = u} w_e`) are written over one another in one ``[B, M]`` buffer, where the composed
-    operators (masked copy, log-softmax, gather and their backward passes) allocate and traverse several.
+    :math:`c_u = \sum_{e: u_e = u} w_e`) take two ``[B, M]`` buffers: the masked scores, then their softmax, which
+    the backward pass turns into the gradient in place; the composed operators (masked copy, log-softmax, gather and
+    their backward passes) allocate and traverse several.
 
     Sampled (``negatives``: :math:`K` distinct movies drawn uniformly from the :math:`M`, shared by the block):
 
@@ -165,12 +166,19 @@ class _MultinomialLoss(torch.autograd.Function):
         target: Tensor,
         weight: Tensor,
     ) -> Tensor:
-        buffer = torch.addmm(bias, user, movie.t())
-        picked = buffer[row, target]
-        buffer.index_put_(masked, buffer.new_tensor(-math.inf))
-        log_z = buffer.logsumexp(-1)
-        finite = torch.where(torch.isfinite(log_z), log_z, 0.0)  # a row without a free movie: no probabilities
-        buffer.sub_(finite.unsqueeze(1)).exp_()  # the probabilities p (0 at the masked movies)
+        scores = torch.addmm(bias, user, movie.t())
+        picked = scores[row, target]
+        scores.index_put_(masked, scores.new_tensor(-math.inf))
+        top = scores.amax(-1)
+        # one softmax pass: on CPU logsumexp and exp_ each cost more than the whole softmax (a slower exp kernel)
+        buffer = scores.softmax(-1)  # the probabilities p (0 at the masked movies)
+        del scores
+        # the largest probability is exp(0) / sum_m exp(s_m - top): log Z = top - log p_max
+        log_z = top - buffer.amax(-1).log()
+        free = torch.isfinite(top)
+        if not bool(free.all()):  # a row without a free movie has no probabilities (softmax gave NaN)
+            buffer[~free] = 0.0
+            log_z = torch.where(free, log_z, -math.inf)
         rows = max(buffer.size(0), 1)
         ctx.save_for_backward(user, movie, buffer, row, target, weight)
         return -((picked - log_z[row]) * weight).sum() / rows
