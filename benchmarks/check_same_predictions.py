@@ -10,9 +10,10 @@ bit-identical, their largest and root-mean-square differences, each side's test 
 the second of two identical fits in the process, the first paying one-time imports and allocations, or of the
 only fit with ``--no-warmup``, for runs long enough that those costs do not count; the fastest of ``--repeats``
 processes per side, the sides alternating so that a busy spell hits both; and the process's CPU seconds in that
-fit, which a machine shared with other jobs inflates less). ``glocal-k/full`` and ``gnn/full`` are one default
-(full-length) fit each. The children time and thread themselves in code that older checkouts run too (so not
-with :mod:`gnnrec.benchmark.harness`). Equal predictions after
+fit, which a machine shared with other jobs inflates less). It also gives the epochs each fit ran (its history
+rows) and the ratio of seconds per epoch, since fits that stop early may stop at different epochs.
+``glocal-k/full`` and ``gnn/full`` are one default (full-length) fit each. The children time and thread
+themselves in code that older checkouts run too (so not with :mod:`gnnrec.benchmark.harness`). Equal predictions after
 the same seeded steps mean the later commits left the ML-100k code path alone, so results produced at the
 older commit (e.g. ``benchmarks/results/paper``) still describe the newer code. Needs the ML-100k files
 (``--data-dir``, else ``$GNNREC_ML100K_DIR``).
@@ -75,7 +76,8 @@ for name, overrides in runs.items():
         rmse = float((output.clamp(1, 5) - split.test.rating).pow(2).mean().sqrt())
     else:
         output, rmse = model.score_matrix(clip=False), None
-    out[name] = {{"output": output, "seconds": seconds, "cpu_seconds": cpu_seconds, "rmse": rmse}}
+    epochs = len(getattr(model, "history", None) or [])  # rows of its training history (0: none kept)
+    out[name] = {{"output": output, "seconds": seconds, "cpu_seconds": cpu_seconds, "rmse": rmse, "epochs": epochs}}
 torch.save(out, sys.argv[1])
 """
 
@@ -127,8 +129,9 @@ def main(argv: list[str] | None = None) -> None:
         " compare their scores for every user × movie (no RMSE).",
         "",
         "| model | run (overrides) | outputs bit-identical | max abs difference | rms difference | test RMSE old"
-        " | test RMSE new | fit s old | fit s new | new / old | fit CPU s old | fit CPU s new | CPU new / old |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | test RMSE new | fit s old | fit s new | new / old | fit CPU s old | fit CPU s new | CPU new / old"
+        " | epochs old | epochs new | per epoch new / old |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, overrides in runs.items():
         a, b = old[name]["output"], new[name]["output"]
@@ -140,10 +143,14 @@ def main(argv: list[str] | None = None) -> None:
         old_cpu = min(run[name]["cpu_seconds"] for run in olds)
         new_cpu = min(run[name]["cpu_seconds"] for run in news)
         rmse = [("–" if side[name]["rmse"] is None else f"{side[name]['rmse']:.4f}") for side in (old, new)]
+        # runs that stop early may stop at other epochs: the time per history row compares their steps
+        epochs = [side[name].get("epochs", 0) for side in (old, new)]
+        per_epoch = f"{(new_s / epochs[1]) / (old_s / epochs[0]):.2f}" if all(epochs) else "–"
         lines.append(
             f"| {name} | `{overrides}` | {'yes' if same else 'no'} | {gap:.3g} | {rms:.3g} | {rmse[0]} | {rmse[1]}"
             f" | {old_s:.2f} | {new_s:.2f} | {new_s / old_s:.2f}"
-            f" | {old_cpu:.2f} | {new_cpu:.2f} | {new_cpu / old_cpu:.2f} |"
+            f" | {old_cpu:.2f} | {new_cpu:.2f} | {new_cpu / old_cpu:.2f}"
+            f" | {epochs[0] or '–'} | {epochs[1] or '–'} | {per_epoch} |"
         )
     for versions in (olds, news):
         if len({describe(run["version"]) for run in versions}) != 1:
