@@ -137,7 +137,7 @@ def _reference_objective(network, ratings, mask, stage, lambda_2, lambda_s, dot_
 @pytest.mark.parametrize("stage", ["pretrain", "finetune"])
 def test_objective_and_gradients_equal_the_dense_reference(stage):
     network, matrix, ratings, mask = _toy_problem()
-    terms, _ = network.objective(matrix, stage, 20.0, 0.01)
+    terms, _, hidden = network.objective(matrix, stage, 20.0, 0.01)
     expected, pred = _reference_objective(network, ratings, mask, stage, 20.0, 0.01, 1.5)
     for name in ("squared_error", "l2", "sparse"):
         torch.testing.assert_close(terms[name], expected[name])
@@ -152,9 +152,12 @@ def test_objective_and_gradients_equal_the_dense_reference(stage):
         else:
             torch.testing.assert_close(grad, expected_grad)
     with torch.no_grad():
-        full_terms, completed = network.objective(matrix, stage, 20.0, 0.01, full=True)
+        full_terms, completed, _ = network.objective(matrix, stage, 20.0, 0.01, full=True)
+        # from the hidden layer of an earlier pass at the same weights: the same numbers
+        reused_terms, reused, _ = network.objective(matrix, stage, 20.0, 0.01, full=True, hidden=hidden)
     torch.testing.assert_close(completed, pred.detach())
     torch.testing.assert_close(full_terms["total"], terms["total"].detach())
+    assert torch.equal(reused, completed) and torch.equal(reused_terms["total"], full_terms["total"])
 
 
 def test_config_validation_and_presets():
@@ -323,6 +326,29 @@ def test_paper_protocol_keeps_each_metric_best_test_epoch_and_is_labelled(tiny_s
     assert rmse == pytest.approx(model.paper_metrics["rmse"][0], rel=1e-6)
 
 
+def test_each_epoch_reuses_the_last_evaluation_and_fits_as_a_fresh_pass_would(tiny_split, monkeypatch):
+    from gnnrec.models.glocal_k import FlatObjective
+
+    found = []
+    extra_at = FlatObjective.extra_at
+
+    def spy(self, x):
+        value = extra_at(self, x)
+        found.append(value is not None)
+        return value
+
+    monkeypatch.setattr(FlatObjective, "extra_at", spy)
+    reused = GLocalK(GLocalK.test_config()).fit(tiny_split)
+    assert found and any(found)
+    monkeypatch.setattr(FlatObjective, "extra_at", lambda self, x: None)  # every epoch's matrix from a fresh pass
+    fresh = GLocalK(GLocalK.test_config()).fit(tiny_split)
+    assert torch.equal(reused.score_matrix(), fresh.score_matrix())
+    drop = {"seconds"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in reused.history] == [
+        {k: v for k, v in r.items() if k not in drop} for r in fresh.history
+    ]
+
+
 def test_same_seed_same_predictions_and_save_load(tiny_split, tmp_path):
     config = GLocalK.test_config()
     first = GLocalK(config, seed=5).fit(tiny_split)
@@ -413,12 +439,13 @@ def test_fit_refuses_when_the_dense_matrices_do_not_fit(tiny_split, monkeypatch)
 def test_fit_stops_with_a_clear_error_when_predictions_turn_non_finite(tiny_split, monkeypatch, bad):
     objective = GLocalKNetwork.objective
 
-    def one_bad_entry(self, matrix, stage, lambda_2, lambda_s, full=False):
-        terms, completed = objective(self, matrix, stage, lambda_2, lambda_s, full=full)
-        if completed is not None:
-            completed = completed.clone()
-            completed[-1, -1] = bad
-        return terms, completed
+    def one_bad_entry(self, matrix, stage, lambda_2, lambda_s, full=False, hidden=None):
+        value = objective(self, matrix, stage, lambda_2, lambda_s, full=full, hidden=hidden)
+        if value.completed is None:
+            return value
+        completed = value.completed.clone()
+        completed[-1, -1] = bad
+        return value._replace(completed=completed)
 
     monkeypatch.setattr(GLocalKNetwork, "objective", one_bad_entry)
     with pytest.raises(FloatingPointError, match="diverged in pretrain epoch 1"):

@@ -77,14 +77,20 @@ def check_fit_memory(num_items: int, num_users: int, network: nn.Module, lbfgs_h
         )
 
 
-class _FlatObjective:
-    """SciPy's view of a loss: a float64 vector in, (loss, float64 gradient) out, as TF's ScipyOptimizerInterface."""
+class FlatObjective:
+    """SciPy's view of a loss: a float64 vector in, (loss, float64 gradient) out, as TF's ScipyOptimizerInterface.
+
+    ``loss()`` returns ``(value, extra)``; the ``extra`` of the last evaluation is kept with its point
+    (:meth:`extra_at`), so that what it computed need not be computed again at the optimiser's result.
+    """
 
     def __init__(self, parameters: list[nn.Parameter], loss: Any) -> None:
         self.parameters = parameters
         self.loss = loss
         self.numels = [p.numel() for p in parameters]
         self.evaluations = 0
+        self.last_point: np.ndarray | None = None
+        self.last_extra: Any = None
 
     def get(self) -> np.ndarray:
         return torch.cat([p.detach().reshape(-1) for p in self.parameters]).to("cpu", torch.float64).numpy()
@@ -99,10 +105,17 @@ class _FlatObjective:
         self.set(x)
         self.evaluations += 1
         with torch.enable_grad():
-            value = self.loss()
+            value, extra = self.loss()
             grads = torch.autograd.grad(value, self.parameters)
         grad = torch.cat([g.reshape(-1) for g in grads]).to("cpu", torch.float64).numpy()
+        self.last_point, self.last_extra = np.array(x, copy=True), extra
         return float(value.detach()), grad
+
+    def extra_at(self, x: np.ndarray) -> Any:
+        """The last evaluation's ``extra`` if it was evaluated at exactly ``x``, else None."""
+        if self.last_point is not None and np.array_equal(self.last_point, x):
+            return self.last_extra
+        return None
 
     def minimize(self, iterations: int, history: int) -> scipy.optimize.OptimizeResult:
         """One L-BFGS-B run from the current parameters (a fresh curvature history), then keep its result.
@@ -227,16 +240,23 @@ class GLocalK(RatingModel):
         schedule.append(("finetune", config.finetune_epochs, config.finetune_iterations, network.all_parameters()))
         fit_start, step = time.perf_counter(), 0
         for phase, epochs, iterations, parameters in schedule:
-            objective = _FlatObjective(
-                parameters,
-                lambda phase=phase: network.objective(matrix, phase, config.lambda_2, config.lambda_s)[0]["total"],
-            )
+
+            def loss(phase: str = phase) -> tuple[Tensor, Tensor]:
+                value = network.objective(matrix, phase, config.lambda_2, config.lambda_s)
+                return value.terms["total"], value.hidden
+
+            objective = FlatObjective(parameters, loss)
             for epoch in range(1, epochs + 1):
                 step += 1
                 evaluations = objective.evaluations
-                objective.minimize(iterations, config.lbfgs_history)
+                result = objective.minimize(iterations, config.lbfgs_history)
+                # L-BFGS-B's last evaluation is usually at its result: the completed matrix then needs only the
+                # output layer on that evaluation's hidden layer (the same numbers as a fresh pass)
+                hidden = objective.extra_at(result.x)
                 with torch.no_grad():
-                    terms, completed = network.objective(matrix, phase, config.lambda_2, config.lambda_s, full=True)
+                    terms, completed, _ = network.objective(
+                        matrix, phase, config.lambda_2, config.lambda_s, full=True, hidden=hidden
+                    )
                 if not all_finite(completed):
                     raise FloatingPointError(
                         f"GLocal-K diverged in {phase} epoch {epoch} (non-finite predictions); "

@@ -10,7 +10,7 @@ layers (:mod:`gnnrec.nn.kernel` holds the maths). The model around it is
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -123,6 +123,14 @@ class _ObservedMatmul(torch.autograd.Function):
         return grad_hidden, grad_weight, grad_bias, None
 
 
+class ObjectiveValue(NamedTuple):
+    """What :meth:`GLocalKNetwork.objective` returns."""
+
+    terms: dict[str, Tensor]  # squared_error, l2, sparse and their total
+    completed: Tensor | None  # the completed [items, users] matrix (``full`` only)
+    hidden: Tensor  # the last hidden layer's output [items, hidden], detached
+
+
 class GLocalKNetwork(nn.Module):
     """The kernel-layer autoencoder (``n_users → hidden… → n_users``) and the global kernel."""
 
@@ -157,22 +165,32 @@ class GLocalKNetwork(nn.Module):
         return [*self.local_parameters(), self.global_kernel.weight]
 
     def objective(
-        self, matrix: RatingMatrix, stage: str, lambda_2: float, lambda_s: float, full: bool = False
-    ) -> tuple[dict[str, Tensor], Tensor | None]:
-        """Loss terms of ``stage`` ("pretrain" or "finetune") and, with ``full``, the completed matrix.
+        self,
+        matrix: RatingMatrix,
+        stage: str,
+        lambda_2: float,
+        lambda_s: float,
+        full: bool = False,
+        hidden: Tensor | None = None,
+    ) -> ObjectiveValue:
+        """Loss terms of ``stage`` ("pretrain" or "finetune"), with ``full`` the completed matrix, and the last
+        hidden layer's output.
 
         The layers' own ``forward``/``regularization`` compute it; each local kernel is computed once
-        and shared by the forward passes and the sparsity penalty.
+        and shared by the forward passes and the sparsity penalty. ``hidden``: the last hidden layer's output at
+        the current weights, when already computed (by an earlier call at the same weights), so that only the
+        output layer and the penalties are computed again.
         """
         kernels = [layer.kernel() for layer in self.layers]
         weights = [layer.effective_weight(kernel) for layer, kernel in zip(self.layers, kernels, strict=True)]
         output = self.layers[-1]
-        inputs: Tensor | RatingMatrix = matrix
-        if stage == "finetune":
-            # The global kernel needs only the users' mean of the local output: one matrix-vector product.
-            item_summary = output.mean_output(self._hidden(matrix, weights), weights[-1])
-            inputs = self.global_kernel(matrix, item_summary)
-        hidden = self._hidden(inputs, weights)
+        if hidden is None:
+            inputs: Tensor | RatingMatrix = matrix
+            if stage == "finetune":
+                # The global kernel needs only the users' mean of the local output: one matrix-vector product.
+                item_summary = output.mean_output(self._hidden(matrix, weights), weights[-1])
+                inputs = self.global_kernel(matrix, item_summary)
+            hidden = self._hidden(inputs, weights)
         if full:
             completed = output(hidden, weights[-1])
             observed = completed[matrix.item, matrix.user]
@@ -185,7 +203,7 @@ class GLocalKNetwork(nn.Module):
         sparse = sum(penalty[1] for penalty in penalties)
         terms = {"squared_error": 0.5 * (residual * residual).sum(), "l2": lambda_2 * l2, "sparse": lambda_s * sparse}
         terms["total"] = terms["squared_error"] + terms["l2"] + terms["sparse"]
-        return terms, completed
+        return ObjectiveValue(terms, completed, hidden.detach())
 
     def _hidden(self, inputs: Tensor | RatingMatrix, weights: list[Tensor]) -> Tensor:
         hidden = inputs
