@@ -96,9 +96,9 @@ class FlatObjective:
         return torch.cat([p.detach().reshape(-1) for p in self.parameters]).to("cpu", torch.float64).numpy()
 
     def set(self, x: np.ndarray) -> None:
-        flat = torch.from_numpy(x).to(self.parameters[0].device, torch.float32)
+        # each parameter converts its own slice of x: one pass, no flat float32 copy
         with torch.no_grad():
-            for p, chunk in zip(self.parameters, flat.split(self.numels), strict=True):
+            for p, chunk in zip(self.parameters, torch.from_numpy(x).split(self.numels), strict=True):
                 p.copy_(chunk.view_as(p))
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -107,7 +107,9 @@ class FlatObjective:
         with torch.enable_grad():
             value, extra = self.loss()
             grads = torch.autograd.grad(value, self.parameters)
-        grad = torch.cat([g.reshape(-1) for g in grads]).to("cpu", torch.float64).numpy()
+        grad = np.empty(sum(self.numels))  # a fresh array: SciPy may keep the one it was given
+        for g, chunk in zip(grads, torch.from_numpy(grad).split(self.numels), strict=True):
+            chunk.copy_(g.reshape(-1))
         self.last_point, self.last_extra = np.array(x, copy=True), extra
         return float(value.detach()), grad
 
