@@ -116,6 +116,24 @@ def all_finite(values: torch.Tensor) -> bool:
     return math.isfinite(float(low)) and math.isfinite(float(high))
 
 
+@contextlib.contextmanager
+def subnormals_flushed() -> Iterator[bool]:
+    """Treat subnormal floats as zero in this thread for a block (``torch.set_flush_denormal``: x86 FTZ and DAZ).
+
+    CPUs compute with subnormal numbers (magnitudes below 1.2e-38 in float32) many times slower than with normal
+    ones, and a softmax over a long, peaked row yields many: the probabilities a trained model gives the films
+    it ranks last. Flushing them to zero changes only what is already below float32's normal range (TensorFlow
+    flushes them in its CPU threads by default). Torch's intra-op worker threads keep their own setting. Yields
+    whether the CPU supports it; on exit the default (no flushing) is restored.
+    """
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield supported
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA when available, else the CPU."""
     if device is None or device == "auto":

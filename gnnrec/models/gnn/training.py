@@ -17,7 +17,7 @@ from gnnrec.evaluation.validation import improved, validation_metrics
 from gnnrec.models.gnn.graph import TrainingGraph, graph_metadata
 from gnnrec.models.gnn.step import StepPlan, TrainingStep, train_epoch
 from gnnrec.nn.network import RatingGNN
-from gnnrec.utils import seed_everything
+from gnnrec.utils import seed_everything, subnormals_flushed
 
 if TYPE_CHECKING:
     from gnnrec.models.gnn.model import GNNModel
@@ -69,7 +69,8 @@ class GNNTrainer:
             # on small graphs (and on busy CPUs) intra-op threads cost more than they give
             torch.set_num_threads(self.config.threads)
         try:
-            self.fit_members(split)
+            with subnormals_flushed():  # the ranking head's softmax gives subnormal probabilities late in a fit
+                self.fit_members(split)
         finally:
             torch.set_num_threads(threads)
 
