@@ -76,7 +76,8 @@ def test_every_model_names_a_refit_protocol():
 
     protocols = {name: refit_protocol_of(create_model(name, test_config=True)) for name in available_models()}
     assert set(protocols.values()) <= set(PROTOCOLS)
-    assert protocols["gnn"] == "scaled" and protocols["bias"] == protocols["mf"] == protocols["ease"] == "refit"
+    assert protocols["gnn"] == "scaled" and protocols["glocal-k"] == "average"
+    assert protocols["bias"] == protocols["mf"] == protocols["ease"] == "refit"
 
     class Odd:
         refit_protocol = "sometimes"

@@ -6,7 +6,8 @@
 * ``average`` — :class:`AveragedFits` of the selection fit and the refit (both exist: it costs no fit).
 
 ``benchmarks/bench_refit_protocol.py`` compares them on a second validation carve-out; a model's default is
-its class attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``refit`` for the others).
+its class attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``average`` for GLocal-K,
+``refit`` for the others).
 """
 
 from __future__ import annotations
