@@ -6,7 +6,7 @@
 * ``average`` — :class:`AveragedFits` of the selection fit and the refit (both exist: it costs no fit).
 
 ``benchmarks/bench_refit_protocol.py`` compares them on a second validation carve-out; a model's default is
-its class attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``average`` for GLocal-K,
+its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``average`` for GLocal-K,
 ``refit`` for the others).
 """
 
@@ -23,8 +23,8 @@ DEFAULT_PROTOCOL = "refit"
 
 
 def refit_protocol_of(model: Any) -> str:
-    """The refit protocol ``model``'s class asks for (``refit_protocol``; :data:`DEFAULT_PROTOCOL` without one)."""
-    protocol = getattr(type(model), "refit_protocol", DEFAULT_PROTOCOL)
+    """The refit protocol ``model`` asks for (its ``refit_protocol``; :data:`DEFAULT_PROTOCOL` without one)."""
+    protocol = getattr(model, "refit_protocol", DEFAULT_PROTOCOL)
     if protocol not in PROTOCOLS:
         raise ValueError(f"{type(model).__name__}.refit_protocol is {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     return protocol

@@ -89,8 +89,9 @@ class RatingModel(abc.ABC):
     # config fields read only by fold_in (not by fit): a fitted model can try other values without refitting
     fold_in_settings: ClassVar[tuple[str, ...]] = ()
     # what a benchmark cell tests after a refit (gnnrec.benchmark.refit_protocols): "refit", "scaled" (the refit
-    # with its epoch counts scaled by the data added), "average" (of the selection fit and the refit) or "none"
-    refit_protocol: ClassVar[str] = "refit"
+    # with its epoch counts scaled by the data added), "average" (of the selection fit and the refit) or "none";
+    # read from the instance, so a model may make it depend on its config
+    refit_protocol: str = "refit"
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         config = config if config is not None else self.config_class()
