@@ -56,9 +56,7 @@ def measure(num_ratings: int, epochs: int, threads: int | None) -> dict:
     size = {"num_users": num_users, "num_movies": num_movies, "num_ratings": num_ratings}
     split = load_split("synthetic", **size, val_fraction=0.0, log=False)
     overrides = {"max_epochs": epochs, "device": "cpu", **({"threads": threads} if threads else {})}
-    model = create_model("gnn", overrides)
-    with harness.timed() as clock:
-        model.fit(split)
+    model = create_model("gnn", overrides).fit(split)
     seconds = [row["train_seconds"] for row in model.history]
     steps = model.history[-1]["steps"] - model.history[-2]["steps"]  # the history counts the steps so far
     return {
@@ -69,18 +67,16 @@ def measure(num_ratings: int, epochs: int, threads: int | None) -> dict:
         "steps": steps,
         "first": seconds[0],
         "per_epoch": statistics.median(seconds[1:] or seconds),
-        "fit": clock.seconds,
     }
 
 
-def report(rows: list[dict], args: argparse.Namespace, threads: int | None) -> str:
+def report(rows: list[dict], threads: int | None) -> str:
     """The markdown table with provenance."""
     info = harness.provenance()
     lines = [
         "# Seconds per epoch of the default GNN as the data grow (`benchmarks/bench_gnn_epoch_scaling.py`)",
         "",
-        f"- command: `python benchmarks/bench_gnn_epoch_scaling.py --sizes {' '.join(map(str, args.sizes))}"
-        f" --epochs {args.epochs} --threads {args.threads}`",
+        f"- command: `{info['command']}`",
         f"- machine: {info['machine']}; torch threads {threads}; load average (1/5/15 min) {info['load_average']}",
         f"- code: git {info['commit_short']} ({'dirty' if info['dirty'] else 'clean'} tree), gnnrec "
         f"{info['gnnrec_version']}; torch {info['torch']}",
@@ -143,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(measure(size, args.epochs, threads))
         row = rows[-1]
         print(f"{size:,} ratings: {row['per_epoch']:.3f} s per epoch ({row['steps']} steps)", flush=True)
-    text = report(rows, args, threads)
+    text = report(rows, threads)
     print(text)
     if args.out is not None:
         atomic_write_text(args.out, text)
