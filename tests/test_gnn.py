@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from torch import Tensor
 
 from gnnrec.data import RATED_BY, RATES, MovieLens100K, RatingSplit
 from gnnrec.evaluation import evaluate
@@ -283,3 +284,62 @@ def test_refit_without_validation_keeps_the_selected_epochs(tiny_split, ml100k_f
     torch.testing.assert_close(refit.score_matrix(clip=False), at5.score_matrix(clip=False))
     assert not torch.allclose(at3.score_matrix(clip=False), at5.score_matrix(clip=False))
     assert GNNModel(fast()).refit_overrides() == {}
+
+
+def test_an_own_ranking_encoder_takes_the_ranking_gradient_alone(tiny_split):
+    """rank_encoder="own": a training step's ranking loss trains the ranking encoder (with its whole gradient,
+    whatever rank_grad_scale) and never the rating encoder; shared: it reaches the one encoder, scaled."""
+    from gnnrec.models.gnn.graph import TrainingGraph
+    from gnnrec.models.gnn.step import StepPlan, TrainingStep
+
+    graph = TrainingGraph.of(tiny_split)
+    keep = torch.rand(graph.edge_index.size(1), generator=torch.Generator().manual_seed(0)) >= 0.25
+    targets = (~keep).nonzero().squeeze(1)
+
+    def step_gradients(**overrides) -> dict[str, Tensor]:
+        config = fast(dropout=0.0, node_dropout=0.0, **overrides)
+        config = config.resolved(tiny_split.dataset, len(tiny_split.rating_levels))[0]
+        torch.manual_seed(0)
+        net = build_network(40, 60, graph.user_x.size(1), graph.movie_x.size(1), tiny_split.rating_levels, 3.5,
+                            config, side_graphs=tuple(graph.side))  # fmt: skip
+        adjacency = net.adjacency(graph.edge_index, graph.rating_index, 40, 60)
+        step = TrainingStep(net, StepPlan(config, net, graph, adjacency))
+        loss, _, _ = step(keep, torch.arange(40), None, targets, len(targets), torch.arange(40), 40, ~keep, 1.0)
+        loss.backward()
+        return {name: p.grad for name, p in net.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+    def parts(grads: dict[str, Tensor]) -> set[str]:
+        return {name.split(".")[0] for name in grads}
+
+    ranking_only = {"mse_weight": 0.0, "ce_weight": 0.0}
+    assert parts(step_gradients(rank_encoder="own", **ranking_only)) == {"rank_encoder", "ranker"}
+    assert parts(step_gradients(rank_encoder="shared", **ranking_only)) == {"encoder", "ranker"}
+    assert parts(step_gradients(rank_encoder="own")) == {"encoder", "decoder", "rank_encoder", "ranker"}
+    scaled, whole = (step_gradients(rank_encoder="own", rank_grad_scale=g, **ranking_only) for g in (0.1, 1.0))
+    for name, grad in whole.items():
+        torch.testing.assert_close(scaled[name], grad)
+
+
+def test_an_own_ranking_encoder_serves_ranking_and_fold_in_and_round_trips(tiny_split, tmp_path):
+    model = GNNModel(fast(max_epochs=30, val_every=1, rank_encoder="own")).fit(tiny_split)
+    net = model.rank_members[0]
+    assert net.rank_encoder is not None
+    graph, users = model.graph, torch.tensor([0, 3, 7])
+    inputs = (graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, torch.arange(40))
+    r_user, r_movie = net.encode_ranking(*inputs, side=graph.side)
+    z_user, z_movie = net.encode(*inputs, side=graph.side)
+    raw = model.score_matrix(users, clip=False)
+    torch.testing.assert_close(raw, net.ranker(r_user[users], r_movie), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(raw, net.ranker(z_user[users], z_movie), atol=1e-3)  # not the rating encoder's
+    loaded = GNNModel.load(model.save(tmp_path / "own.pt"), split=tiny_split)
+    torch.testing.assert_close(loaded.score_matrix(users, clip=False), raw)
+    assert loaded.config.rank_encoder == "own"
+    # a new person's ranking comes from the ranking encoder, their ratings from the rating encoder
+    support = torch.tensor([[0, 0, 0], [1, 5, 9]])
+    before = model.fold_in("users", support, torch.tensor([5.0, 4.0, 1.0]), num_new=1)
+    for parameter in net.rank_encoder.parameters():
+        torch.nn.init.normal_(parameter)
+    model.use_members(model.members, model.rank_members)  # drop the cached encodings
+    after = model.fold_in("users", support, torch.tensor([5.0, 4.0, 1.0]), num_new=1)
+    torch.testing.assert_close(after.scores, before.scores)
+    assert not torch.allclose(after.rank_scores, before.rank_scores)

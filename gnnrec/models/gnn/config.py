@@ -11,7 +11,7 @@ from gnnrec.models.gnn.graph import SIDE_GRAPH_MODES
 from gnnrec.models.gnn.presets import FALLBACK_PRESET, PRESETS, RATING_MESSAGE_CHOICES, auto_rating_messages
 from gnnrec.nn.conv import ACCUMULATIONS, MESSAGE_MODES
 from gnnrec.nn.encoder import LAYER_AGGREGATIONS
-from gnnrec.nn.network import DECODERS
+from gnnrec.nn.network import DECODERS, RANK_ENCODERS
 from gnnrec.nn.ranking import RANK_LOSSES
 
 SUPERVISION = ("all", "dropped")
@@ -45,6 +45,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "decoder": DECODERS,
     "supervision": SUPERVISION,
     "rank_loss": RANK_LOSSES,
+    "rank_encoder": RANK_ENCODERS,
 }
 
 
@@ -114,12 +115,15 @@ class GNNConfig:
     # ---- ranking head: "will this user rate this movie, and like it", trained jointly (0: rank by the rating head)
     rank_weight: float = 0.5  # weight of the ranking loss beside the rating loss
     rank_dim: int = 75  # size of the ranking head's user and movie projections
+    # what the head reads: shared (the rating encoder's outputs, its gradient scaled by rank_grad_scale) | own (an
+    # encoder of the same shape trained by the ranking loss alone; each step encodes twice)
+    rank_encoder: str = "shared"
     rank_loss: str = "multinomial"  # multinomial (softmax over the catalogue) | bpr (one sampled negative)
     # multinomial: movies sampled per step for the softmax's normaliser, as a multiple of the mean training ratings
     # per user (so that its cost follows the ratings); 0: the whole catalogue
     rank_negatives: float = 0.0
     rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
-    rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches the encoder
+    rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches a shared encoder
 
     # ---- validation, early stopping and the kept snapshots
     val_every: int = 5  # epochs between validations (patience counts epochs)

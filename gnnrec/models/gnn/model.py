@@ -166,15 +166,14 @@ class GNNModel(RatingModel):
             self.config = requested
 
     # ------------------------------------------------------------------ inference
-    def _encode_members(self, members: list[RatingGNN]) -> list[tuple[Tensor, Tensor]]:
+    def _encode_members(self, members: list[RatingGNN], ranking: bool = False) -> list[tuple[Tensor, Tensor]]:
+        """Each member's representations: those its rating decoder reads, or (``ranking``) its ranking head."""
         graph, adjacency = self._encoding or (self.graph, None)
         ids = torch.arange(graph.user_x.size(0), device=graph.user_x.device)
+        inputs = (graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency)
         with torch.no_grad():
             return [
-                m.eval().encode(
-                    graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, ids, adjacency, side=graph.side
-                )
-                for m in members
+                (m.eval().encode_ranking if ranking else m.eval().encode)(*inputs, side=graph.side) for m in members
             ]
 
     def _member_embeddings(self) -> list[tuple[Tensor, Tensor]]:
@@ -187,9 +186,9 @@ class GNNModel(RatingModel):
         rating = self._member_embeddings()
         if self._rank_embeddings is None:
             same = len(self.rank_members) == len(self.members) and all(
-                r is m for r, m in zip(self.rank_members, self.members, strict=True)
+                r is m and m.rank_encoder is None for r, m in zip(self.rank_members, self.members, strict=True)
             )
-            self._rank_embeddings = rating if same else self._encode_members(self.rank_members)
+            self._rank_embeddings = rating if same else self._encode_members(self.rank_members, ranking=True)
         return self._rank_embeddings
 
     def embeddings(self) -> dict[str, Tensor]:
@@ -296,8 +295,9 @@ class GNNModel(RatingModel):
         layout = self._fold_in_adjacency()
         adjacency = None if layout is None else layout(new_edges, level, user_x.size(0), movie_x.size(0))
 
-        def encode(member: RatingGNN) -> tuple[Tensor, Tensor]:
-            return member.eval().encode(
+        def encode(member: RatingGNN, ranking: bool = False) -> tuple[Tensor, Tensor]:
+            encoder = member.eval().encode_ranking if ranking else member.eval().encode
+            return encoder(
                 user_x, movie_x, edge_index, rating_index, user_ids, adjacency, movie_ids=movie_ids, side=graph.side
             )
 
@@ -309,7 +309,7 @@ class GNNModel(RatingModel):
             else:
                 scores.append(member.decode_all(z_user, z_movie[num_movies:]).T)
         for member in self.rank_members:
-            z_user, z_movie = encode(member)
+            z_user, z_movie = encode(member, ranking=True)
             head = member.ranker
             if kind == "users":
                 ranking.append(member.rank_all(z_user[num_users:], z_movie))

@@ -57,4 +57,5 @@ def build_network(
         num_bases=config.num_bases,
         ranking_head=config.rank_weight > 0,
         rank_dim=config.rank_dim,
+        rank_encoder=config.rank_encoder,
     )

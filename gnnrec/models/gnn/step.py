@@ -244,15 +244,12 @@ class TrainingStep(nn.Module):
                 edge_index, rating_index = graph.edge_index[:, keep], graph.rating_index[keep]
         elif config.edge_dropout > 0 or movie_ids is not None:
             edge_index, rating_index, adjacency = graph.edge_index[:, keep], graph.rating_index[keep], None
+        inputs = (graph.user_x, graph.movie_x, edge_index, rating_index, user_ids)
         if movie_ids is not None:
-            z_user, z_movie = member.encode(
-                graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, None,
-                movie_ids=movie_ids, side=graph.side,
-            )  # fmt: skip
+            encoding: dict[str, Any] = {"adjacency": None, "movie_ids": movie_ids, "side": graph.side}
         else:
-            z_user, z_movie = member.encode(
-                graph.user_x, graph.movie_x, edge_index, rating_index, user_ids, adjacency, side=graph.side
-            )
+            encoding = {"adjacency": adjacency, "side": graph.side}
+        z_user, z_movie = member.encode(*inputs, **encoding)
         with plan.per_rank_draws():
             level = graph.rating_index[targets]
             logits, pred = member.decode(z_user, z_movie, graph.edge_index[0, targets], graph.edge_index[1, targets])
@@ -266,7 +263,11 @@ class TrainingStep(nn.Module):
             squared = (pred.detach() - target).pow(2).sum()
             rank = squared.new_zeros(())
             if member.ranker is not None:
-                rank = self.ranking_loss(z_user, z_movie, rows, num_rows, rank_targets) * rank_scale
+                # the same masks: both encoders read the step's kept edges, the head's targets are the dropped ones
+                r_user, r_movie = (
+                    (z_user, z_movie) if member.rank_encoder is None else member.encode_ranking(*inputs, **encoding)
+                )
+                rank = self.ranking_loss(r_user, r_movie, rows, num_rows, rank_targets) * rank_scale
                 loss = loss + config.rank_weight * plan.world * rank
         return loss, squared, rank.detach()
 
@@ -280,7 +281,8 @@ class TrainingStep(nn.Module):
         values = member.rating_values
         low, high = float(values.min()), float(values.max())
         level_weight = 1.0 + config.rank_like_weight * (values >= low + 0.75 * (high - low)).float()
-        g = config.rank_grad_scale
+        # the share of the ranking gradient for an encoder shared with the rating head (an own encoder gets it all)
+        g = config.rank_grad_scale if member.rank_encoder is None else 1.0
         blocks = rows.split(plan.block_users) or (rows,)
 
         negatives = None
