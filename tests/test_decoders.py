@@ -124,9 +124,12 @@ def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimate
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_one_buffer_multinomial_loss_equals_the_composed_one(dtype):
+@pytest.mark.parametrize("block_cells", [2**19, 16, 8])  # one block; blocks of 2 rows; of 1 row
+def test_the_blocked_multinomial_loss_equals_the_composed_one(dtype, block_cells, monkeypatch):
+    from gnnrec.nn import ranking
     from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
 
+    monkeypatch.setattr(ranking, "LOSS_BLOCK_CELLS", block_cells)
     torch.manual_seed(0)
     head = RankingHead(4, 8, rank_dim=3).to(dtype)
     with torch.no_grad():
@@ -146,7 +149,7 @@ def test_the_one_buffer_multinomial_loss_equals_the_composed_one(dtype):
             torch.testing.assert_close(a, b)
 
 
-def test_the_one_buffer_multinomial_loss_ignores_a_user_without_a_free_movie():
+def test_the_blocked_multinomial_loss_ignores_a_user_without_a_free_movie():
     """A user whose every movie is masked (and who has no target) adds nothing: no NaN in loss or gradients."""
     from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
 

@@ -152,8 +152,18 @@ def multinomial_loss(
     return _MultinomialLoss.apply(head.user(z_block), head.movie(z_movie), head.bias, masked, row, movie, weight)
 
 
+# scores in one block of rows of the exact multinomial loss (2 MiB of float32): a block that stays in the CPU's cache
+# makes each pass over it (softmax, gradient) cheap, where the whole users x movies matrix streams through memory
+LOSS_BLOCK_CELLS = 2**19
+
+
 class _MultinomialLoss(torch.autograd.Function):
-    """:func:`multinomial_loss` from the projected users and movies and the movie bias."""
+    """:func:`multinomial_loss` from the projected users and movies and the movie bias.
+
+    The forward pass works through blocks of users (:data:`LOSS_BLOCK_CELLS` scores each): the block's scores, their
+    masked softmax, its loss and already its contribution to the gradients, so no ``[B, M]`` matrix outlives its
+    block; the backward pass scales the gradients by the incoming one.
+    """
 
     @staticmethod
     def forward(
@@ -166,36 +176,70 @@ class _MultinomialLoss(torch.autograd.Function):
         target: Tensor,
         weight: Tensor,
     ) -> Tensor:
-        scores = torch.addmm(bias, user, movie.t())
-        picked = scores[row, target]
-        scores.index_put_(masked, scores.new_tensor(-math.inf))
-        top = scores.amax(-1)
-        # one softmax pass: on CPU logsumexp and exp_ each cost more than the whole softmax (a slower exp kernel)
-        buffer = scores.softmax(-1)  # the probabilities p (0 at the masked movies)
-        del scores
-        # the largest probability is exp(0) / sum_m exp(s_m - top): log Z = top - log p_max
-        log_z = top - buffer.amax(-1).log()
-        free = torch.isfinite(top)
-        if not bool(free.all()):  # a row without a free movie has no probabilities (softmax gave NaN)
-            buffer[~free] = 0.0
-            log_z = torch.where(free, log_z, -math.inf)
-        rows = max(buffer.size(0), 1)
-        ctx.save_for_backward(user, movie, buffer, row, target, weight)
-        return -((picked - log_z[row]) * weight).sum() / rows
+        num_rows, num_movies = user.size(0), movie.size(0)
+        size = max(1, LOSS_BLOCK_CELLS // max(num_movies, 1))
+        need_user, need_movie, need_bias = ctx.needs_input_grad[:3]
+        weight = weight.to(user.dtype)
+        per_row = torch.zeros(num_rows, dtype=user.dtype, device=user.device).index_add_(0, row, weight)
+        grad_user = torch.empty_like(user) if need_user else None
+        grad_movie = torch.zeros_like(movie) if need_movie else None
+        grad_bias = torch.zeros_like(bias) if need_bias else None
+        masked_row, masked_movie = masked
+        targets = _pairs_by_block(row, size, num_rows, target, weight)
+        masks = _pairs_by_block(masked_row, size, num_rows, masked_movie)
+        total = user.new_zeros(())
+        movie_t = movie.t()
+        for index, start in enumerate(range(0, num_rows, size)):
+            stop = min(start + size, num_rows)
+            t_row, t_movie, t_weight = targets[index]
+            m_row, m_movie = masks[index]
+            t_row, m_row = t_row - start, m_row - start
+            scores = torch.addmm(bias, user[start:stop], movie_t)
+            picked = scores[t_row, t_movie]
+            scores.index_put_((m_row, m_movie), scores.new_tensor(-math.inf))
+            top = scores.amax(-1)
+            # one softmax pass: on CPU logsumexp and exp_ each cost more than the whole softmax (a slower exp kernel)
+            probability = scores.softmax(-1)  # 0 at the masked movies
+            del scores
+            # the largest probability is exp(0) / sum_m exp(s_m - top): log Z = top - log p_max
+            log_z = top - probability.amax(-1).log()
+            free = torch.isfinite(top)
+            if not bool(free.all()):  # a row without a free movie has no probabilities (softmax gave NaN); no target
+                probability[~free] = 0.0
+            total = total - ((picked - log_z[t_row]) * t_weight).sum()
+            if not (need_user or need_movie or need_bias):
+                continue
+            # dL/ds of the block's summed loss, in place: c_u p_um minus the weights of the (u, m) targets
+            gradient = probability.mul_(per_row[start:stop].unsqueeze(1))
+            gradient.index_put_((t_row, t_movie), -t_weight, accumulate=True)
+            if grad_user is not None:
+                torch.mm(gradient, movie, out=grad_user[start:stop])
+            if grad_movie is not None:
+                grad_movie.addmm_(gradient.t(), user[start:stop])
+            if grad_bias is not None:
+                grad_bias.add_(gradient.sum(0))
+        ctx.rows = max(num_rows, 1)
+        ctx.grads = (grad_user, grad_movie, grad_bias)
+        return total / ctx.rows
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        user, movie, buffer, row, target, weight = ctx.saved_tensors
-        rows = max(buffer.size(0), 1)
-        weight, scale = weight.to(buffer.dtype), (grad / rows).to(buffer.dtype)
-        per_row = torch.zeros(buffer.size(0), dtype=buffer.dtype, device=buffer.device).index_add_(0, row, weight)
-        # the buffer becomes dL/ds in place: saved tensors changed since, autograd refuses a second backward
-        buffer.mul_(per_row.unsqueeze(1) * scale)
-        buffer.index_put_((row, target), -weight * scale, accumulate=True)
-        grad_user = buffer @ movie if ctx.needs_input_grad[0] else None
-        grad_movie = buffer.t() @ user if ctx.needs_input_grad[1] else None
-        grad_bias = buffer.sum(0) if ctx.needs_input_grad[2] else None
-        return grad_user, grad_movie, grad_bias, None, None, None, None
+        scale = grad / ctx.rows
+        grads = tuple(None if g is None else g * scale.to(g.dtype) for g in ctx.grads)
+        ctx.grads = (None, None, None)  # a second backward would need the forward again
+        return (*grads, None, None, None, None)
+
+
+def _pairs_by_block(row: Tensor, size: int, num_rows: int, *columns: Tensor) -> list[tuple[Tensor, ...]]:
+    """``(row, *columns)`` of the pairs whose row falls in each block of ``size`` rows of ``num_rows``, in order."""
+    num_blocks = max(1, -(-num_rows // size))
+    if num_blocks == 1:
+        return [(row, *columns)]
+    block = torch.div(row, size, rounding_mode="floor")
+    order = torch.argsort(block, stable=True)
+    counts = torch.bincount(block, minlength=num_blocks).tolist()
+    parts = [tensor[order].split(counts) for tensor in (row, *columns)]
+    return list(zip(*parts, strict=True))
 
 
 def sampled_normaliser_loss(
