@@ -120,22 +120,28 @@ def rank_top_k(scores: Tensor, k: int, seed: int = 0) -> Tensor:
     tied scores the dataset's index order, which correlates with popularity.
     """
     generator = torch.Generator().manual_seed(int(seed))
-    permutation = torch.randperm(scores.size(1), generator=generator)
-    permuted = scores.index_select(1, permutation)  # the same gather as scores[:, permutation], faster
-    # the stable sort's first k, without sorting whole rows: where exactly k scores reach the row's k-th
-    # largest, those k (in column order) sorted stably are the answer; other rows (ties at the k-th) are sorted
-    kth = torch.topk(permuted, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
-    reaching = permuted >= kth
-    exact = reaching.sum(1) == k
+    num_columns = scores.size(1)
+    permutation = torch.randperm(num_columns, generator=generator)
     order = torch.empty(len(scores), k, dtype=torch.long)
+    # the stable sort's first k without sorting whole rows: where the k-th largest score beats the next one, the
+    # top k are the same in any tie order, and only they are ordered (ties by their place in the permutation)
+    exact = torch.zeros(len(scores), dtype=torch.bool)
+    if k < num_columns:
+        values, columns = torch.topk(scores, k + 1, dim=1)
+        exact = values[:, k - 1] > values[:, k]
     if exact.any():
-        columns = reaching[exact].nonzero()[:, 1].reshape(-1, k)
-        best = torch.sort(permuted[exact].gather(1, columns), dim=1, descending=True, stable=True).indices
+        place = torch.empty_like(permutation)
+        place[permutation] = torch.arange(num_columns)
+        columns = columns[exact, :k]
+        by_place = torch.sort(place[columns], dim=1).indices
+        columns, values = columns.gather(1, by_place), values[exact, :k].gather(1, by_place)
+        best = torch.sort(values, dim=1, descending=True, stable=True).indices
         order[exact] = columns.gather(1, best)
-    if not exact.all():
+    if not exact.all():  # a tie at the k-th score (or fewer than k + 1 finite ones): the permuted rows sorted whole
         tied = ~exact
-        order[tied] = torch.sort(permuted[tied], dim=1, descending=True, stable=True).indices[:, :k]
-    return permutation[order]
+        permuted = scores[tied].index_select(1, permutation)
+        order[tied] = permutation[torch.sort(permuted, dim=1, descending=True, stable=True).indices[:, :k]]
+    return order
 
 
 def evaluate(
