@@ -153,16 +153,19 @@ def multinomial_loss(
 
 
 # scores in one block of rows of the exact multinomial loss (2 MiB of float32): a block that stays in the CPU's cache
-# makes each pass over it (softmax, gradient) cheap, where the whole users x movies matrix streams through memory
+# makes each pass over it (softmax, gradient) cheap, where a large users x movies matrix streams through memory; up
+# to LOSS_WHOLE_CELLS scores (16 MiB) the matrix is one block, as splitting it only adds work
 LOSS_BLOCK_CELLS = 2**19
+LOSS_WHOLE_CELLS = 2**22
 
 
 class _MultinomialLoss(torch.autograd.Function):
     """:func:`multinomial_loss` from the projected users and movies and the movie bias.
 
-    The forward pass works through blocks of users (:data:`LOSS_BLOCK_CELLS` scores each): the block's scores, their
-    masked softmax, its loss and already its contribution to the gradients, so no ``[B, M]`` matrix outlives its
-    block; the backward pass scales the gradients by the incoming one.
+    The forward pass works through blocks of users (:data:`LOSS_BLOCK_CELLS` scores each; one block up to
+    :data:`LOSS_WHOLE_CELLS`): the block's scores, their masked softmax, its loss and already its contribution to
+    the gradients, so no ``[B, M]`` matrix outlives its block; the backward pass scales the gradients by the
+    incoming one.
     """
 
     @staticmethod
@@ -177,7 +180,8 @@ class _MultinomialLoss(torch.autograd.Function):
         weight: Tensor,
     ) -> Tensor:
         num_rows, num_movies = user.size(0), movie.size(0)
-        size = max(1, LOSS_BLOCK_CELLS // max(num_movies, 1))
+        whole = num_rows * num_movies <= LOSS_WHOLE_CELLS
+        size = max(1, num_rows if whole else LOSS_BLOCK_CELLS // max(num_movies, 1))
         need_user, need_movie, need_bias = ctx.needs_input_grad[:3]
         weight = weight.to(user.dtype)
         per_row = torch.zeros(num_rows, dtype=user.dtype, device=user.device).index_add_(0, row, weight)
