@@ -125,24 +125,29 @@ def test_sampled_multinomial_loss_is_the_exact_one_with_every_movie_and_estimate
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("block_cells", [2**19, 16, 8])  # one block; blocks of 2 rows; of 1 row
-def test_the_blocked_multinomial_loss_equals_the_composed_one(dtype, block_cells, monkeypatch):
+@pytest.mark.parametrize("neighbours", [0, 3])  # without and with the item-item term
+def test_the_blocked_multinomial_loss_equals_the_composed_one(dtype, block_cells, neighbours, monkeypatch):
     from gnnrec.nn import ranking
-    from gnnrec.nn.ranking import RankingHead, multinomial_loss, ranking_loss
+    from gnnrec.nn.ranking import RankingHead, block_pairs, multinomial_loss, ranking_loss
 
     monkeypatch.setattr(ranking, "LOSS_BLOCK_CELLS", block_cells)
     monkeypatch.setattr(ranking, "LOSS_WHOLE_CELLS", 0)
     torch.manual_seed(0)
-    head = RankingHead(4, 8, rank_dim=3).to(dtype)
+    head = RankingHead(4, 8, rank_dim=3, neighbours=neighbours).to(dtype)
     with torch.no_grad():
         head.bias.normal_()
+        if neighbours:
+            head.neighbour_weight.normal_()
+            head.neighbour_index.copy_(torch.stack([torch.randperm(8)[:neighbours] for _ in range(8)]))
     z_user = torch.randn(5, 4, dtype=dtype, requires_grad=True)
     z_movie = torch.randn(8, 4, dtype=dtype, requires_grad=True)
     targets = torch.tensor([[0, 0, 2, 1, 4], [1, 4, 5, 7, 0]])
     weight = torch.tensor([1.0, 2.0, 1.0, 0.5, 1.0])
     masked = torch.tensor([[0, 1, 2, 4, 4], [3, 2, 4, 1, 2]])
     for rows in (torch.arange(5), torch.tensor([1, 4])):  # every user; a block (user 3 has no target)
-        composed = ranking_loss(head(z_user[rows], z_movie), rows, 5, *targets, weight, *masked)
-        fused = multinomial_loss(head, z_user[rows], z_movie, rows, 5, *targets, weight, *masked)
+        history = (*block_pairs(rows, 5, *masked), 1.5) if neighbours else None  # the masked pairs, scaled
+        composed = ranking_loss(head(z_user[rows], z_movie, history), rows, 5, *targets, weight, *masked)
+        fused = multinomial_loss(head, z_user[rows], z_movie, rows, 5, *targets, weight, *masked, history_scale=1.5)
         torch.testing.assert_close(fused, composed)
         inputs = (z_user, z_movie, *head.parameters())
         for a, b in zip(torch.autograd.grad(3.0 * fused, inputs), torch.autograd.grad(3.0 * composed, inputs),
@@ -183,3 +188,16 @@ def test_bpr_ranking_loss_and_gradient_scaling():
     x = torch.ones(3, requires_grad=True)
     (scale_gradient(x, 0.1) * 2).sum().backward()
     torch.testing.assert_close(x.grad, torch.full((3,), 0.2))
+
+
+def test_co_rated_neighbours_rank_movies_by_shared_users():
+    from gnnrec.nn.ranking import co_rated_neighbours
+
+    # movie 0 shares users 0, 1 with movie 1 and user 0 with movie 2; movie 3 is rated by nobody else's users
+    user = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])
+    movie = torch.tensor([0, 1, 2, 0, 1, 2, 4, 3])
+    index = co_rated_neighbours(user, movie, 4, 5, 2)
+    assert index.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1], [2, 0]]  # counts first, then the lower index
+    assert bool((index != torch.arange(5).unsqueeze(1)).all())  # never a movie's own neighbour
+    with pytest.raises(ValueError, match="neighbours per movie"):
+        co_rated_neighbours(user, movie, 4, 5, 5)

@@ -343,3 +343,41 @@ def test_an_own_ranking_encoder_serves_ranking_and_fold_in_and_round_trips(tiny_
     after = model.fold_in("users", support, torch.tensor([5.0, 4.0, 1.0]), num_new=1)
     torch.testing.assert_close(after.scores, before.scores)
     assert not torch.allclose(after.rank_scores, before.rank_scores)
+
+
+def test_the_item_item_ranking_term_is_trained_served_folded_in_and_round_trips(tiny_split, tmp_path):
+    from gnnrec.nn.ranking import co_rated_neighbours
+
+    model = GNNModel(fast(max_epochs=30, val_every=1, rank_neighbours=3)).fit(tiny_split)
+    net, graph = model.rank_members[0], model.graph
+    head = net.ranker
+    expected = co_rated_neighbours(*graph.edge_index, graph.num_users, graph.num_movies, 3)
+    assert torch.equal(head.neighbour_index, expected)
+    assert float(head.neighbour_weight.detach().abs().sum()) > 0  # the ranking loss trained it
+    users = torch.tensor([0, 3, 7])
+    inputs = (graph.user_x, graph.movie_x, graph.edge_index, graph.rating_index, torch.arange(40))
+    z_user, z_movie = net.encode_ranking(*inputs, side=graph.side)
+    raw = model.score_matrix(users, clip=False)
+    # by hand: the low-rank scores plus each of the user's training movies' weights on its neighbours
+    by_hand = torch.addmm(head.bias, head.user(z_user[users]), head.movie(z_movie).t())
+    for row, user in enumerate(users.tolist()):
+        for movie in graph.edge_index[1, graph.edge_index[0] == user].tolist():
+            by_hand[row, head.neighbour_index[movie]] += head.neighbour_weight[movie]
+    torch.testing.assert_close(raw, by_hand.detach(), rtol=1e-5, atol=1e-5)
+    loaded = GNNModel.load(model.save(tmp_path / "item_item.pt"), split=tiny_split)
+    torch.testing.assert_close(loaded.score_matrix(users, clip=False), raw)
+    assert torch.equal(loaded.rank_members[0].ranker.neighbour_index, expected)
+    # a new person's support films reach their ranking through the term
+    support = torch.tensor([[0, 0, 0], [1, 5, 9]])
+    before = model.fold_in("users", support, torch.tensor([5.0, 4.0, 1.0]), num_new=1)
+    with torch.no_grad():
+        head.neighbour_weight[1] += 10.0
+    model.use_members(model.members, model.rank_members)
+    after = model.fold_in("users", support, torch.tensor([5.0, 4.0, 1.0]), num_new=1)
+    lifted = torch.zeros(graph.num_movies, dtype=torch.bool)
+    lifted[head.neighbour_index[1]] = True
+    torch.testing.assert_close(after.rank_scores[0, ~lifted], before.rank_scores[0, ~lifted])
+    torch.testing.assert_close(after.rank_scores[0, lifted], before.rank_scores[0, lifted] + 10.0)
+    torch.testing.assert_close(after.scores, before.scores)  # ratings do not read it
+    with pytest.raises(ValueError, match="rank_neighbours > 0 needs the exact ranking loss"):
+        GNNConfig(rank_neighbours=3, rank_negatives=4.0)

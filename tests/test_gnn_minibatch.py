@@ -186,9 +186,9 @@ def test_sampled_negatives_follow_the_ratings_and_the_exact_loss_past_the_catalo
     drawn = []
     loss = ranking.multinomial_loss
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         drawn.append(len(args[-1]))
-        return loss(*args)
+        return loss(*args, **kwargs)
 
     monkeypatch.setattr(steps_module, "multinomial_loss", spy)
     model = GNNModel(dataclasses.replace(config, rank_negatives=0.5)).fit(tiny_split)
@@ -207,3 +207,14 @@ def test_pair_pattern_products_and_their_gradients():
     torch.testing.assert_close(pairs.dot(a, b), (a[row] * b[col]).sum(-1))
     assert torch.autograd.gradcheck(lambda x, y: pairs.dot(x, y), (a, b))
     assert PairPattern(row[:0], col[:0], 4, 5).dot(a, b).shape == (0,)
+
+
+def test_mini_batches_train_the_item_item_term_through_blocks_of_users(tiny_split, monkeypatch):
+    from gnnrec.nn import ranking
+
+    monkeypatch.setattr(ranking, "LOSS_WHOLE_CELLS", 0)  # blocks of users inside the loss as well
+    config = fast(max_epochs=3, val_every=1, batch_size=64, rank_users=8, rank_neighbours=3)
+    model = GNNModel(config).fit(tiny_split)
+    weight = model.rank_members[0].ranker.neighbour_weight.detach()
+    assert float(weight.abs().sum()) > 0
+    assert all(math.isfinite(row["train_rank_loss"]) for row in model.history)

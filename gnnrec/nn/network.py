@@ -51,6 +51,7 @@ class RatingGNN(nn.Module):
         ranking_head: add a :class:`~gnnrec.nn.RankingHead`.
         rank_dim: size of the ranking head's projections.
         rank_encoder: ``"shared"`` (the head reads the rating encoder's outputs) or ``"own"`` (an encoder of its own).
+        rank_neighbours: neighbours per movie of the head's item–item term (0: none; :class:`~gnnrec.nn.RankingHead`).
 
     Shapes:
         - **encode:** node features :math:`(U, F_u)`, :math:`(M, F_m)`, edges :math:`(2, E)`, levels
@@ -58,7 +59,8 @@ class RatingGNN(nn.Module):
         - **decode:** :math:`(U, d)`, :math:`(M, d)`, pairs :math:`(P)`, :math:`(P)` → level logits
           :math:`(P, R)` or ``None``, ratings :math:`(P)`
         - **encode_ranking:** as **encode**, the representations the ranking head reads
-        - **decode_all / rank_all:** user rows :math:`(B, d)`, :math:`(M, d)` → :math:`(B, M)`
+        - **decode_all / rank_all:** user rows :math:`(B, d)`, :math:`(M, d)` → :math:`(B, M)` (``rank_all``'s
+          optional history: pairs (row, movie) :math:`(H)`, :math:`(H)` of the rows' known movies)
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class RatingGNN(nn.Module):
         ranking_head: bool = False,
         rank_dim: int = 75,
         rank_encoder: str = "shared",
+        rank_neighbours: int = 0,
     ) -> None:
         super().__init__()
         if rating_messages not in RATING_MESSAGES:
@@ -132,7 +135,7 @@ class RatingGNN(nn.Module):
             self.decoder = MLPDecoder(output_dim, rating_values, dropout)
         else:
             self.decoder = DotDecoder(output_dim, global_mean)
-        self.ranker = RankingHead(output_dim, num_movies, rank_dim) if ranking_head else None
+        self.ranker = RankingHead(output_dim, num_movies, rank_dim, rank_neighbours) if ranking_head else None
         own = ranking_head and rank_encoder == "own"
         # the same convolution layout as the rating encoder, so both read one adjacency
         self.rank_encoder = RatingGraphEncoder(*encoder_args, **encoder_options) if own else None
@@ -164,9 +167,10 @@ class RatingGNN(nn.Module):
         """Expected ratings of every (user row, movie row) pair: ``[U, M]``."""
         return self.decoder.score_all(z_user, z_movie)
 
-    def rank_all(self, z_user: Tensor, z_movie: Tensor) -> Tensor:
+    def rank_all(self, z_user: Tensor, z_movie: Tensor, history: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """Ranking scores of every (user row, movie row) pair, ``[U, M]`` (the rating decoder's without a head), from
-        :meth:`encode_ranking`'s representations."""
+        :meth:`encode_ranking`'s representations; ``history``: the rows' known (row, movie) pairs, which the head's
+        item–item term reads."""
         if self.ranker is None:
             return self.decode_all(z_user, z_movie)
-        return self.ranker(z_user, z_movie)
+        return self.ranker(z_user, z_movie, None if history is None else (*history, 1.0))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+import scipy.sparse
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -13,35 +15,100 @@ RANK_LOSSES = ("multinomial", "bpr")
 
 
 class RankingHead(nn.Module):
-    r"""Low-rank bilinear scores with a per-movie bias, read as logits of "the user rates this movie next".
+    r"""Low-rank bilinear scores with a per-movie bias and, with ``neighbours``, an item–item term, read as logits
+    of "the user rates this movie next".
 
     .. math::
         s(u, m) = (\mathbf{W}_u \mathbf{z}_u)^\top (\mathbf{W}_m \mathbf{z}_m) + b_m
+        + c \sum_{j \in H_u} [m \in \mathcal{N}_j]\, a_{jm}
+
+    where :math:`H_u` are the movies of the user's history (the edges the encoder read), :math:`\mathcal{N}_j` the
+    ``neighbours`` movies most often rated together with movie :math:`j` in training (:meth:`set_neighbours`),
+    :math:`a_{jm}` a learned weight per (movie, neighbour) pair and :math:`c` the history's scale (the inverse
+    share of edges kept while training, 1 when serving). The item–item term is what the low-rank product cannot
+    hold: "people who rated this film rate that one", pair by pair, at a cost of ``neighbours`` per history edge.
 
     Args:
         channels: size :math:`d` of the encoder's user and movie representations.
         num_movies: number of movies (one bias each).
         rank_dim: size of the projections :math:`\mathbf{W}_u, \mathbf{W}_m`.
+        neighbours: movies per movie in the item–item term (0: no item–item term).
 
     Shapes:
-        - **input:** ``z_user`` :math:`(U, d)`, ``z_movie`` :math:`(M, d)`
+        - **input:** ``z_user`` :math:`(U, d)`, ``z_movie`` :math:`(M, d)`, optional ``history`` pairs
+          (row in ``z_user`` :math:`(H)`, movie :math:`(H)`) and their scale
         - **output:** scores :math:`(U, M)`
     """
 
-    def __init__(self, channels: int, num_movies: int, rank_dim: int = 75) -> None:
+    def __init__(self, channels: int, num_movies: int, rank_dim: int = 75, neighbours: int = 0) -> None:
         super().__init__()
         self.user = nn.Linear(channels, rank_dim)
         self.movie = nn.Linear(channels, rank_dim)
         self.bias = nn.Parameter(torch.zeros(num_movies))
+        self.neighbour_weight: nn.Parameter | None = None
+        self.register_buffer("neighbour_index", None)
+        if neighbours:  # registered only when used: checkpoints of heads without the term keep their keys
+            self.neighbour_weight = nn.Parameter(torch.zeros(num_movies, neighbours))
+            self.register_buffer("neighbour_index", torch.zeros(num_movies, neighbours, dtype=torch.long))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.user.reset_parameters()
         self.movie.reset_parameters()
         nn.init.zeros_(self.bias)
+        if self.neighbour_weight is not None:
+            nn.init.zeros_(self.neighbour_weight)
 
-    def forward(self, z_user: Tensor, z_movie: Tensor) -> Tensor:
-        return torch.addmm(self.bias, self.user(z_user), self.movie(z_movie).t())
+    def set_neighbours(self, user: Tensor, movie: Tensor, num_users: int) -> None:
+        """Each movie's neighbours from the training pairs ``(user[e], movie[e])``: :func:`co_rated_neighbours`."""
+        if self.neighbour_index is not None:
+            index = co_rated_neighbours(user, movie, num_users, len(self.bias), self.neighbour_index.size(1))
+            self.neighbour_index.copy_(index)
+
+    def item_item(self, row: Tensor, movie: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+        """The item–item term's ``(row, movie, value)`` contributions of the history pairs ``(row[h], movie[h])``."""
+        assert self.neighbour_weight is not None and self.neighbour_index is not None
+        k = self.neighbour_index.size(1)
+        value = self.neighbour_weight[movie] * scale
+        return row.repeat_interleave(k), self.neighbour_index[movie].reshape(-1), value.reshape(-1)
+
+    def forward(self, z_user: Tensor, z_movie: Tensor, history: tuple[Tensor, Tensor, float] | None = None) -> Tensor:
+        scores = torch.addmm(self.bias, self.user(z_user), self.movie(z_movie).t())
+        if history is not None and self.neighbour_weight is not None:
+            row, movie, value = self.item_item(*history)
+            scores = scores.view(-1).index_add(0, row * scores.size(1) + movie, value).view_as(scores)
+        return scores
+
+
+def co_rated_neighbours(user: Tensor, movie: Tensor, num_users: int, num_movies: int, k: int) -> Tensor:
+    """``[num_movies, k]``: for each movie the ``k`` others rated by the most of its users (ties: lower index first;
+    a movie with fewer co-rated movies is completed by unrelated ones, whose weights the loss keeps small).
+
+    Counts come from the sparse ``XᵀX`` a block of movies at a time (SciPy), so memory follows ``block × movies``.
+    """
+    if k >= num_movies:
+        raise ValueError(f"{k} neighbours per movie need more than {k} movies, the data have {num_movies}")
+    pairs = scipy.sparse.csr_matrix(
+        (np.ones(len(user)), (user.cpu().numpy(), movie.cpu().numpy())), shape=(num_users, num_movies)
+    )
+    pairs.sum_duplicates()
+    pairs.data[:] = 1.0
+    by_movie = pairs.T.tocsr()
+    # integer counts plus a tie-break below 1 that prefers lower movie indices
+    tie_break = 1.0 - (np.arange(num_movies) + 1.0) / (num_movies + 1.0)
+    block = max(1, NEIGHBOUR_BLOCK_CELLS // num_movies)
+    parts = []
+    for start in range(0, num_movies, block):
+        stop = min(start + block, num_movies)
+        counts = (by_movie[start:stop] @ pairs).toarray() + tie_break
+        counts[np.arange(stop - start), np.arange(start, stop)] = -1.0  # never its own neighbour
+        top = np.argpartition(-counts, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(counts, top, 1), axis=1)
+        parts.append(np.take_along_axis(top, order, 1))
+    return torch.from_numpy(np.concatenate(parts)).long().to(movie.device)
+
+
+NEIGHBOUR_BLOCK_CELLS = 2**24  # co-rating counts per block of movies in co_rated_neighbours (128 MiB of float64)
 
 
 def scale_gradient(x: Tensor, scale: float) -> Tensor:
@@ -112,6 +179,7 @@ def multinomial_loss(
     masked_user: Tensor,
     masked_movie: Tensor,
     negatives: Tensor | None = None,
+    history_scale: float = 1.0,
 ) -> Tensor:
     r"""The ``multinomial`` loss of :func:`ranking_loss` from the head's inputs: exact, or with its softmax
     normaliser estimated from the sampled movies ``negatives``.
@@ -139,6 +207,8 @@ def multinomial_loss(
         z_movie: every movie's representation.
         rows, num_users, target_user, target_movie, weight, masked_user, masked_movie: as in :func:`ranking_loss`.
         negatives: ``[K]`` distinct movie ids, or ``None`` for the whole catalogue.
+        history_scale: the scale :math:`c` of the head's item–item term, whose history is the masked pairs (exact
+            loss only).
 
     Shapes:
         - **input:** ``z_block`` :math:`(B, d)`, ``z_movie`` :math:`(M, d)`, pairs :math:`(E)`, ``negatives``
@@ -148,8 +218,13 @@ def multinomial_loss(
     masked = block_pairs(rows, num_users, masked_user, masked_movie)
     row, movie, weight = block_pairs(rows, num_users, target_user, target_movie, weight)
     if negatives is not None:
+        if head.neighbour_weight is not None:
+            raise ValueError("the ranking head's item-item term needs the exact multinomial loss (negatives=None)")
         return sampled_normaliser_loss(head, z_block, z_movie, masked, row, movie, weight, negatives)
-    return _MultinomialLoss.apply(head.user(z_block), head.movie(z_movie), head.bias, masked, row, movie, weight)
+    return _MultinomialLoss.apply(
+        head.user(z_block), head.movie(z_movie), head.bias, head.neighbour_weight, masked, row, movie, weight,
+        head.neighbour_index, history_scale,
+    )  # fmt: skip
 
 
 # scores in one block of rows of the exact multinomial loss (2 MiB of float32): a block that stays in the CPU's cache
@@ -165,7 +240,7 @@ class _MultinomialLoss(torch.autograd.Function):
     The forward pass works through blocks of users (:data:`LOSS_BLOCK_CELLS` scores each; one block up to
     :data:`LOSS_WHOLE_CELLS`): the block's scores, their masked softmax, its loss and already its contribution to
     the gradients, so no ``[B, M]`` matrix outlives its block; the backward pass scales the gradients by the
-    incoming one.
+    incoming one. With ``neighbour_weight`` (the head's item–item term) the block's masked pairs are its history.
     """
 
     @staticmethod
@@ -174,20 +249,25 @@ class _MultinomialLoss(torch.autograd.Function):
         user: Tensor,
         movie: Tensor,
         bias: Tensor,
+        neighbour_weight: Tensor | None,
         masked: tuple[Tensor, Tensor],
         row: Tensor,
         target: Tensor,
         weight: Tensor,
+        neighbour_index: Tensor | None,
+        history_scale: float,
     ) -> Tensor:
         num_rows, num_movies = user.size(0), movie.size(0)
         whole = num_rows * num_movies <= LOSS_WHOLE_CELLS
         size = max(1, num_rows if whole else LOSS_BLOCK_CELLS // max(num_movies, 1))
-        need_user, need_movie, need_bias = ctx.needs_input_grad[:3]
+        need_user, need_movie, need_bias, need_neighbour = ctx.needs_input_grad[:4]
         weight = weight.to(user.dtype)
         per_row = torch.zeros(num_rows, dtype=user.dtype, device=user.device).index_add_(0, row, weight)
         grad_user = torch.empty_like(user) if need_user else None
         grad_movie = torch.zeros_like(movie) if need_movie else None
         grad_bias = torch.zeros_like(bias) if need_bias else None
+        grad_neighbour = torch.zeros_like(neighbour_weight) if need_neighbour else None
+        k = 0 if neighbour_weight is None or neighbour_index is None else neighbour_index.size(1)
         masked_row, masked_movie = masked
         targets = _pairs_by_block(row, size, num_rows, target, weight)
         masks = _pairs_by_block(masked_row, size, num_rows, masked_movie)
@@ -199,6 +279,9 @@ class _MultinomialLoss(torch.autograd.Function):
             m_row, m_movie = masks[index]
             t_row, m_row = t_row - start, m_row - start
             scores = torch.addmm(bias, user[start:stop], movie_t)
+            if k:  # the item-item term of the block's history (its masked pairs), by flat index: one index_add
+                flat = (m_row * num_movies).unsqueeze(1).add(neighbour_index[m_movie]).view(-1)
+                scores.view(-1).index_add_(0, flat, neighbour_weight[m_movie].view(-1), alpha=history_scale)
             picked = scores[t_row, t_movie]
             scores.index_put_((m_row, m_movie), scores.new_tensor(-math.inf))
             top = scores.amax(-1)
@@ -211,7 +294,7 @@ class _MultinomialLoss(torch.autograd.Function):
             if not bool(free.all()):  # a row without a free movie has no probabilities (softmax gave NaN); no target
                 probability[~free] = 0.0
             total = total - ((picked - log_z[t_row]) * t_weight).sum()
-            if not (need_user or need_movie or need_bias):
+            if not (need_user or need_movie or need_bias or need_neighbour):
                 continue
             # dL/ds of the block's summed loss, in place: c_u p_um minus the weights of the (u, m) targets
             gradient = probability.mul_(per_row[start:stop].unsqueeze(1))
@@ -222,16 +305,19 @@ class _MultinomialLoss(torch.autograd.Function):
                 grad_movie.addmm_(gradient.t(), user[start:stop])
             if grad_bias is not None:
                 grad_bias.add_(gradient.sum(0))
+            if grad_neighbour is not None:
+                contribution = gradient.view(-1).take(flat).view(-1, k)
+                grad_neighbour.index_add_(0, m_movie, contribution, alpha=history_scale)
         ctx.rows = max(num_rows, 1)
-        ctx.grads = (grad_user, grad_movie, grad_bias)
+        ctx.grads = (grad_user, grad_movie, grad_bias, grad_neighbour)
         return total / ctx.rows
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         scale = grad / ctx.rows
         grads = tuple(None if g is None else g * scale.to(g.dtype) for g in ctx.grads)
-        ctx.grads = (None, None, None)  # a second backward would need the forward again
-        return (*grads, None, None, None, None)
+        ctx.grads = (None, None, None, None)  # a second backward would need the forward again
+        return (*grads, None, None, None, None, None, None)
 
 
 def _pairs_by_block(row: Tensor, size: int, num_rows: int, *columns: Tensor) -> list[tuple[Tensor, ...]]:

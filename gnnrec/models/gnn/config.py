@@ -32,7 +32,10 @@ RANGES: dict[str, Range] = {
     "plateau_tolerance": Range(0.0, 1.0, high_open=True),
     "lr": Range(0.0, low_open=True),
     "rank_grad_scale": Range(0.0, 1.0),
-    **dict.fromkeys(("keep_rating_epoch", "keep_ranking_epoch", "rank_users", "threads"), Range(0, integer=True)),
+    **dict.fromkeys(
+        ("keep_rating_epoch", "keep_ranking_epoch", "rank_users", "threads", "rank_neighbours"), Range(0, integer=True)
+    ),
+    "rank_neighbour_decay": Range(0.0),
     "histogram_every": Range(0, integer=True),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -124,6 +127,10 @@ class GNNConfig:
     rank_negatives: float = 0.0
     rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
     rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches a shared encoder
+    # item-item term of the head (gnnrec.nn.RankingHead): a learned weight from each movie to each of its N most
+    # co-rated movies, summed over the user's history (0: none); exact multinomial loss only
+    rank_neighbours: int = 0
+    rank_neighbour_decay: float = 0.003  # L2 penalty on those weights, added to the ranking loss
 
     # ---- validation, early stopping and the kept snapshots
     val_every: int = 5  # epochs between validations (patience counts epochs)
@@ -169,6 +176,11 @@ class GNNConfig:
         for what, needed in needs_dropped_edges.items():
             if needed and self.edge_dropout == 0.0:
                 raise ValueError(f"GNNConfig: {what} needs edge_dropout > 0 (it works on the edges a step drops)")
+        if self.rank_neighbours and (self.rank_loss != "multinomial" or self.rank_negatives or not self.rank_weight):
+            raise ValueError(
+                "GNNConfig: rank_neighbours > 0 needs the exact ranking loss "
+                "(rank_weight > 0, rank_loss='multinomial', rank_negatives=0)"
+            )
         if self.accumulate == "stack" and self.message == "plain":
             raise ValueError("accumulate='stack' stacks per-level messages; with message='plain' use accumulate='sum'")
         if self.layer_aggregation == "mean" and self.num_layers and self.hidden_dim != self.embedding_dim:

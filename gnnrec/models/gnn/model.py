@@ -212,11 +212,27 @@ class GNNModel(RatingModel):
         ratings = self._serve_ratings or not self.rank_members
         members = self.members if ratings else self.rank_members
         pairs = self._member_embeddings() if ratings else self._ranking_embeddings()
-        scores = [
-            member.decode_all(zu[users.to(zu.device)], zm) if ratings else member.rank_all(zu[users.to(zu.device)], zm)
-            for member, (zu, zm) in zip(members, pairs, strict=True)
-        ]
+        if ratings:
+            scores = [
+                member.decode_all(zu[users.to(zu.device)], zm) for member, (zu, zm) in zip(members, pairs, strict=True)
+            ]
+        else:
+            history = self._history(users)
+            scores = [
+                member.rank_all(zu[users.to(zu.device)], zm, tuple(h.to(zu.device) for h in history))
+                for member, (zu, zm) in zip(members, pairs, strict=True)
+            ]
         return torch.stack(scores).mean(0)
+
+    def _history(self, users: Tensor) -> tuple[Tensor, Tensor]:
+        """``(row in users, movie)`` of the training edges of ``users``, which the head's item–item term reads."""
+        graph = (self._encoding or (self.graph, None))[0]
+        user, movie = graph.edge_index.cpu()
+        row_of = torch.full((graph.user_x.size(0),), -1, dtype=torch.long)
+        row_of[users.cpu()] = torch.arange(len(users))
+        row = row_of[user]
+        keep = row >= 0
+        return row[keep], movie[keep]
 
     def score_matrix(self, user_index: Any | None = None, *, clip: bool = True) -> Tensor:
         """``clip=True``: predicted ratings clipped to the scale; ``clip=False`` (ranking, :meth:`recommend`):
@@ -311,8 +327,8 @@ class GNNModel(RatingModel):
         for member in self.rank_members:
             z_user, z_movie = encode(member, ranking=True)
             head = member.ranker
-            if kind == "users":
-                ranking.append(member.rank_all(z_user[num_users:], z_movie))
+            if kind == "users":  # the item-item term reads the new users' support films
+                ranking.append(member.rank_all(z_user[num_users:], z_movie, (support[0], support[1])))
             else:  # the per-movie bias is unknown for a new movie and constant over the users it ranks
                 ranking.append(head.movie(z_movie[num_movies:]) @ head.user(z_user).t())
         return torch.stack(scores).mean(0), (torch.stack(ranking).mean(0) if ranking else None)

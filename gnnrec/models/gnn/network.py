@@ -58,4 +58,5 @@ def build_network(
         ranking_head=config.rank_weight > 0,
         rank_dim=config.rank_dim,
         rank_encoder=config.rank_encoder,
+        rank_neighbours=config.rank_neighbours,
     )

@@ -294,7 +294,11 @@ class TrainingStep(nn.Module):
             z_block, z_all = scale_gradient(z_block, g), scale_gradient(z_all, g)
             pairs = (*graph.edge_index[:, target], weight, *graph.edge_index[:, masked])
             if config.rank_loss == "multinomial":
-                return multinomial_loss(member.ranker, z_block, z_all, block, plan.num_users, *pairs, negatives)
+                # the item-item term reads the masked edges, scaled up to the user's whole history in expectation
+                scale = (len(target) + len(masked)) / max(len(masked), 1)
+                return multinomial_loss(
+                    member.ranker, z_block, z_all, block, plan.num_users, *pairs, negatives, history_scale=scale
+                )
             return ranking_loss(member.ranker(z_block, z_all), block, plan.num_users, *pairs, loss=config.rank_loss)
 
         total = z_user.new_zeros(())
@@ -306,6 +310,8 @@ class TrainingStep(nn.Module):
             # several blocks: keep only each block's inputs and recompute its scores in the backward pass
             part = checkpoint(block_loss, *args, use_reentrant=False) if len(blocks) > 1 else block_loss(*args)
             total = total + part * (len(block) / max(num_rows, 1))
+        if member.ranker.neighbour_weight is not None:
+            total = total + config.rank_neighbour_decay * member.ranker.neighbour_weight.pow(2).sum()
         return total
 
 

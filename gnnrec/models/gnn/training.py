@@ -87,6 +87,8 @@ class GNNTrainer:
         rank_members: list[RatingGNN] = []
         for member_index in range(config.ensemble):
             member = model.build_member().to(model.device)
+            if member.ranker is not None:  # the item-item term's neighbours, from the training graph
+                member.ranker.set_neighbours(*graph.edge_index, graph.num_users)
             try:
                 ranking = self.train_member(member, member_index, split, graph, members, rank_members)
             finally:
@@ -109,9 +111,7 @@ class GNNTrainer:
         ``done`` / ``done_rank``: the members trained before it."""
         config, model = self.config, self.model
         # foreach: one multi-tensor update per step (the same values as the per-tensor loop, CPU included)
-        optimizer = torch.optim.Adam(
-            member.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
-        )
+        optimizer = torch.optim.Adam(member.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
         suffix = f"/member{member_index}" if config.ensemble > 1 else ""
         # with ema_decay, validation and the kept weights use the moving average of the weights
         averaged = copy.deepcopy(member) if config.ema_decay > 0 else member
@@ -194,9 +194,7 @@ class GNNTrainer:
                 stacklevel=2,
             )
 
-    def log(
-        self, member: RatingGNN, row: dict[str, float], suffix: str, graph: TrainingGraph, adjacency: Any
-    ) -> None:
+    def log(self, member: RatingGNN, row: dict[str, float], suffix: str, graph: TrainingGraph, adjacency: Any) -> None:
         """Scalars every epoch; weight and node-embedding histograms every ``histogram_every`` epochs."""
         logger, epoch = self.logger, row["epoch"]
         logger.add_scalar(f"loss/train{suffix}", row["train_loss"], epoch)
