@@ -145,8 +145,12 @@ def test_the_blocked_multinomial_loss_equals_the_composed_one(dtype, block_cells
     weight = torch.tensor([1.0, 2.0, 1.0, 0.5, 1.0])
     masked = torch.tensor([[0, 1, 2, 4, 4], [3, 2, 4, 1, 2]])
     for rows in (torch.arange(5), torch.tensor([1, 4])):  # every user; a block (user 3 has no target)
-        history = (*block_pairs(rows, 5, *masked), 1.5) if neighbours else None  # the masked pairs, scaled
-        composed = ranking_loss(head(z_user[rows], z_movie, history), rows, 5, *targets, weight, *masked)
+        low_rank = head(z_user[rows], z_movie)
+        composed = ranking_loss(low_rank, rows, 5, *targets, weight, *masked)
+        if neighbours:  # plus the loss of the full scores, the low-rank ones held constant
+            item_row, item_movie, value = head.item_item(*block_pairs(rows, 5, *masked), 1.5)
+            full = low_rank.detach().index_put((item_row, item_movie), value, accumulate=True)
+            composed = composed + ranking_loss(full, rows, 5, *targets, weight, *masked)
         fused = multinomial_loss(head, z_user[rows], z_movie, rows, 5, *targets, weight, *masked, history_scale=1.5)
         torch.testing.assert_close(fused, composed)
         inputs = (z_user, z_movie, *head.parameters())

@@ -208,7 +208,8 @@ def multinomial_loss(
         rows, num_users, target_user, target_movie, weight, masked_user, masked_movie: as in :func:`ranking_loss`.
         negatives: ``[K]`` distinct movie ids, or ``None`` for the whole catalogue.
         history_scale: the scale :math:`c` of the head's item–item term, whose history is the masked pairs (exact
-            loss only).
+            loss only). With the term the loss is that of the low-rank scores plus that of the full scores with the
+            low-rank scores held constant: the encoder and the low-rank head are trained as without the term.
 
     Shapes:
         - **input:** ``z_block`` :math:`(B, d)`, ``z_movie`` :math:`(M, d)`, pairs :math:`(E)`, ``negatives``
@@ -240,7 +241,12 @@ class _MultinomialLoss(torch.autograd.Function):
     The forward pass works through blocks of users (:data:`LOSS_BLOCK_CELLS` scores each; one block up to
     :data:`LOSS_WHOLE_CELLS`): the block's scores, their masked softmax, its loss and already its contribution to
     the gradients, so no ``[B, M]`` matrix outlives its block; the backward pass scales the gradients by the
-    incoming one. With ``neighbour_weight`` (the head's item–item term) the block's masked pairs are its history.
+    incoming one.
+
+    With ``neighbour_weight`` (the head's item–item term; the block's masked pairs are its history) the loss is that
+    of the low-rank scores plus that of the full scores, where the second treats the low-rank scores as constants:
+    the encoder and the low-rank head get the gradient they get without the term, and the term learns what the
+    low-rank scores leave.
     """
 
     @staticmethod
@@ -273,41 +279,35 @@ class _MultinomialLoss(torch.autograd.Function):
         masks = _pairs_by_block(masked_row, size, num_rows, masked_movie)
         total = user.new_zeros(())
         movie_t = movie.t()
+        need_scores = need_user or need_movie or need_bias
         for index, start in enumerate(range(0, num_rows, size)):
             stop = min(start + size, num_rows)
             t_row, t_movie, t_weight = targets[index]
             m_row, m_movie = masks[index]
             t_row, m_row = t_row - start, m_row - start
+            block = (t_row, t_movie, t_weight, m_row, m_movie, per_row[start:stop])
             scores = torch.addmm(bias, user[start:stop], movie_t)
-            if k:  # the item-item term of the block's history (its masked pairs), by flat index: one index_add
+            if k:  # the block's history (its masked pairs) through the item-item term, by flat index: one index_add
                 flat = (m_row * num_movies).unsqueeze(1).add(neighbour_index[m_movie]).view(-1)
-                scores.view(-1).index_add_(0, flat, neighbour_weight[m_movie].view(-1), alpha=history_scale)
-            picked = scores[t_row, t_movie]
-            scores.index_put_((m_row, m_movie), scores.new_tensor(-math.inf))
-            top = scores.amax(-1)
-            # one softmax pass: on CPU logsumexp and exp_ each cost more than the whole softmax (a slower exp kernel)
-            probability = scores.softmax(-1)  # 0 at the masked movies
-            del scores
-            # the largest probability is exp(0) / sum_m exp(s_m - top): log Z = top - log p_max
-            log_z = top - probability.amax(-1).log()
-            free = torch.isfinite(top)
-            if not bool(free.all()):  # a row without a free movie has no probabilities (softmax gave NaN); no target
-                probability[~free] = 0.0
-            total = total - ((picked - log_z[t_row]) * t_weight).sum()
-            if not (need_user or need_movie or need_bias or need_neighbour):
+                full = (
+                    scores.clone().view(-1).index_add_(0, flat, neighbour_weight[m_movie].view(-1), alpha=history_scale)
+                )
+                loss, gradient = _block_softmax_loss(full.view_as(scores), *block, need_neighbour)
+                total = total + loss
+                if gradient is not None:
+                    contribution = gradient.view(-1).take(flat).view(-1, k)
+                    grad_neighbour.index_add_(0, m_movie, contribution, alpha=history_scale)
+                del full, gradient
+            loss, gradient = _block_softmax_loss(scores, *block, need_scores)
+            total = total + loss
+            if gradient is None:
                 continue
-            # dL/ds of the block's summed loss, in place: c_u p_um minus the weights of the (u, m) targets
-            gradient = probability.mul_(per_row[start:stop].unsqueeze(1))
-            gradient.index_put_((t_row, t_movie), -t_weight, accumulate=True)
             if grad_user is not None:
                 torch.mm(gradient, movie, out=grad_user[start:stop])
             if grad_movie is not None:
                 grad_movie.addmm_(gradient.t(), user[start:stop])
             if grad_bias is not None:
                 grad_bias.add_(gradient.sum(0))
-            if grad_neighbour is not None:
-                contribution = gradient.view(-1).take(flat).view(-1, k)
-                grad_neighbour.index_add_(0, m_movie, contribution, alpha=history_scale)
         ctx.rows = max(num_rows, 1)
         ctx.grads = (grad_user, grad_movie, grad_bias, grad_neighbour)
         return total / ctx.rows
@@ -318,6 +318,38 @@ class _MultinomialLoss(torch.autograd.Function):
         grads = tuple(None if g is None else g * scale.to(g.dtype) for g in ctx.grads)
         ctx.grads = (None, None, None, None)  # a second backward would need the forward again
         return (*grads, None, None, None, None, None, None)
+
+
+def _block_softmax_loss(
+    scores: Tensor,
+    t_row: Tensor,
+    t_movie: Tensor,
+    t_weight: Tensor,
+    m_row: Tensor,
+    m_movie: Tensor,
+    per_row: Tensor,
+    need_gradient: bool,
+) -> tuple[Tensor, Tensor | None]:
+    r"""The summed loss of one block's ``scores`` (overwritten) and, if ``need_gradient``, its gradient
+    :math:`\partial \mathcal{L} / \partial s` in the same buffer."""
+    picked = scores[t_row, t_movie]
+    scores.index_put_((m_row, m_movie), scores.new_tensor(-math.inf))
+    top = scores.amax(-1)
+    # one softmax pass: on CPU logsumexp and exp_ each cost more than the whole softmax (a slower exp kernel)
+    probability = scores.softmax(-1)  # 0 at the masked movies
+    del scores
+    # the largest probability is exp(0) / sum_m exp(s_m - top): log Z = top - log p_max
+    log_z = top - probability.amax(-1).log()
+    free = torch.isfinite(top)
+    if not bool(free.all()):  # a row without a free movie has no probabilities (softmax gave NaN); no target
+        probability[~free] = 0.0
+    loss = -((picked - log_z[t_row]) * t_weight).sum()
+    if not need_gradient:
+        return loss, None
+    # dL/ds of the block's summed loss, in place: c_u p_um minus the weights of the (u, m) targets
+    gradient = probability.mul_(per_row.unsqueeze(1))
+    gradient.index_put_((t_row, t_movie), -t_weight, accumulate=True)
+    return loss, gradient
 
 
 def _pairs_by_block(row: Tensor, size: int, num_rows: int, *columns: Tensor) -> list[tuple[Tensor, ...]]:
