@@ -13,7 +13,12 @@ from gnnrec.data.synthetic import SyntheticDataset
 from gnnrec.models.checkpoint import read_checkpoint, write_checkpoint
 from gnnrec.models.gnn import GNNConfig, GNNModel
 from gnnrec.models.gnn.network import build_network
-from gnnrec.models.gnn.presets import FALLBACK_PRESET, MANY_LEVELS_MESSAGES, auto_rating_messages
+from gnnrec.models.gnn.presets import (
+    FALLBACK_PRESET,
+    GENERIC_RANK_NEIGHBOURS,
+    MANY_LEVELS_MESSAGES,
+    auto_rating_messages,
+)
 from gnnrec.nn import RatingConv
 from gnnrec.nn.rating_messages import RatingMessageMap, level_bins, level_interpolation
 from gnnrec.utils import seed_everything
@@ -185,6 +190,18 @@ def test_checkpoints_from_before_presets_load_with_per_level_weights(tiny_split,
     torch.testing.assert_close(loaded.score_matrix(), model.score_matrix())
 
 
+def test_checkpoints_from_before_the_item_item_term_load_without_it(tiny_split, tmp_path):
+    torch.set_num_threads(1)
+    model = GNNModel(fast(max_epochs=5)).fit(tiny_split)
+    path = model.save(tmp_path / "gnn.pt")
+    payload = read_checkpoint(path)
+    del payload["state"]["fit_config"]["rank_neighbours"], payload["config"]["rank_neighbours"]
+    write_checkpoint(path, payload)
+    loaded = GNNModel.load(path, split=tiny_split)
+    assert loaded.fit_config.rank_neighbours == 0 and loaded.config.rank_neighbours is None
+    torch.testing.assert_close(loaded.score_matrix(), model.score_matrix())
+
+
 # ---------------------------------------------------------------------- dataset presets
 def test_preset_follows_the_dataset_and_an_override_wins():
     config, name = GNNConfig().resolved("ml-100k", 5)
@@ -222,7 +239,25 @@ def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):
     assert model.preset_name == "ml-100k" and model.fit_config.rating_messages == "levels"
     assert model.config.rating_messages is None  # what was asked for; a refit resolves it again
     assert model.config.plateau_tolerance is None and model.fit_config.plateau_tolerance == 5e-4  # the preset's
-    assert dataclasses.replace(model.fit_config, rating_messages=None, plateau_tolerance=None) == model.config
+    assert model.config.rank_neighbours is None and model.fit_config.rank_neighbours == 0
+    unresolved = dataclasses.replace(
+        model.fit_config, rating_messages=None, plateau_tolerance=None, rank_neighbours=None
+    )
+    assert unresolved == model.config
+
+
+def test_the_item_item_term_comes_from_the_preset_where_the_exact_ranking_loss_can_train_it():
+    assert GNNConfig().resolved("douban", 5)[0].rank_neighbours == GENERIC_RANK_NEIGHBOURS > 0
+    assert GNNConfig().resolved("ml-100k", 5)[0].rank_neighbours == 0
+    assert GNNConfig().resolved("synthetic", 10)[0].rank_neighbours == 0
+    assert GNNConfig(rank_neighbours=7).resolved("ml-100k", 5)[0].rank_neighbours == 7  # an explicit value wins
+    for inexact in ({"rank_negatives": 2.0}, {"rank_loss": "bpr"}, {"rank_weight": 0.0}):
+        assert GNNConfig(**inexact).resolved("douban", 5)[0].rank_neighbours == 0  # the preset's term stays off
+        with pytest.raises(ValueError, match="rank_neighbours > 0 needs the exact ranking loss"):
+            GNNConfig(rank_neighbours=5, **inexact)  # one the user asked for is refused
+    net = build_network(3, 4, 0, 0, torch.tensor([1.0, 2.0]), 1.5, GNNConfig(dropout=0.0, node_dropout=0.0,
+                                                                            rank_neighbours=50))  # fmt: skip
+    assert net.ranker.neighbour_index.shape == (4, 3)  # a catalogue of 4: every other movie
 
 
 def test_benchmark_cell_records_the_gnn_preset_and_resolved_config(ml100k_fixture_dir, tmp_path):

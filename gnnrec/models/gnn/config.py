@@ -128,9 +128,11 @@ class GNNConfig:
     rank_like_weight: float = 1.0  # extra weight of a target the user liked (rating >= 3/4 up the scale)
     rank_grad_scale: float = 0.1  # share of the ranking loss's gradient that reaches a shared encoder
     # item-item term of the head (gnnrec.nn.RankingHead): a learned weight from each movie to each of its N most
-    # co-rated movies, summed over the user's history (0: none); exact multinomial loss only
-    rank_neighbours: int = 0
-    rank_neighbour_decay: float = 0.003  # L2 penalty on those weights, added to the ranking loss
+    # co-rated movies, summed over the user's history (0: none; None: the preset's, generic 50, ml-100k and
+    # synthetic 0, and 0 where the ranking loss is not the exact one); exact multinomial loss only; at most the
+    # number of other movies
+    rank_neighbours: int | None = None
+    rank_neighbour_decay: float = 0.001  # L2 penalty on those weights, added to the ranking loss
 
     # ---- validation, early stopping and the kept snapshots
     val_every: int = 5  # epochs between validations (patience counts epochs)
@@ -194,6 +196,10 @@ class GNNConfig:
     def resolved(self, dataset: str | None, num_levels: int) -> tuple[GNNConfig, str]:
         """This config with its ``None`` fields from the preset for ``dataset`` and ``rating_messages="auto"``
         resolved for ``num_levels`` rating levels; and the preset's name."""
-        config, name = resolve_preset(self, PRESETS, dataset, FALLBACK_PRESET, preset=self.preset)
+        config = self
+        exact_loss = self.rank_loss == "multinomial" and not self.rank_negatives and self.rank_weight > 0
+        if self.rank_neighbours is None and not exact_loss:  # the preset's item-item term only where it can train
+            config = dataclasses.replace(self, rank_neighbours=0)
+        config, name = resolve_preset(config, PRESETS, dataset, FALLBACK_PRESET, preset=self.preset)
         messages = auto_rating_messages(config.rating_messages, num_levels)
         return dataclasses.replace(config, rating_messages=messages), name

@@ -368,7 +368,8 @@ class GNNModel(RatingModel):
         self.metadata = dict(state["metadata"])
         self.preset_name = state.get("preset")
         if "fit_config" in state:
-            self.fit_config = update_config(GNNConfig(), state["fit_config"])
+            # a checkpoint from before the item-item term records no rank_neighbours: it had none
+            self.fit_config = update_config(GNNConfig(rank_neighbours=0), state["fit_config"])
         else:  # checkpoints older than presets: every network had per-level message weights
             old = dataclasses.replace(self.config, preset="ml-100k").resolved(None, 0)[0]  # all of today's defaults
             self.fit_config = dataclasses.replace(old, preset=self.config.preset)

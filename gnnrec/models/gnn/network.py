@@ -58,5 +58,5 @@ def build_network(
         ranking_head=config.rank_weight > 0,
         rank_dim=config.rank_dim,
         rank_encoder=config.rank_encoder,
-        rank_neighbours=config.rank_neighbours,
+        rank_neighbours=min(config.rank_neighbours or 0, num_movies - 1),  # a small catalogue: every other movie
     )

@@ -8,20 +8,22 @@ of rating levels (:func:`auto_rating_messages`).
 
 * ``ml-100k``: the defaults of :class:`~gnnrec.models.gnn.GNNConfig`, chosen on MovieLens-100k u1 validation,
   with ``rating_messages="levels"`` (GC-MC's one set of message weights per rating level).
-* ``synthetic`` (:mod:`gnnrec.data.synthetic`): ``generic`` without feature and node dropout and with a longer
-  patience (:data:`SYNTHETIC_TRAINING`). Ratings there are biases plus a low-rank interaction of latent factors;
-  training starts near a saddle where only the biases are fitted and leaves it after a long flat stretch, which
-  the dropouts of the other presets prevent (chosen on validation RMSE with ``benchmarks/bench_gnn_synthetic.py``;
-  results in ``benchmarks/results/gnn_synthetic.md``). That choice was made on data generated with
-  ``taste_exposure=0``, where which movies a user rated says nothing about them and the interaction must be
-  read from the rating levels of the messages alone; the default data let the rated set carry taste too, and a
-  small validation check there (``benchmarks/results/gnn_synthetic_taste.md``) still favours the preset over
-  the dropouts of the other presets.
-* ``generic`` (every other dataset): ML-100k's values for every other field (not tuned on those datasets),
-  and ``rating_messages="auto"``: per-level weights up to :data:`MAX_LEVELS_FOR_LEVELS` levels (ML-1M,
-  Douban, half-star scales), :data:`MANY_LEVELS_MESSAGES` above, chosen on validation RMSE of a synthetic
-  71-level scale shaped like YahooMusic's (``benchmarks/bench_rating_levels.py``, results in
-  ``benchmarks/results/rating_levels.md``), not on YahooMusic itself.
+* ``synthetic`` (:mod:`gnnrec.data.synthetic`): ``generic`` without feature and node dropout, without the ranking head's
+  item-item term and with a longer patience (:data:`SYNTHETIC_TRAINING`). Ratings there are biases plus a low-rank
+  interaction of latent factors; training starts near a saddle where only the biases are fitted and leaves it after a
+  long flat stretch, which the dropouts of the other presets prevent (chosen on validation RMSE with
+  ``benchmarks/bench_gnn_synthetic.py``; results in ``benchmarks/results/gnn_synthetic.md``). That choice was made on
+  data generated with ``taste_exposure=0``, where which movies a user rated says nothing about them and the interaction
+  must be read from the rating levels of the messages alone; the default data let the rated set carry taste too, and a
+  small validation check there (``benchmarks/results/gnn_synthetic_taste.md``) still favours the preset over the
+  dropouts of the other presets.
+* ``generic`` (every other dataset): the ranking head's item-item term (``rank_neighbours``), chosen on Douban
+  validation (``benchmarks/results/gnn_rank_neighbours.md``; ML-100k u1 validation ranked worse with it, so the
+  ``ml-100k`` preset leaves it off); ML-100k's values for every other field (not tuned on those datasets), and
+  ``rating_messages="auto"``: per-level weights up to :data:`MAX_LEVELS_FOR_LEVELS` levels (ML-1M, Douban,
+  half-star scales), :data:`MANY_LEVELS_MESSAGES` above, chosen on validation RMSE of a synthetic 71-level scale
+  shaped like YahooMusic's (``benchmarks/bench_rating_levels.py``, results in ``benchmarks/results/rating_levels.md``),
+  not on YahooMusic itself.
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ SYNTHETIC_TRAINING: dict[str, Any] = {"dropout": 0.0, "node_dropout": 0.0, "pati
 # the regularisation and early stopping chosen on MovieLens-100k u1 validation (GC-MC's); the plateau tolerance from
 # one long u1 fit's validation history replayed under stopping rules (benchmarks/results/gnn_stopping_ml100k.md)
 ML100K_TRAINING: dict[str, Any] = {"dropout": 0.5, "node_dropout": 0.5, "patience": 60, "plateau_tolerance": 5e-4}
+# neighbours per movie of the ranking head's item-item term: chosen on Douban validation, where it lifted ndcg@10
+# from about half of EASE's to EASE's, and off on ML-100k u1 validation, where it ranked worse at every decay tried
+# (benchmarks/results/gnn_rank_neighbours.md)
+GENERIC_RANK_NEIGHBOURS = 50
 PRESETS: dict[str, dict[str, Any]] = {
-    "ml-100k": {"rating_messages": "levels", **ML100K_TRAINING},
-    FALLBACK_PRESET: {"rating_messages": "auto", **ML100K_TRAINING},
-    "synthetic": {"rating_messages": "auto", **SYNTHETIC_TRAINING},
+    "ml-100k": {"rating_messages": "levels", "rank_neighbours": 0, **ML100K_TRAINING},
+    FALLBACK_PRESET: {"rating_messages": "auto", "rank_neighbours": GENERIC_RANK_NEIGHBOURS, **ML100K_TRAINING},
+    "synthetic": {"rating_messages": "auto", "rank_neighbours": 0, **SYNTHETIC_TRAINING},
 }
 
 
