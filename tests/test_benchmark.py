@@ -24,6 +24,7 @@ from gnnrec.benchmark import (
     summarize,
     summary_table,
 )
+from gnnrec.benchmark.report import rounded_record
 from gnnrec.models import available_models
 from gnnrec.models.baselines import GlobalMean
 from gnnrec.models.registry import MODEL_CLASSES
@@ -313,3 +314,8 @@ def test_peak_memory_is_measured():
     memory = PeakMemory()
     memory.reset()
     assert memory.peak_rss_mb() > 10 and "RSS" in memory.method
+
+
+def test_rounded_records_keep_seven_significant_digits():
+    history = [{"epoch": 3, "val_rmse": 0.8923750594457931, "lr": 0.01, "loss": float("nan"), "note": None}]
+    assert rounded_record(history) == [{"epoch": 3, "val_rmse": 0.8923751, "lr": 0.01, "loss": None, "note": None}]

@@ -17,7 +17,7 @@ import numpy
 
 from gnnrec.benchmark.harness import PeakMemory
 from gnnrec.benchmark.refit_protocols import AveragedFits, refit_protocol_of, scaled_epochs
-from gnnrec.benchmark.report import OK, json_safe
+from gnnrec.benchmark.report import OK, json_safe, rounded_record
 from gnnrec.benchmark.suite import Cell, Suite
 from gnnrec.config import config_to_dict, epochs_hint
 from gnnrec.data.split import RatingSplit
@@ -117,7 +117,7 @@ def run_cell(
         start = time.perf_counter()
         model.fit(split, logger=writer)
         out["fit_seconds"] = time.perf_counter() - start
-        out["history"] = json_safe(model.history)
+        out["history"] = rounded_record(model.history)
         out["note"] = getattr(model, "protocol_note", None)
         selection: dict[str, Any] = {
             "fit_seconds": out["fit_seconds"],
@@ -159,7 +159,7 @@ def run_cell(
                     "config": json_safe(config_to_dict(final.config)),
                     "fit_seconds": time.perf_counter() - start,
                     "train_ratings": len(final_split.train),
-                    "history": json_safe(final.history),
+                    "history": rounded_record(final.history),
                 }
                 out["fit_seconds"] += out["refit_fit"]["fit_seconds"]
                 tested = AveragedFits(model, final) if protocol == "average" else final
@@ -197,7 +197,7 @@ def run_cell(
         out["status"] = f"failed: {type(error).__name__}: {error}"
         out["error"] = f"{type(error).__name__}: {error}"
         out["traceback"] = traceback.format_exc()
-        out["history"] = json_safe(getattr(model, "history", []))
+        out["history"] = rounded_record(getattr(model, "history", []))
     finally:
         if writer is not None:
             writer.close()

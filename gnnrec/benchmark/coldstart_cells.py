@@ -22,7 +22,7 @@ from typing import Any
 import numpy
 
 from gnnrec.benchmark.cell import PeakMemory, empty_result
-from gnnrec.benchmark.report import json_safe
+from gnnrec.benchmark.report import json_safe, rounded_record
 from gnnrec.benchmark.suite import Cell, ColdstartSettings, Suite, cell_model_class, create_cell_model
 from gnnrec.coldstart.evaluation import (
     COLDSTART_METRICS,
@@ -136,7 +136,8 @@ def run_coldstart_group(
                     "selected": grid[chosen],
                     "fit_seconds": tuning_seconds,
                     "validation": [
-                        {"setting": s, "value": row.get(cell.n)} for s, row in zip(grid, scores, strict=True)
+                        {"setting": s, "value": rounded_record(row.get(cell.n))}
+                        for s, row in zip(grid, scores, strict=True)
                     ],
                     "validation_nodes": len(scenario.validation.episode(cell.n, settings.order).nodes),
                 }
@@ -156,7 +157,7 @@ def run_coldstart_group(
                 record["history"], record["history_of"] = [], history_of[key]
             else:
                 history_of[key] = cell.id
-                record["history"] = json_safe(model.history)
+                record["history"] = rounded_record(model.history)
             record["fitted_config"] = json_safe(config_to_dict(model.config))
             if key not in warm:  # the warm users' test RMSE of this fit
                 wanted = scenario.draw.kind == "users" and model.predicts_ratings and len(scenario.draw.split.test)

@@ -25,19 +25,32 @@ from gnnrec.utils import atomic_write_text
 OK = "ok"
 
 
-def json_safe(value: Any) -> Any:
-    """Plain JSON types; non-finite floats become ``None`` and tensors lists."""
+# significant digits of the bulky series of a cell record (a fit's per-epoch history, the validation score of every
+# tuning candidate): their metrics come from float32 arithmetic, and full reprs made them most of a results.json
+RECORD_DIGITS = 7
+
+
+def json_safe(value: Any, digits: int | None = None) -> Any:
+    """Plain JSON types; non-finite floats become ``None`` and tensors lists; floats rounded to ``digits``
+    significant digits when given."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if not math.isfinite(value):
+            return None
+        return value if digits is None else float(f"{value:.{digits}g}")
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, digits) for v in value]
     if isinstance(value, torch.Tensor):
-        return json_safe(value.tolist())
+        return json_safe(value.tolist(), digits)
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     return str(value)
+
+
+def rounded_record(history: Any) -> Any:
+    """A cell record's series (history, validation scores): :func:`json_safe` with :data:`RECORD_DIGITS`."""
+    return json_safe(history, RECORD_DIGITS)
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
