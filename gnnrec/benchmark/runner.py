@@ -564,7 +564,7 @@ def _run_coldstart(
                 "seed": seed,
                 "kind": kind,
                 "protocol": {"share": settings.share.get(kind), "order": settings.order},
-                "tuning_grid": json_safe(settings.grid(entry)),
+                "tuning_grid": json_safe(settings.grid_axes(entry)),
                 "k": suite.k,
                 "relevance_threshold_setting": suite.relevance_threshold,
                 "refit": False,

@@ -141,14 +141,18 @@ class ColdstartSettings:
         return cls(tuple(kinds), tuple(int(n) for n in sizes), dict(share), str(order),
                    {str(k): {str(key): list(v) for key, v in grid.items()} for k, grid in tune.items()})  # fmt: skip
 
-    def grid(self, entry: ModelEntry) -> list[dict[str, Any]]:
-        """The settings tried on validation cold nodes for ``entry`` (``[{}]``: nothing to choose)."""
+    def grid_axes(self, entry: ModelEntry) -> dict[str, list[Any]]:
+        """The values tried on validation cold nodes for ``entry``, per setting (``{}``: nothing to choose)."""
         reference = REFERENCES.get(entry.model)
-        axes = dict(reference.grid) if reference is not None else {}
+        axes = {key: list(values) for key, values in reference.grid.items()} if reference is not None else {}
         axes.update(self.tune.get(entry.model, {}))
         axes.update(self.tune.get(entry.label, {}) if entry.label != entry.model else {})
+        return axes
+
+    def grid(self, entry: ModelEntry) -> list[dict[str, Any]]:
+        """Every combination of :meth:`grid_axes` (``[{}]``: nothing to choose)."""
         settings: list[dict[str, Any]] = [{}]
-        for key, values in axes.items():
+        for key, values in self.grid_axes(entry).items():
             settings = [{**setting, key: value} for setting in settings for value in values]
         return settings
 
