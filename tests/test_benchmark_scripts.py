@@ -89,6 +89,8 @@ TINY_RUNS: list[tuple[str, list[str], str]] = [
                            "--set", "pretrain_epochs=1", "--set", "finetune_epochs=1"], "GLocal-K on ml-100k/u1"),
     ("bench_gnn_epoch_scaling.py", ["--sizes", "600", "1200", "--epochs", "2", "--threads", "1", "--out",
                                     "{tmp}/scaling.md", "--plot", "{tmp}/scaling.png"], "| 1,200 | 1,080 |"),
+    ("bench_gnn_coldstart.py", ["--data-dir", "{data}", "--set", "max_epochs=2", "--set", "val_every=1",
+                                "--set", "induction_users=0.3"], "| 0 |"),
     ("bench_gnn.py", ["--data-dir", "{data}", "--seeds", "0", "--threads", "1", "--set", "max_epochs=2",
                       "--set", "val_every=1"], "fit_cpu_seconds"),
     ("bench_gnn_ranking.py", ["--data-dir", "{data}", "--set", "max_epochs=2", "--set", "val_every=1"], "val_ndcg@10"),

@@ -275,8 +275,8 @@ class RatingModel(abc.ABC):
         ``explain=True`` also fills ``FoldIn.contributions`` (read them with ``reasons``/``explain``), for any
         model, by leave-one-out: one more fold-in, batched, of ``num_new + S`` pseudo-nodes (each new node's
         whole support, and its support without each pair in turn); a pair's contribution is how much the
-        ranking score drops without it. Models whose new nodes of one call share message passing (the GNN)
-        see the pseudo-nodes together, so there the drops approximate separate fold-ins.
+        ranking score drops without it. Every model folds each new node in as if it joined alone (the GNN's
+        support messages flow into the new nodes only), so these are the drops of separate fold-ins.
         """
         if kind not in FOLD_IN_KINDS:
             raise ValueError(f"unknown fold-in kind {kind!r}; choose one of {', '.join(FOLD_IN_KINDS)}")

@@ -37,6 +37,11 @@ class GrownAdjacency:
     of fixed edges at a node the new edges touch change (its degree grows); they are recomputed with the same
     operations, so the matrices are identical to ``adjacency``'s: same row pointers, columns and values.
 
+    ``one_way=True`` (fold-in): every new edge joins a new node (past the fixed graph) to a fixed one and carries
+    messages into the new node only, normalised by the new node's degree and the fixed node's degree plus one, as
+    if that new node had joined alone; the fixed graph's entries stay as they are. So the fixed nodes'
+    representations do not change and each new node's depends on its own edges only, however many join at once.
+
     Args:
         conv: the convolution whose :meth:`adjacency` layout is built (every layer of an encoder shares it).
         edge_index: ``[2, E]`` (user, movie) fixed edges.
@@ -81,10 +86,11 @@ class GrownAdjacency:
             self.directions.append(_SortedDirection(direction, crow, virtual[0][order], values[order], position))
 
     def __call__(
-        self, new_edge_index: Tensor, new_rating_index: Tensor, num_users: int, num_movies: int
+        self, new_edge_index: Tensor, new_rating_index: Tensor, num_users: int, num_movies: int, one_way: bool = False
     ) -> tuple[Tensor, Tensor]:
         """``(user → movie, movie → user)`` matrices of the fixed edges followed by ``new_edge_index`` ``[2, S]``
-        (levels ``new_rating_index`` ``[S]``) on a graph of ``num_users`` users and ``num_movies`` movies."""
+        (levels ``new_rating_index`` ``[S]``) on a graph of ``num_users`` users and ``num_movies`` movies
+        (``one_way``: see the class docstring)."""
         if num_users < self.num_users or num_movies < self.num_movies:
             raise ValueError(
                 f"the grown graph ({num_users} users, {num_movies} movies) is smaller than the fixed one "
@@ -92,33 +98,39 @@ class GrownAdjacency:
             )
         channel, weight = self._channels(new_rating_index)
         user, movie = new_edge_index
-        dtype = torch.get_default_dtype()
-        degree_user = self._grown(self.degree_user, num_users) + torch.bincount(user, minlength=num_users)
-        degree_movie = self._grown(self.degree_movie, num_movies) + torch.bincount(movie, minlength=num_movies)
-        degree_user = degree_user.clamp_(min=1).to(dtype)
-        degree_movie = degree_movie.clamp_(min=1).to(dtype)
+        new_user, new_movie = user >= self.num_users, movie >= self.num_movies
+        if one_way and bool((new_user == new_movie).any()):
+            raise ValueError("one_way: every new edge must join a new node to a node of the fixed graph")
+        degree_user = self._degrees(self.degree_user, user, num_users, one_way)
+        degree_movie = self._degrees(self.degree_movie, movie, num_movies, one_way)
         new_norm = (degree_user[user] * degree_movie[movie]).rsqrt()
-        # fixed edges whose user or movie gained edges: their normalisation changes
-        touched = torch.cat([
-            self._incident(self.user_edges, user[user < self.num_users]),
-            self._incident(self.movie_edges, movie[movie < self.num_movies]),
-        ])  # fmt: skip
+        if one_way:  # the fixed edges keep their values
+            touched = torch.zeros(0, dtype=torch.long, device=user.device)
+        else:  # fixed edges whose user or movie gained edges: their normalisation changes
+            touched = torch.cat([
+                self._incident(self.user_edges, user[~new_user]),
+                self._incident(self.movie_edges, movie[~new_movie]),
+            ])  # fmt: skip
         fixed = self.edge_index[:, touched]
         touched_norm = (degree_user[fixed[0]] * degree_movie[fixed[1]]).rsqrt()
         touched_channel = self.channel[touched]
         touched_weight = None if self.weight is None else self.weight[touched]
         matrices = []
-        for layout, pair, fixed_pair, size in (
-            (self.directions[0], new_edge_index, fixed, (num_users, num_movies)),
-            (self.directions[1], new_edge_index.flip(0), fixed.flip(0), (num_movies, num_users)),
+        for layout, pair, fixed_pair, size, into_new in (
+            (self.directions[0], new_edge_index, fixed, (num_users, num_movies), new_movie),
+            (self.directions[1], new_edge_index.flip(0), fixed.flip(0), (num_movies, num_users), new_user),
         ):
             direction = layout.conv
             _, changed = direction.virtual_edges(fixed_pair, touched_channel, touched_norm, touched_weight)
             per_edge = changed.numel() // max(touched.numel(), 1)  # virtual edges per edge (channels)
             virtual_ids = (touched.unsqueeze(1) * per_edge + torch.arange(per_edge, device=touched.device)).reshape(-1)
-            values = layout.values.clone()
-            values[layout.position[virtual_ids]] = changed
-            virtual, new_values = direction.virtual_edges(pair, channel, new_norm, weight)
+            values = layout.values
+            if touched.numel():
+                values = values.clone()
+                values[layout.position[virtual_ids]] = changed
+            keep = into_new if one_way else slice(None)
+            kept_weight = None if weight is None else weight[keep]
+            virtual, new_values = direction.virtual_edges(pair[:, keep], channel[keep], new_norm[keep], kept_weight)
             order = torch.sort(virtual[1], stable=True).indices
             rows, cols, new_values = virtual[1][order], virtual[0][order], new_values[order]
             num_rows = size[1] * direction.targets_per_node
@@ -129,6 +141,18 @@ class GrownAdjacency:
             merged = self._merged(layout.col, cols, insert), self._merged(values, new_values, insert)
             matrices.append(csr_tensor(crow, *merged, shape))
         return matrices[0], matrices[1]
+
+    def _degrees(self, fixed: Tensor, node: Tensor, size: int, one_way: bool) -> Tensor:
+        """Degrees of the grown graph's ``size`` nodes of one side, given the new edges' ends ``node`` on that side
+        (``one_way``: a fixed node counts one new edge, a new node its own)."""
+        grown = self._grown(fixed, size)
+        added = torch.bincount(node, minlength=size)
+        if one_way:
+            is_fixed = torch.arange(size, device=node.device) < fixed.numel()
+            grown = torch.where(is_fixed, grown + 1, added)
+        else:
+            grown = grown + added
+        return grown.clamp_(min=1).to(torch.get_default_dtype())
 
     def _channels(self, rating_index: Tensor) -> tuple[Tensor, Tensor | None]:
         return (rating_index, None) if self.rating_map is None else self.rating_map(rating_index)

@@ -15,6 +15,7 @@ from gnnrec.nn.network import DECODERS, RANK_ENCODERS
 from gnnrec.nn.ranking import RANK_LOSSES
 
 SUPERVISION = ("all", "dropped")
+INDUCTION_ORDERS = ("earliest", "random")
 INPUTS = ("embedding", "onehot")
 
 SHARE = Range(0.0, 1.0, high_open=True)  # a probability that must leave something: [0, 1)
@@ -49,6 +50,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "supervision": SUPERVISION,
     "rank_loss": RANK_LOSSES,
     "rank_encoder": RANK_ENCODERS,
+    "induction_order": INDUCTION_ORDERS,
 }
 
 
@@ -101,6 +103,9 @@ class GNNConfig:
     # cold-start training (gnnrec.models.gnn.step.induction_step): share of users / movies seen as new in each step
     induction_users: float = 0.0
     induction_movies: float = 0.0
+    # which message edges a "new" node keeps: earliest (its first ratings by time, what a newcomer has given; random
+    # where the split has no rating times) | random
+    induction_order: str = "earliest"
 
     # ---- rating losses and optimisation
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)

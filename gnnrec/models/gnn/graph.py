@@ -96,6 +96,26 @@ class TrainingGraph:
         )
 
 
+def arrival_shares(split: RatingSplit) -> tuple[Tensor, Tensor] | None:
+    """For each message edge of ``split`` (in :class:`TrainingGraph` order): the share of its user's and of its
+    movie's training ratings given before it, by rating time (ties in edge order), as ``([E], [E])`` in ``[0, 1)``;
+    ``None`` where the split has no rating times."""
+    store = split.graph[RATES]
+    if "time" not in store:
+        return None
+    edge_index, time = store.edge_index.long().cpu(), store.time.cpu()
+    by_time = torch.argsort(time, stable=True)
+    shares = []
+    for node, count in ((edge_index[0], split.num_users), (edge_index[1], split.num_movies)):
+        order = by_time[torch.argsort(node[by_time], stable=True)]  # by node, then time
+        degree = torch.bincount(node, minlength=count)
+        start = torch.cumsum(degree, 0) - degree
+        rank = torch.empty_like(node)
+        rank[order] = torch.arange(len(node)) - start[node[order]]
+        shares.append(rank.float() / degree[node].float())
+    return shares[0], shares[1]
+
+
 def graph_metadata(split: RatingSplit) -> dict[str, Any]:
     """What a fitted model keeps of ``split`` besides its graph: rating levels, mean, user layout, raw movie ids."""
     data = split.graph

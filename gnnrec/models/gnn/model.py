@@ -287,9 +287,12 @@ class GNNModel(RatingModel):
     def _fold_in(
         self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int
     ) -> tuple[Tensor, Tensor | None]:
-        """New nodes join the training graph with the unknown ID rows, their features and support edges;
-        message passing then runs on the enlarged graph (all new nodes of one call together). Returns the
-        rating head's scores and, with a ranking head, the ranking snapshot's scores that order top-K lists."""
+        """New nodes join the training graph with the unknown ID rows, their features and support edges, whose
+        messages flow into the new nodes only (:class:`~gnnrec.nn.grown_adjacency.GrownAdjacency`'s ``one_way``):
+        the fitted nodes keep their representations and each new node is encoded as if it joined alone, however
+        many one call folds in (with ``rating_stats``, a support node's statistics do count the new ratings).
+        Returns the rating head's scores and, with a ranking head, the ranking snapshot's scores that order top-K
+        lists."""
         graph = self.graph
         level = rating_level_index(rating, self.metadata["rating_values"])
         num_users, num_movies = graph.user_x.size(0), graph.movie_x.size(0)
@@ -309,7 +312,7 @@ class GNNModel(RatingModel):
         user_ids = torch.arange(user_x.size(0)).clamp(max=num_users)  # new users: the "unknown user" row
         movie_ids = torch.arange(movie_x.size(0)).clamp(max=num_movies)  # new movies: the "unknown movie" row
         layout = self._fold_in_adjacency()
-        adjacency = None if layout is None else layout(new_edges, level, user_x.size(0), movie_x.size(0))
+        adjacency = None if layout is None else layout(new_edges, level, user_x.size(0), movie_x.size(0), one_way=True)
 
         def encode(member: RatingGNN, ranking: bool = False) -> tuple[Tensor, Tensor]:
             encoder = member.eval().encode_ranking if ranking else member.eval().encode

@@ -70,14 +70,17 @@ def induction_step(
     share_users: float,
     share_movies: float,
     max_kept: float = INDUCTION_MAX_KEPT,
+    arrival: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Cold-start training: pretend a random ``share_users`` / ``share_movies`` of the nodes are new.
 
     A "new" node's ID is replaced by the encoder's unknown row and most of its message edges are dropped, so the
     network learns to encode a node from its side features and a few ratings (what a fold-in sees). Each new node
-    keeps a random fraction (uniform in ``[0, max_kept)``) of its message edges; the rest are removed from ``keep``
-    (with ``supervision="dropped"`` they become targets). Returns ``(keep, user_ids, movie_ids)`` with new users
-    mapped to row ``num_users`` and new movies to row ``num_movies`` of the ID tables.
+    keeps a fraction (uniform in ``[0, max_kept)``) of its message edges: its earliest ones where ``arrival``
+    (:func:`~gnnrec.models.gnn.graph.arrival_shares`: each edge's share of its user's / movie's ratings given
+    before it) is given, else a random draw; the rest are removed from ``keep`` (with ``supervision="dropped"``
+    they become targets). Returns ``(keep, user_ids, movie_ids)`` with new users mapped to row ``num_users`` and
+    new movies to row ``num_movies`` of the ID tables.
     """
     device = keep.device
     user, movie = edge_index[0], edge_index[1]
@@ -88,8 +91,11 @@ def induction_step(
     draw = torch.rand(edge_index.size(1), device=device)
     user_fraction = torch.rand(num_users, device=device) * max_kept
     movie_fraction = torch.rand(num_movies, device=device) * max_kept
+    user_order, movie_order = (draw, draw) if arrival is None else arrival
     keep = (
-        keep & (~new_user[user] | (draw < user_fraction[user])) & (~new_movie[movie] | (draw < movie_fraction[movie]))
+        keep
+        & (~new_user[user] | (user_order < user_fraction[user]))
+        & (~new_movie[movie] | (movie_order < movie_fraction[movie]))
     )
     return keep, user_ids, movie_ids
 
@@ -123,10 +129,23 @@ class StepPlan:
         graph: the training graph on the training device.
         full_adjacency: the encoder's matrices of the whole graph (``member.adjacency``), for steps that drop
             no edge.
+        arrival: each edge's share of its user's / movie's ratings given before it
+            (:func:`~gnnrec.models.gnn.graph.arrival_shares`), which ``induction_order="earliest"`` reads;
+            ``None``: no rating times (new nodes keep random edges).
     """
 
-    def __init__(self, config: GNNConfig, member: RatingGNN, graph: TrainingGraph, full_adjacency: Any) -> None:
+    def __init__(
+        self,
+        config: GNNConfig,
+        member: RatingGNN,
+        graph: TrainingGraph,
+        full_adjacency: Any,
+        arrival: tuple[Tensor, Tensor] | None = None,
+    ) -> None:
         self.config, self.graph, self.full_adjacency = config, graph, full_adjacency
+        device = graph.edge_index.device
+        earliest = config.induction_order == "earliest" and arrival is not None
+        self.arrival = tuple(share.to(device) for share in arrival) if earliest else None
         self.world = distributed.world_size()
         self.num_users, self.num_movies = graph.num_users, graph.num_movies
         self.num_edges = graph.edge_index.size(1)
@@ -334,7 +353,7 @@ def train_epoch(
         if plan.induction:
             keep, user_ids, movie_ids = induction_step(
                 keep, user_ids, graph.edge_index, num_users, plan.num_movies,
-                config.induction_users, config.induction_movies,
+                config.induction_users, config.induction_movies, arrival=plan.arrival,
             )  # fmt: skip
         dropped = ~keep
         if batch is not None:

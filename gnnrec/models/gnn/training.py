@@ -14,7 +14,7 @@ import torch
 from gnnrec import distributed
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import improved, validation_metrics
-from gnnrec.models.gnn.graph import TrainingGraph, graph_metadata
+from gnnrec.models.gnn.graph import TrainingGraph, arrival_shares, graph_metadata
 from gnnrec.models.gnn.step import StepPlan, TrainingStep, train_epoch
 from gnnrec.nn.network import RatingGNN
 from gnnrec.utils import seed_everything, subnormals_flushed
@@ -125,7 +125,9 @@ class GNNTrainer:
         # (value, epoch) of each role's last gain beyond the plateau tolerance: patience counts from these
         gain: dict[str, tuple[float | None, int]] = {role: (None, 0) for role in watch}
         full_adjacency = member.adjacency(graph.edge_index, graph.rating_index, graph.num_users, graph.num_movies)
-        plan = StepPlan(config, member, graph, full_adjacency)
+        inducing = bool(config.induction_users or config.induction_movies)
+        arrival = arrival_shares(split) if inducing and config.induction_order == "earliest" else None
+        plan = StepPlan(config, member, graph, full_adjacency, arrival)
         step = distributed.wrap(TrainingStep(member, plan))
         main = distributed.is_main()
         started = time.perf_counter()
