@@ -120,8 +120,8 @@ def test_the_warm_accuracy_check_of_cold_start_training_is_a_screen_suite(ml100k
     )  # fmt: skip
     assert code == 0, err
     results = json.loads((out / "results.json").read_text())
-    assert results["selection"]["chosen"] in {"gnn[induction 0]", "gnn[induction 0.1]"}
-    assert [cell["config"]["induction_users"] for cell in results["cells"]] == [0.0, 0.1]
+    assert results["selection"]["chosen"] in {"gnn[induction 0]", "gnn[induction 0.3/0.1]"}
+    assert [cell["config"]["induction_users"] for cell in results["cells"]] == [0.0, 0.3]
     assert not any(cell["metrics"] for cell in results["cells"])
 
 
