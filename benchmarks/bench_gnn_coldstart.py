@@ -7,8 +7,9 @@ Draws the cold-start protocol's held-out users of ML-100k ``--split`` (draw ``--
 training users, the validation cold users the suite tunes references on (:func:`gnnrec.coldstart.protocol.
 validation_draw`). The GNN (default config plus ``--set`` overrides) is fitted on that validation split, and each
 validation cold user's earliest ``n`` ratings are folded in; the rest are scored. It prints ndcg@10 and RMSE per
-``n``, beside liked-film and demographic popularity (their default settings) on the same users. No held-out
-test user and no test rating is read.
+``n``, beside liked-film and demographic popularity (their default settings) on the same users, and the GNN's
+warm validation RMSE and ndcg@10 (the validation carve-out of its training users). No held-out test user and
+no test rating is read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gnnrec.benchmark.suite import create_cell_model
 from gnnrec.coldstart.evaluation import evaluate_coldstart
 from gnnrec.coldstart.protocol import DEFAULT_SUPPORT_SIZES, coldstart_draw, validation_draw
 from gnnrec.data.registry import load_split
+from gnnrec.evaluation.validation import validation_metrics
 from gnnrec.utils import seed_everything
 
 REFERENCES = ("liked-popularity", "demographic-popularity")
@@ -59,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in REFERENCES:
         models[name] = create_cell_model(name, {}, test_config=False, coldstart=True).fit(validation.split)
     chosen = json.dumps(overrides, sort_keys=True)
+    warm = validation_metrics(gnn, validation.split, ("rmse", "ndcg@10"))
     print(f"split {args.split}, draw seed {args.seed}, {len(validation.held_out)} validation cold users; "
-          f"gnn overrides {chosen}; fit {fit_seconds:.1f} s, {threads} thread(s)")  # fmt: skip
+          f"gnn overrides {chosen}; fit {fit_seconds:.1f} s, {threads} thread(s); "
+          f"warm validation rmse {warm['rmse']:.4f}, ndcg@10 {warm['ndcg@10']:.4f}")  # fmt: skip
     print("| n | users | " + " | ".join(f"{name} ndcg@10" for name in models) + " | gnn rmse |")
     print("|---:|---:|" + "---:|" * (len(models) + 1))
     for n in DEFAULT_SUPPORT_SIZES:

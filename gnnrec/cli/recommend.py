@@ -141,13 +141,15 @@ def _print_recommendations(rows: list[dict[str, Any]], score_key: str = "predict
 
 
 def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
-    """The GNN used when ``recommend`` gets no checkpoint: default config (plus --set), cached per split and config."""
+    """The GNN used when ``recommend`` gets no checkpoint: default config with cold-start training
+    (:data:`~gnnrec.models.gnn.presets.COLDSTART_TRAINING`), plus --set; cached per split and config."""
     from gnnrec.config import config_to_dict
     from gnnrec.models import RatingModel, create_model
     from gnnrec.models.checkpoint import CHECKPOINT_FILE, CheckpointError
+    from gnnrec.models.gnn.presets import COLDSTART_TRAINING
     from gnnrec.utils import gnnrec_home
 
-    model = create_model(RECOMMEND_MODEL, overrides)
+    model = create_model(RECOMMEND_MODEL, {**COLDSTART_TRAINING, **overrides})
     key = json.dumps(config_to_dict(model.config), sort_keys=True, default=str)
     digest = hashlib.sha1(f"{split.fingerprint}{key}".encode()).hexdigest()[:12]
     cache = gnnrec_home() / "models" / f"recommend-{RECOMMEND_MODEL}-{slug(split.name)}-{digest}"
@@ -160,8 +162,8 @@ def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
         except CheckpointError as error:
             print(f"warning: retraining: the cached model cannot be used ({error})", file=sys.stderr)
     print(
-        f"no --checkpoint: training {RECOMMEND_MODEL} on {split.name} with its default config"
-        f"{' and the --set overrides' if overrides else ''} (cached in {cache} for the next call)",
+        f"no --checkpoint: training {RECOMMEND_MODEL} on {split.name} with its default config and cold-start "
+        f"training{' and the --set overrides' if overrides else ''} (cached in {cache} for the next call)",
         file=sys.stderr,
     )
     writable_directory(cache)

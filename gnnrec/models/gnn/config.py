@@ -28,7 +28,16 @@ RANGES: dict[str, Range] = {
     **dict.fromkeys(("dropout", "node_dropout", "edge_dropout", "id_dropout", "ema_decay"), SHARE),
     **dict.fromkeys(("induction_users", "induction_movies"), SHARE),
     **dict.fromkeys(
-        ("ce_weight", "mse_weight", "weight_decay", "rank_weight", "rank_like_weight", "rank_negatives"), Range(0.0)
+        (
+            "ce_weight",
+            "mse_weight",
+            "weight_decay",
+            "rank_weight",
+            "rank_like_weight",
+            "rank_negatives",
+            "induction_weight",
+        ),
+        Range(0.0),
     ),
     "plateau_tolerance": Range(0.0, 1.0, high_open=True),
     "lr": Range(0.0, low_open=True),
@@ -106,6 +115,7 @@ class GNNConfig:
     # which message edges a "new" node keeps: earliest (its first ratings by time, what a newcomer has given; random
     # where the split has no rating times) | random
     induction_order: str = "earliest"
+    induction_weight: float = 1.0  # weight of a new node's rating and ranking targets (1: as a warm node's)
 
     # ---- rating losses and optimisation
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)

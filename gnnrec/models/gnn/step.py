@@ -71,7 +71,7 @@ def induction_step(
     share_movies: float,
     max_kept: float = INDUCTION_MAX_KEPT,
     arrival: tuple[Tensor, Tensor] | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Cold-start training: pretend a random ``share_users`` / ``share_movies`` of the nodes are new.
 
     A "new" node's ID is replaced by the encoder's unknown row and most of its message edges are dropped, so the
@@ -79,8 +79,9 @@ def induction_step(
     keeps a fraction (uniform in ``[0, max_kept)``) of its message edges: its earliest ones where ``arrival``
     (:func:`~gnnrec.models.gnn.graph.arrival_shares`: each edge's share of its user's / movie's ratings given
     before it) is given, else a random draw; the rest are removed from ``keep`` (with ``supervision="dropped"``
-    they become targets). Returns ``(keep, user_ids, movie_ids)`` with new users mapped to row ``num_users`` and
-    new movies to row ``num_movies`` of the ID tables.
+    they become targets). Returns ``(keep, user_ids, movie_ids, new_edge)`` with new users mapped to row
+    ``num_users`` and new movies to row ``num_movies`` of the ID tables, and ``new_edge`` ``[E]`` marking the
+    edges of a new node.
     """
     device = keep.device
     user, movie = edge_index[0], edge_index[1]
@@ -97,7 +98,7 @@ def induction_step(
         & (~new_user[user] | (user_order < user_fraction[user]))
         & (~new_movie[movie] | (movie_order < movie_fraction[movie]))
     )
-    return keep, user_ids, movie_ids
+    return keep, user_ids, movie_ids, new_user[user] | new_movie[movie]
 
 
 def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: float) -> None:
@@ -107,9 +108,14 @@ def ema_update(averaged: nn.Module, member: nn.Module, step: int, ema_decay: flo
         torch._foreach_lerp_(list(averaged.parameters()), list(member.parameters()), 1.0 - decay)
 
 
-def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor) -> Tensor:
-    """``loss`` averaged over the targets; 0 (still part of the graph) for none, e.g. an empty shard."""
-    return loss(input, target) if target.numel() else loss(input, target, reduction="sum")
+def mean_loss(loss: Callable[..., Tensor], input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """``loss`` averaged over the targets, each scaled by ``weight`` ``[T]`` (None: 1); 0 (still part of the
+    graph) for none, e.g. an empty shard."""
+    if not target.numel():
+        return loss(input, target, reduction="sum")
+    if weight is None:
+        return loss(input, target)
+    return (loss(input, target, reduction="none").reshape(-1) * weight).mean()
 
 
 def sampled_negatives(config: GNNConfig, num_edges: int, num_users: int, num_movies: int) -> int | None:
@@ -250,10 +256,12 @@ class TrainingStep(nn.Module):
         num_rows: int,
         rank_targets: Tensor,
         rank_scale: float,
+        target_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One step on message edges ``keep`` ``[E]`` (bool), ID rows ``user_ids`` / ``movie_ids`` (None: every
         movie's own), rating ``targets`` (this shard's edge indices of ``num_targets``), ranking ``rows`` (this
-        shard's users of ``num_rows``) whose ``rank_targets`` ``[E]`` edges are targets, scaled by ``rank_scale``."""
+        shard's users of ``num_rows``) whose ``rank_targets`` ``[E]`` edges are targets, scaled by ``rank_scale``;
+        ``target_weight`` ``[E]`` scales each edge's rating and ranking loss as a target (None: 1)."""
         member, plan = self.member, self.plan
         config, graph = plan.config, plan.graph
         edge_index, rating_index, adjacency = graph.edge_index, graph.rating_index, plan.full_adjacency
@@ -274,10 +282,11 @@ class TrainingStep(nn.Module):
             logits, pred = member.decode(z_user, z_movie, graph.edge_index[0, targets], graph.edge_index[1, targets])
             target = member.rating_values[level]
             share = plan.world * len(targets) / max(num_targets, 1)  # of the step's mean, x world (DDP averages)
-            loss = config.mse_weight * share * mean_loss(F.mse_loss, pred, target)
+            weight = None if target_weight is None else target_weight[targets]
+            loss = config.mse_weight * share * mean_loss(F.mse_loss, pred, target, weight)
             if logits is not None and config.ce_weight > 0:
                 # as (1, levels, targets): the levels-first layout, which the bilinear decoder's logits view holds
-                ce = mean_loss(F.cross_entropy, logits.t().unsqueeze(0), level.unsqueeze(0))
+                ce = mean_loss(F.cross_entropy, logits.t().unsqueeze(0), level.unsqueeze(0), weight)
                 loss = loss + config.ce_weight * share * ce
             squared = (pred.detach() - target).pow(2).sum()
             rank = squared.new_zeros(())
@@ -286,14 +295,23 @@ class TrainingStep(nn.Module):
                 r_user, r_movie = (
                     (z_user, z_movie) if member.rank_encoder is None else member.encode_ranking(*inputs, **encoding)
                 )
-                rank = self.ranking_loss(r_user, r_movie, rows, num_rows, rank_targets) * rank_scale
+                rank = self.ranking_loss(r_user, r_movie, rows, num_rows, rank_targets, target_weight) * rank_scale
                 loss = loss + config.rank_weight * plan.world * rank
         return loss, squared, rank.detach()
 
-    def ranking_loss(self, z_user: Tensor, z_movie: Tensor, rows: Tensor, num_rows: int, targets: Tensor) -> Tensor:
+    def ranking_loss(
+        self,
+        z_user: Tensor,
+        z_movie: Tensor,
+        rows: Tensor,
+        num_rows: int,
+        targets: Tensor,
+        target_weight: Tensor | None = None,
+    ) -> Tensor:
         """The ranking loss of ``rows`` (of ``num_rows``), one block of users at a time.
 
-        ``targets`` ``[E]`` marks the target edges; every other edge of a row's user is masked (never a negative).
+        ``targets`` ``[E]`` marks the target edges; every other edge of a row's user is masked (never a negative);
+        ``target_weight`` ``[E]`` scales each target's term (None: 1).
         """
         member, plan = self.member, self.plan
         config, graph = plan.config, plan.graph
@@ -310,6 +328,8 @@ class TrainingStep(nn.Module):
 
         def block_loss(z_block: Tensor, z_all: Tensor, block: Tensor, target: Tensor, masked: Tensor) -> Tensor:
             weight = level_weight[graph.rating_index[target]]
+            if target_weight is not None:
+                weight = weight * target_weight[target]
             z_block, z_all = scale_gradient(z_block, g), scale_gradient(z_all, g)
             pairs = (*graph.edge_index[:, target], weight, *graph.edge_index[:, masked])
             if config.rank_loss == "multinomial":
@@ -349,12 +369,14 @@ def train_epoch(
         # the masks of a full-batch step, drawn in the same order from the shared global generator
         keep = torch.rand(num_edges, device=device) >= config.edge_dropout
         user_ids = torch.where(torch.rand(num_users, device=device) < config.id_dropout, num_users, all_ids)
-        movie_ids = None
+        movie_ids = target_weight = None
         if plan.induction:
-            keep, user_ids, movie_ids = induction_step(
+            keep, user_ids, movie_ids, new_edge = induction_step(
                 keep, user_ids, graph.edge_index, num_users, plan.num_movies,
                 config.induction_users, config.induction_movies, arrival=plan.arrival,
             )  # fmt: skip
+            if config.induction_weight != 1.0:  # a new node's targets count less (or more) than a warm node's
+                target_weight = torch.where(new_edge, config.induction_weight, 1.0)
         dropped = ~keep
         if batch is not None:
             in_batch = torch.zeros(num_edges, dtype=torch.bool, device=device)
@@ -368,7 +390,7 @@ def train_epoch(
         rank_scale = 1.0 if batch is None else num_edges / len(batch)
         loss, squared, rank = step(
             keep, user_ids, movie_ids, distributed.shard(targets), len(targets),
-            distributed.shard(rows), len(rows), dropped, rank_scale,
+            distributed.shard(rows), len(rows), dropped, rank_scale, target_weight,
         )  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
