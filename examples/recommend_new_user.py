@@ -8,7 +8,7 @@
 A film is a title (any case or accents, year optional) or a raw MovieLens id of u.item; ``:N`` gives its
 rating (default: the top of the scale for --liked, the bottom for --disliked). Each recommended film comes
 with the films of yours that raise its score most (``FoldIn.explain``). Without --checkpoint the GNN is
-trained first (--fast: its tiny test configuration).
+trained first, with cold-start training (``COLDSTART_TRAINING``; --fast: its tiny test configuration).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from gnnrec.config import parse_set_options
 from gnnrec.data import MovieLens100K
 from gnnrec.data.titles import natural_title
 from gnnrec.models import RatingModel, create_model
+from gnnrec.models.gnn.presets import COLDSTART_TRAINING
 from gnnrec.serving import Catalogue
 
 
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.checkpoint:
         model = RatingModel.load(args.checkpoint, split)
     else:
-        model = create_model("gnn", parse_set_options(args.set), test_config=args.fast).fit(split)
+        # trained for newcomers, as `gnnrec recommend` does: the cold-start suite's induction
+        overrides = {**COLDSTART_TRAINING, **parse_set_options(args.set)}
+        model = create_model("gnn", overrides, test_config=args.fast).fit(split)
     features = split.user_layout.encode(age=args.age, gender=args.gender, occupation=args.occupation).view(1, -1)
     support = torch.tensor([[0] * len(rated), [index for index, _ in rated]], dtype=torch.long)
     ratings = torch.tensor([rating for _, rating in rated])
