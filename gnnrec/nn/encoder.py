@@ -219,9 +219,12 @@ class RatingGraphEncoder(nn.Module):
         adjacency: tuple[Tensor, Tensor] | None = None,
         movie_ids: Tensor | None = None,
         side: Mapping[str, tuple[Tensor, Tensor]] | None = None,
+        statistics: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Final ``(user, movie)`` representations; ``adjacency`` (from :meth:`adjacency`) saves rebuilding it;
-        ``side`` maps each node type of ``side_graphs`` to its ``(edge_index, edge_weight)``."""
+        ``side`` maps each node type of ``side_graphs`` to its ``(edge_index, edge_weight)``; ``statistics``
+        (with rating statistics) gives the ``(user, movie)`` rows of
+        :func:`~gnnrec.nn.rating_stats.rating_statistics` in place of those of ``edge_index``."""
         side = dict(side or {})
         if set(side) != set(self.side_convs):
             raise ValueError(
@@ -243,7 +246,7 @@ class RatingGraphEncoder(nn.Module):
             projected = self.movie_features(movie_x)
             movie = projected if movie is None else movie + projected
         if self.user_stats is not None:  # from the message edges only (never the targets of a training step)
-            user_s, movie_s = rating_statistics(
+            user_s, movie_s = statistics or rating_statistics(
                 edge_index, rating_index, self.stat_values, user_x.size(0), movie_x.size(0)
             )
             projected = self.user_stats(user_s)

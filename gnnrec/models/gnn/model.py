@@ -23,6 +23,7 @@ from gnnrec.models.gnn.training import GNNTrainer, refit_overrides
 from gnnrec.models.registry import register_model
 from gnnrec.nn.grown_adjacency import GrownAdjacency
 from gnnrec.nn.network import RatingGNN
+from gnnrec.nn.rating_stats import rating_statistics
 
 PREDICT_PAIRS = 1 << 20  # pairs decoded at once by predict (bounded memory: the decoder holds a few [pairs, d] tensors)
 
@@ -289,10 +290,9 @@ class GNNModel(RatingModel):
     ) -> tuple[Tensor, Tensor | None]:
         """New nodes join the training graph with the unknown ID rows, their features and support edges, whose
         messages flow into the new nodes only (:class:`~gnnrec.nn.grown_adjacency.GrownAdjacency`'s ``one_way``):
-        the fitted nodes keep their representations and each new node is encoded as if it joined alone, however
-        many one call folds in (with ``rating_stats``, a support node's statistics do count the new ratings).
-        Returns the rating head's scores and, with a ranking head, the ranking snapshot's scores that order top-K
-        lists."""
+        the fitted nodes keep their representations (rating statistics included) and each new node is encoded as
+        if it joined alone, however many one call folds in. Returns the rating head's scores and, with a ranking
+        head, the ranking snapshot's scores that order top-K lists."""
         graph = self.graph
         level = rating_level_index(rating, self.metadata["rating_values"])
         num_users, num_movies = graph.user_x.size(0), graph.movie_x.size(0)
@@ -313,12 +313,22 @@ class GNNModel(RatingModel):
         movie_ids = torch.arange(movie_x.size(0)).clamp(max=num_movies)  # new movies: the "unknown movie" row
         layout = self._fold_in_adjacency()
         adjacency = None if layout is None else layout(new_edges, level, user_x.size(0), movie_x.size(0), one_way=True)
+        statistics = None
+        if self.fit_config.rating_stats:  # the fitted nodes' from the training graph, the new nodes' from their support
+            values = (self.members or self.rank_members)[0].encoder.stat_values
+            fixed = rating_statistics(graph.edge_index, graph.rating_index, values, num_users, num_movies)
+            new = rating_statistics(new_edges, level, values, user_x.size(0), movie_x.size(0))
+            statistics = (
+                torch.cat([fixed[0], new[0][num_users:]]),
+                torch.cat([fixed[1], new[1][num_movies:]]),
+            )
 
         def encode(member: RatingGNN, ranking: bool = False) -> tuple[Tensor, Tensor]:
             encoder = member.eval().encode_ranking if ranking else member.eval().encode
             return encoder(
-                user_x, movie_x, edge_index, rating_index, user_ids, adjacency, movie_ids=movie_ids, side=graph.side
-            )
+                user_x, movie_x, edge_index, rating_index, user_ids, adjacency,
+                movie_ids=movie_ids, side=graph.side, statistics=statistics,
+            )  # fmt: skip
 
         scores, ranking = [], []
         for member in self.members:
