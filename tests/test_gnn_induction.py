@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from importlib import resources
 
@@ -79,3 +80,21 @@ def test_a_target_weight_of_one_is_no_weight(tiny_split):
 def test_the_coldstart_suite_trains_the_gnn_as_recommend_does():
     suite = json.loads(resources.files("gnnrec.benchmark").joinpath("suites/coldstart.json").read_text())
     assert suite["overrides"]["gnn"] == COLDSTART_TRAINING
+
+
+def test_the_fold_in_offset_moves_a_new_users_ratings_by_the_shrunk_mean_residual(tiny_split):
+    from gnnrec.models.gnn import GNNModel
+
+    model = GNNModel(GNNModel.test_config(), max_epochs=2, val_every=1).fit(tiny_split)
+    pairs, rating = torch.tensor([[0, 0, 0], [2, 5, 7]]), torch.tensor([5.0, 5.0, 4.0])
+    plain = model.fold_in("users", pairs, rating)
+    residual = (rating - plain.predict(pairs[0], pairs[1])).sum()
+    for reg in (0.0, 10.0):
+        model.config = dataclasses.replace(model.config, fold_in_offset_reg=reg)
+        moved = model.fold_in("users", pairs, rating)
+        torch.testing.assert_close(moved.scores, plain.scores + residual / (3 + reg))
+        assert moved.ranking is None or torch.equal(moved.ranking, plain.ranking)  # lists are unchanged
+    model.config = dataclasses.replace(model.config, fold_in_offset_reg=10.0)
+    empty = model.fold_in("users", pairs[:, :0], rating[:0], num_new=1).scores  # n = 0: nothing to offset
+    model.config = dataclasses.replace(model.config, fold_in_offset_reg=None)
+    assert torch.equal(empty, model.fold_in("users", pairs[:, :0], rating[:0], num_new=1).scores)

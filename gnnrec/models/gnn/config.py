@@ -36,6 +36,7 @@ RANGES: dict[str, Range] = {
             "rank_like_weight",
             "rank_negatives",
             "induction_weight",
+            "fold_in_offset_reg",
         ),
         Range(0.0),
     ),
@@ -116,6 +117,9 @@ class GNNConfig:
     # where the split has no rating times) | random
     induction_order: str = "earliest"
     induction_weight: float = 1.0  # weight of a new node's rating and ranking targets (1: as a warm node's)
+    # fold-in only: a new node's predicted ratings move by the mean residual of its support ratings, shrunk by this
+    # ridge weight (sum of residuals / (n + reg)); None: no offset
+    fold_in_offset_reg: float | None = None
 
     # ---- rating losses and optimisation
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)

@@ -82,6 +82,7 @@ class GNNModel(RatingModel):
     name = "gnn"
     fit_cost = 100.0
     fold_in_kinds = ("users", "movies")
+    fold_in_settings = ("fold_in_offset_reg",)
     config_class = GNNConfig
     # chosen on a second validation carve-out of train (benchmarks/bench_refit_protocol.py)
     refit_protocol = "scaled"
@@ -344,7 +345,21 @@ class GNNModel(RatingModel):
                 ranking.append(member.rank_all(z_user[num_users:], z_movie, (support[0], support[1])))
             else:  # the per-movie bias is unknown for a new movie and constant over the users it ranks
                 ranking.append(head.movie(z_movie[num_movies:]) @ head.user(z_user).t())
-        return torch.stack(scores).mean(0), (torch.stack(ranking).mean(0) if ranking else None)
+        rating_scores = self._with_offset(torch.stack(scores).mean(0), support, rating, num_new)
+        return rating_scores, (torch.stack(ranking).mean(0) if ranking else None)
+
+    def _with_offset(self, scores: Tensor, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
+        """``scores`` ``[num_new, other]`` of folded-in nodes moved by ``fold_in_offset_reg``'s shrunk mean residual
+        of each node's support ratings (predictions clipped to the scale; the model's units); unchanged without that
+        setting."""
+        reg = self.config.fold_in_offset_reg
+        if reg is None or not support.size(1):
+            return scores
+        levels = self.metadata["rating_values"]
+        predicted = scores[support[0], support[1]].clamp(float(levels.min()), float(levels.max()))
+        residual = torch.zeros(num_new, dtype=scores.dtype).index_add_(0, support[0], rating.to(scores) - predicted)
+        count = torch.bincount(support[0], minlength=num_new).to(scores.dtype)
+        return scores + (residual / (count + reg)).unsqueeze(1)
 
     def _fold_in_adjacency(self) -> GrownAdjacency | None:
         """The training graph's matrices laid out once for fold-in (rebuilt when the graph changes); one serves every
