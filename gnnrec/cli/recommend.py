@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import sys
+import warnings
 from typing import Any
 
 from gnnrec.cli.common import (
@@ -167,7 +168,10 @@ def _quick_gnn(split: Any, overrides: dict[str, str]) -> Any:
         file=sys.stderr,
     )
     writable_directory(cache)
-    writer, seconds = fit_with_progress(model, split, cache / "tensorboard", f"train {RECOMMEND_MODEL}")
+    with warnings.catch_warnings():
+        if "max_epochs" not in overrides:  # COLDSTART_TRAINING's budget is chosen on validation cold users, not warm
+            warnings.filterwarnings("ignore", message="gnn: the fit reached max_epochs")
+        writer, seconds = fit_with_progress(model, split, cache / "tensorboard", f"train {RECOMMEND_MODEL}")
     writer.close()
     model.save(checkpoint)
     print(f"trained in {seconds:.1f} s", file=sys.stderr)
