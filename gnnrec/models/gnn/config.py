@@ -118,8 +118,9 @@ class GNNConfig:
     induction_order: str = "earliest"
     induction_weight: float = 1.0  # weight of a new node's rating and ranking targets (1: as a warm node's)
     # fold-in only: a new node's predicted ratings move by the mean residual of its support ratings, shrunk by this
-    # ridge weight (sum of residuals / (n + reg)); None: no offset
-    fold_in_offset_reg: float | None = None
+    # ridge weight (sum of residuals / (n + reg)); None: no offset. 10: chosen on ML-100k validation cold users and
+    # films, for the default and the cold-start training (benchmarks/results/gnn_coldstart_induction.md)
+    fold_in_offset_reg: float | None = 10.0
 
     # ---- rating losses and optimisation
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)

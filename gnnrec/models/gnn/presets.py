@@ -48,16 +48,10 @@ ML100K_TRAINING: dict[str, Any] = {"dropout": 0.5, "node_dropout": 0.5, "patienc
 # (benchmarks/results/gnn_rank_neighbours.md)
 GENERIC_RANK_NEIGHBOURS = 50
 # cold-start training for a model that serves new people (`gnnrec recommend`, the `coldstart` suite): the shares of
-# users and movies seen as new per step, the epoch budget (its ranking snapshot is chosen on warm validation, and
-# longer fits rank new users worse) and the fold-in offset's ridge weight, chosen on ML-100k validation cold users
-# and films (benchmarks/results/gnn_coldstart_induction.md); off in the presets: it costs warm accuracy
-# (benchmarks/results/coldstart_warm/)
-COLDSTART_TRAINING: dict[str, Any] = {
-    "induction_users": 0.3,
-    "induction_movies": 0.1,
-    "max_epochs": 300,
-    "fold_in_offset_reg": 10.0,
-}
+# users and movies seen as new per step and the epoch budget (its ranking snapshot is chosen on warm validation, and
+# longer fits rank new users worse), chosen on ML-100k validation cold users (benchmarks/results/
+# gnn_coldstart_induction.md); off in the presets: it costs warm accuracy (benchmarks/results/coldstart_warm/)
+COLDSTART_TRAINING: dict[str, Any] = {"induction_users": 0.3, "induction_movies": 0.1, "max_epochs": 300}
 PRESETS: dict[str, dict[str, Any]] = {
     "ml-100k": {"rating_messages": "levels", "rank_neighbours": 0, **ML100K_TRAINING},
     FALLBACK_PRESET: {"rating_messages": "auto", "rank_neighbours": GENERIC_RANK_NEIGHBOURS, **ML100K_TRAINING},
