@@ -187,6 +187,23 @@ def test_recommend_known_user_from_checkpoint(trained_mf, ml100k_fixture_dir, ca
     assert rows[0]["reason"] is None  # a known user's list comes from the model, not from films they named
 
 
+def test_recommend_shows_a_films_title_year_not_its_release_dates(ml100k_fixture_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(ml100k_fixture_dir, data)
+    items = re.sub(r"\|01-Jan-\d{4}\|", "|14-Mar-2000|", (data / "u.item").read_bytes().decode("latin-1"))
+    (data / "u.item").write_bytes(items.encode("latin-1"))  # every film re-released in 2000
+    out = tmp_path / "bias"
+    assert main(["train", "bias", "--data-dir", str(data), "--out", str(out)]) == 0
+    capsys.readouterr()
+    code, text, _ = _run(capsys, "recommend", "--checkpoint", out, "--user", 3, "--json", "--data-dir", data)
+    rows = json.loads(text)["recommendations"]
+    assert code == 0 and rows
+    titled = [row for row in rows if row["title"] != "unknown"]  # the fixture's last film has no title or date
+    assert titled
+    for row in titled:  # the fixture's "Movie N (1950 + N % 48)"
+        assert (row["title"], row["year"]) == (f"Movie {row['movie_id']}", 1950 + row["movie_id"] % 48)
+
+
 def test_recommend_new_person_needs_a_model_that_folds_in_users(ml100k_fixture_dir, tmp_path, capsys):
     out = tmp_path / "mean"
     assert main(["train", "global-mean", "--data-dir", str(ml100k_fixture_dir), "--out", str(out)]) == 0

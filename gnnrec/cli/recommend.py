@@ -94,11 +94,6 @@ def _movie_index(flag: str, item: str, movie: str, is_id: bool, catalogue: Any) 
         raise ValueError(f"{flag} {item!r}: {error}") from None
 
 
-def _display_title(title: str, year: int | None) -> str:
-    suffix = f" ({year})"
-    return title[: -len(suffix)] if year and title.endswith(suffix) else title
-
-
 def _recommendation_rows(
     split: Any,
     movies: list[int],
@@ -106,24 +101,19 @@ def _recommendation_rows(
     reasons: list[str] | None = None,
     score_key: str = "predicted_rating",
 ) -> list[dict[str, Any]]:
-    from gnnrec.data.display import movie_columns
+    """One row per recommended movie: rank, the catalogue's id, title, year (the title's) and genres, score, reason."""
+    from gnnrec.serving.catalogue import Catalogue
 
-    columns = movie_columns(split.graph)
-    rows = []
-    for rank, (movie, score) in enumerate(zip(movies, scores, strict=True), start=1):
-        year = columns["year"][movie]
-        rows.append(
-            {
-                "rank": rank,
-                "movie_id": int(columns["raw_id"][movie]),
-                "title": _display_title(columns["title"][movie], year),
-                "year": year,
-                "genres": columns["genres"][movie],
-                score_key: round(float(score), 3),
-                "reason": None if reasons is None else reasons[rank - 1],
-            }
-        )
-    return rows
+    catalogue = Catalogue(split)
+    return [
+        {
+            "rank": rank,
+            **catalogue.movie(movie),
+            score_key: round(float(score), 3),
+            "reason": None if reasons is None else reasons[rank - 1],
+        }
+        for rank, (movie, score) in enumerate(zip(movies, scores, strict=True), start=1)
+    ]
 
 
 def _print_recommendations(rows: list[dict[str, Any]], score_key: str = "predicted_rating") -> None:
