@@ -95,16 +95,13 @@ def _movie_index(flag: str, item: str, movie: str, is_id: bool, catalogue: Any) 
 
 
 def _recommendation_rows(
-    split: Any,
+    catalogue: Any,
     movies: list[int],
     scores: list[float],
     reasons: list[str] | None = None,
     score_key: str = "predicted_rating",
 ) -> list[dict[str, Any]]:
     """One row per recommended movie: rank, the catalogue's id, title, year (the title's) and genres, score, reason."""
-    from gnnrec.serving.catalogue import Catalogue
-
-    catalogue = Catalogue(split)
     return [
         {
             "rank": rank,
@@ -190,7 +187,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         split = split_from_args(args)
         model = None
+    from gnnrec.serving.catalogue import Catalogue
+
     graph = split.graph
+    catalogue = Catalogue(split)
     if args.k > split.num_movies:
         raise ValueError(f"-k {args.k} exceeds the {split.num_movies} movies of {split.name}")
     if args.user is not None:
@@ -213,7 +213,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         )
     else:
         from gnnrec.data.titles import natural_title
-        from gnnrec.serving.catalogue import Catalogue
 
         occupations = getattr(graph, "occupation_names", None)
         features = None
@@ -232,7 +231,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             if not missing:  # the feature layout checks the person before any time is spent on training
                 row = split.user_layout.encode(age=args.age, gender=args.gender, occupation=args.occupation)
                 features = row.view(1, -1) if row.numel() else None
-        catalogue = Catalogue(split)
         levels = [float(v) for v in split.rating_levels.tolist()]
         named: dict[int, tuple[str, str]] = {}
         ratings = _parse_rated("--liked", args.liked or [], split.rating_max, levels, catalogue, named)
@@ -265,7 +263,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             f"top {args.k} for a new person ({', '.join(profile + [''])}{len(ratings)} rated movie(s)) by {model.name}"
         )
     score_key = "predicted_rating" if model.predicts_ratings else "score"
-    rows = _recommendation_rows(split, movies, scores, reasons, score_key)
+    rows = _recommendation_rows(catalogue, movies, scores, reasons, score_key)
     if args.json:
         print(json.dumps({"heading": heading, "recommendations": rows}, indent=2))
     else:

@@ -100,6 +100,7 @@ class GNNModel(RatingModel):
         self._embeddings: list[tuple[Tensor, Tensor]] | None = None
         self._encoding: tuple[TrainingGraph, Any] | None = None  # while training: the device graph, its adjacency
         self._fold_in_layout: tuple[TrainingGraph, GrownAdjacency | None] | None = None  # the graph it was built for
+        self._fitted_statistics: tuple[TrainingGraph, tuple[Tensor, Tensor]] | None = None  # likewise
         self.preset_name: str | None = None  # the preset the last fit took its unset fields from
         self.fit_config: GNNConfig | None = None  # self.config with the preset (and "auto") filled in
 
@@ -151,7 +152,7 @@ class GNNModel(RatingModel):
         """Serve from these networks (validation swaps in the averaged weights); ``encoding``: the graph and its
         prebuilt adjacency to encode with (training keeps them on its device), ``None``: :attr:`graph`."""
         self.members, self.rank_members, self._encoding = list(members), list(rank_members), encoding
-        self._embeddings = self._rank_embeddings = self._fold_in_layout = None
+        self._embeddings = self._rank_embeddings = self._fold_in_layout = self._fitted_statistics = None
 
     def refit_overrides(self) -> dict[str, int]:
         """Config overrides that repeat what validation selected when fitting again without validation
@@ -317,7 +318,10 @@ class GNNModel(RatingModel):
         statistics = None
         if self.fit_config.rating_stats:  # the fitted nodes' from the training graph, the new nodes' from their support
             values = (self.members or self.rank_members)[0].encoder.stat_values
-            fixed = rating_statistics(graph.edge_index, graph.rating_index, values, num_users, num_movies)
+            if self._fitted_statistics is None or self._fitted_statistics[0] is not graph:
+                fitted = rating_statistics(graph.edge_index, graph.rating_index, values, num_users, num_movies)
+                self._fitted_statistics = (graph, fitted)
+            fixed = self._fitted_statistics[1]
             new = rating_statistics(new_edges, level, values, user_x.size(0), movie_x.size(0))
             statistics = (
                 torch.cat([fixed[0], new[0][num_users:]]),
@@ -409,4 +413,4 @@ class GNNModel(RatingModel):
                     member.load_state_dict(member_state)
                     members.append(member.eval())
         self.selected_epochs = list(state.get("selected_epochs", []))
-        self._embeddings = self._rank_embeddings = self._fold_in_layout = None
+        self._embeddings = self._rank_embeddings = self._fold_in_layout = self._fitted_statistics = None

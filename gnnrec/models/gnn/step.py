@@ -136,8 +136,8 @@ class StepPlan:
         full_adjacency: the encoder's matrices of the whole graph (``member.adjacency``), for steps that drop
             no edge.
         arrival: each edge's share of its user's / movie's ratings given before it
-            (:func:`~gnnrec.models.gnn.graph.arrival_shares`), which ``induction_order="earliest"`` reads;
-            ``None``: no rating times (new nodes keep random edges).
+            (:func:`~gnnrec.models.gnn.graph.arrival_shares`): induction keeps a new node's earliest edges;
+            ``None`` (``induction_order="random"``, or no rating times): random edges.
     """
 
     def __init__(
@@ -150,8 +150,7 @@ class StepPlan:
     ) -> None:
         self.config, self.graph, self.full_adjacency = config, graph, full_adjacency
         device = graph.edge_index.device
-        earliest = config.induction_order == "earliest" and arrival is not None
-        self.arrival = tuple(share.to(device) for share in arrival) if earliest else None
+        self.arrival = None if arrival is None else tuple(share.to(device) for share in arrival)
         self.world = distributed.world_size()
         self.num_users, self.num_movies = graph.num_users, graph.num_movies
         self.num_edges = graph.edge_index.size(1)
