@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             f"- chosen λ {model.reg:g} ({metric} {chosen[metric]:.4f}; grid edges {history[0]['reg']:g} and "
             f"{history[-1]['reg']:g})",
             f"- peak resident memory of the process {peak:.2f} GiB; the fit's estimate "
-            f"{fit_memory_estimate(split.num_movies) / 2**30:.2f} GiB",
+            f"{fit_memory_estimate(split.num_movies, split.num_users) / 2**30:.2f} GiB",
         ]
         if args.inversion:
             gram = gram_matrix(split)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import scipy.sparse
 import torch
 
+from gnnrec.data import load_split
 from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, create_model
-from gnnrec.models.ease import GramSpectrum, ease_weights
+from gnnrec.models.ease import GramSpectrum, UserGramSpectrum, ease_weights, symmetric_product
 
 PEERS = ["popularity", "ease", "lightgcn"]
 
@@ -58,7 +60,59 @@ def test_one_decomposition_gives_every_lambdas_weights_and_scores():
         spectrum.weights(0.0)
 
 
-def test_ease_grid_search_picks_the_lambda_that_per_lambda_inversion_picks(tiny_split):
+def test_user_side_decomposition_gives_every_lambdas_weights_and_scores():
+    """A wide catalogue (users < movies) through the Woodbury identity equals the movie-side closed form."""
+    x = (torch.rand(15, 40, generator=torch.Generator().manual_seed(2)) < 0.3).double()
+    x[:, 5] = 0.0  # a movie nobody rated
+    x[3] = 0.0  # a user with no interactions: a zero eigenvalue of XXᵀ
+    spectrum = UserGramSpectrum(scipy.sparse.csr_matrix(x.numpy()))
+    new_rows = (torch.rand(4, 40, generator=torch.Generator().manual_seed(3)) < 0.3).double()
+    users = torch.tensor([0, 3, 7, 2])
+    for reg in (1.0, 30.0, 1e6):
+        expected = ease_weights(x.T @ x, reg)
+        torch.testing.assert_close(spectrum.weights(reg), expected, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(
+            spectrum.precision_diagonal(reg), torch.linalg.inv(x.T @ x + reg * torch.eye(40)).diagonal()
+        )
+        scale = float((x @ expected).abs().max())
+        torch.testing.assert_close(
+            spectrum.scores(new_rows.float(), reg), (new_rows @ expected).float(), rtol=1e-4, atol=1e-6 * scale
+        )
+        torch.testing.assert_close(
+            spectrum.training_scores(users, x[users].float(), reg),
+            (x[users] @ expected).float(),
+            rtol=1e-4,
+            atol=1e-6 * scale,
+        )
+    with pytest.raises(ValueError, match="positive"):
+        spectrum.weights(0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_symmetric_product_is_the_full_gram_of_the_rows(dtype):
+    factor = torch.randn(9, 9, generator=torch.Generator().manual_seed(4), dtype=dtype)
+    torch.testing.assert_close(symmetric_product(factor), factor @ factor.T)
+
+
+def test_ease_wide_and_tall_decompositions_choose_the_same_lambda_and_weights(tiny_split, monkeypatch):
+    import gnnrec.models.ease as ease_module
+
+    assert tiny_split.num_users < tiny_split.num_movies  # the fixture is a wide catalogue
+    grid = (0.5, 3.0, 20.0, 1e3)
+    user_side = create_model("ease", {"reg_grid": grid}).fit(tiny_split)
+    monkeypatch.setattr(ease_module, "wide", lambda num_movies, num_users: False)  # the movie-side decomposition
+    movie_side = create_model("ease", {"reg_grid": grid}).fit(tiny_split)
+    assert user_side.reg == movie_side.reg
+    for a, b in zip(user_side.history, movie_side.history, strict=True):
+        assert abs(a["val_ndcg@10"] - b["val_ndcg@10"]) < 1e-6
+    torch.testing.assert_close(user_side.weights, movie_side.weights, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", ["wide", "tall"])
+def test_ease_grid_search_picks_the_lambda_that_per_lambda_inversion_picks(shape, tiny_split):
+    if shape == "tall":  # more users than movies: the movie-side decomposition
+        tiny_split = load_split("synthetic", num_users=60, num_movies=25, num_ratings=600, log=False)
+
     grid = (0.5, 3.0, 20.0, 1e3)
     searched = create_model("ease", {"reg_grid": grid}).fit(tiny_split)
     per_lambda = {reg: create_model("ease", {"reg": reg}).fit(tiny_split) for reg in grid}

@@ -7,14 +7,22 @@ validation part by a top-K metric (``selection_metric``, default ``ndcg@10``). T
 training-only fit after selection (the benchmark runner refits on train + validation with
 ``refit_overrides``) and scores from each user's training interactions.
 
-The λ search costs one decomposition: the Gram matrix is diagonalised once, ``XᵀX = QΛQᵀ`` (float64,
-:class:`GramSpectrum`), so that ``P(λ) = Q diag(1/(Λ+λ)) Qᵀ`` for every λ. A candidate λ is scored on the
-validation users straight from the factors (``X_u P = ((X_u Q) / (Λ+λ)) Qᵀ``, ``diag P = (Q∘Q) / (Λ+λ)``),
-never forming its ``B``; only the chosen λ's ``B`` is built. A single given λ (``reg``) is one inversion.
+The λ search costs one decomposition, of the smaller of the two Gram matrices:
 
-``X`` is kept sparse (CSR) and scored a chunk of users at a time; the dense ``movies × movies`` Gram
-matrix and its factors are what limit the catalogue size, so the fit first estimates that memory
-(:func:`fit_memory_estimate`) and refuses with a ``MemoryError`` when it exceeds what is available.
+- movies ≤ users: ``XᵀX = QΛQᵀ`` (float64, :class:`GramSpectrum`), so that ``P(λ) = Q diag(1/(Λ+λ)) Qᵀ``;
+  a candidate λ is scored on the validation users straight from the factors (``X_u P = ((X_u Q) / (Λ+λ))
+  Qᵀ``, ``diag P = (Q∘Q) / (Λ+λ)``).
+- users < movies (a wide catalogue): ``XXᵀ = UΛUᵀ`` (:class:`UserGramSpectrum`) and the Woodbury identity
+  ``P(λ) = (I − Xᵀ(XXᵀ + λI)⁻¹X) / λ``, so that every λ costs products with the sparse ``X`` and
+  ``users × users`` matrices, and ``movies × movies`` is formed once, for the chosen λ.
+
+A candidate λ never forms its ``B``; only the chosen λ's ``B`` is built. A single given λ (``reg``) is one
+inversion (or, for a wide catalogue, one ``users × users`` decomposition).
+
+``X`` is kept sparse (CSR) and scored a chunk of users at a time; the dense ``movies × movies`` matrices
+(and, for a wide catalogue, the ``movies × users`` factors) are what limit the catalogue size, so the fit first
+estimates that memory (:func:`fit_memory_estimate`) and refuses with a ``MemoryError`` when it exceeds what is
+available.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 import scipy.sparse
 import torch
 from threadpoolctl import threadpool_limits
@@ -35,12 +44,18 @@ from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
+from gnnrec.nn.sparse import csr_tensor
 from gnnrec.utils import available_memory
 
-# Bytes per movie² at the fit's peak: the float64 Gram matrix (8), torch.linalg.eigh's input copy, eigenvectors
-# and divide-and-conquer workspace (8 + 8 + 16), then the float32 eigenvectors for scoring (4), the chosen λ's
-# float64 P (8) and float32 B (4); a single λ's torch.linalg.inv needs less.
-FIT_BYTES_PER_MOVIE_PAIR = 56
+# Bytes per entry of the decomposed Gram matrix (movies² or, for a wide catalogue, users²) at the fit's peak: the
+# float64 Gram matrix (8), eigh's input copy, eigenvectors and divide-and-conquer workspace (8 + 8 + 16), then the
+# float32 eigenvectors for scoring (4), the chosen λ's float64 P (8) and float32 B (4); a single λ's
+# torch.linalg.inv needs less.
+FIT_BYTES_PER_GRAM_ENTRY = 56
+# A wide catalogue's fit also holds the chosen λ's float64 P and float32 B (movies²) and the float64 and float32
+# factors XᵀU and their float64 squares, with the float64 XᵀM and its transpose (movies × users).
+WIDE_BYTES_PER_MOVIE_PAIR = 12
+WIDE_BYTES_PER_MOVIE_USER = 36
 # λ grid: log-spaced over six decades (about three points a decade), holding the earlier 50..1000 grid, so that
 # the chosen λ lies inside it on ML-100k and on Douban-like data.
 REG_GRID = (1.0, 3.0, 10.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6)
@@ -66,6 +81,11 @@ class EASEConfig:
         positive = Range(0.0, low_open=True)
         check_config(self, {"reg": positive, "reg_grid": positive, "min_rating": Range(0.0)})
         check_selection_metric(self.selection_metric)
+
+
+def gram_of(interactions: scipy.sparse.csr_matrix, device: torch.device | str = "cpu") -> Tensor:
+    """``XᵀX`` of a sparse interaction matrix, dense float64: integer counts, exact (what a dense product gives)."""
+    return torch.from_numpy((interactions.T @ interactions).toarray()).to(device)
 
 
 def ease_weights(gram: Tensor, reg: float) -> Tensor:
@@ -132,14 +152,121 @@ class GramSpectrum:
         return weights
 
 
-def fit_memory_estimate(num_movies: int) -> int:
-    """Bytes an EASE fit needs for its dense ``movies × movies`` matrices."""
-    return FIT_BYTES_PER_MOVIE_PAIR * num_movies * num_movies
+class UserGramSpectrum:
+    """EASE's ``P(λ) = (XᵀX + λI)⁻¹`` for any λ from the eigendecomposition of the *user* Gram matrix
+    ``XXᵀ = UΛUᵀ``, for catalogues wider than their user base.
+
+    By the Woodbury identity ``P(λ) = (I − Xᵀ M(λ) X) / λ`` with ``M(λ) = (XXᵀ + λI)⁻¹ / λ =
+    U diag(1/(λ(Λ+λ))) Uᵀ``, so a λ costs products with the sparse ``X`` and ``users × users`` matrices instead
+    of a ``movies × movies`` decomposition. The same methods as :class:`GramSpectrum`.
+
+    Args:
+        interactions: the binary ``[users, movies]`` training matrix (SciPy CSR).
+        device: where the factors live.
+    """
+
+    def __init__(self, interactions: scipy.sparse.csr_matrix, device: torch.device | str = "cpu") -> None:
+        device = torch.device(device)
+        gram = (interactions @ interactions.T).toarray()
+        if device.type == "cpu":  # as GramSpectrum: SciPy's LAPACK under torch's thread policy
+            with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+                values, vectors = scipy.linalg.eigh(gram, driver="evd", overwrite_a=True)  # faster than evr here
+            self.eigenvalues, self.eigenvectors = torch.from_numpy(values), torch.from_numpy(vectors)
+        else:
+            self.eigenvalues, self.eigenvectors = torch.linalg.eigh(torch.from_numpy(gram).to(device))
+        del gram
+        self._training_product: tuple[float, Tensor] | None = None
+        transpose = interactions.T.tocsr()
+        crow, col = torch.from_numpy(transpose.indptr).long(), torch.from_numpy(transpose.indices).long()
+        ones = torch.ones(len(col), dtype=torch.float64)
+        self.transpose = csr_tensor(crow, col, ones, transpose.shape).to(device)  # Xᵀ, float64
+        self.transpose32 = csr_tensor(crow, col, ones.float(), transpose.shape).to(device)
+        self.factors = self.transpose @ self.eigenvectors  # XᵀU, [movies, users]
+        self.factors32 = self.factors.float()
+        self.squared = self.factors * self.factors
+        self.eigenvectors32 = self.eigenvectors.float()
+
+    def inverse_spectrum(self, reg: float) -> Tensor:
+        """``1 / (λ(Λ + λ))``, the spectrum of ``M(λ)``."""
+        if reg <= 0:
+            raise ValueError(f"ease: the regularisation λ must be positive, got {reg}")
+        return 1.0 / (reg * (self.eigenvalues.clamp_min(0) + reg))
+
+    def woodbury_diagonal(self, reg: float) -> Tensor:
+        """``diag(Xᵀ M(λ) X) = (XᵀU ∘ XᵀU) @ (1/(λ(Λ+λ)))``, ``[movies]``: what ``diag P`` falls short of ``1/λ``."""
+        return self.squared @ self.inverse_spectrum(reg)
+
+    def precision_diagonal(self, reg: float) -> Tensor:
+        """``diag P(λ) = 1/λ − diag(Xᵀ M(λ) X)``, ``[movies]``."""
+        return 1.0 / reg - self.woodbury_diagonal(reg)
+
+    def scores(self, rows: Tensor, reg: float) -> Tensor:
+        """``X_u B(λ) = X_u − (X_u P) diag(1/diag P)`` for dense float32 rows ``X_u`` (``[n, movies]``), float32.
+
+        With ``C = X_u Xᵀ M X = ((X_u XᵀU) / (λ(Λ+λ))) UᵀX`` and ``s = diag(Xᵀ M X)``, this is
+        ``(C − X_u diag(s)) diag(1/diag P)``, which avoids subtracting nearly equal terms on rated movies.
+        """
+        projected = (rows.to_sparse_csr() @ self.factors32) * self.inverse_spectrum(reg).float()
+        correction = (self.transpose32 @ (projected @ self.eigenvectors32.T).T).T
+        shortfall = self.woodbury_diagonal(reg)
+        return (correction - rows * shortfall.float()) / (1.0 / reg - shortfall).float()
+
+    def training_scores(self, users: Tensor, rows: Tensor, reg: float) -> Tensor:
+        """:meth:`scores` of training users from their own rows ``rows = X[users]``, faster for a λ search.
+
+        For a training row ``X_u Xᵀ U = U_u Λ``, so ``C = F(λ)[users] X`` with ``F(λ) = U diag(Λ/(λ(Λ+λ))) Uᵀ``,
+        computed once per λ (a symmetric product) and kept for the next chunk of users.
+        """
+        if self._training_product is None or self._training_product[0] != reg:
+            spectrum = self.eigenvalues.clamp_min(0) * self.inverse_spectrum(reg)
+            self._training_product = (reg, symmetric_product((self.eigenvectors * spectrum.sqrt()).float()))
+        inner = self._training_product[1][users.to(self.eigenvalues.device)]
+        correction = (self.transpose32 @ inner.T).T
+        shortfall = self.woodbury_diagonal(reg)
+        return (correction - rows * shortfall.float()) / (1.0 / reg - shortfall).float()
+
+    def weights(self, reg: float) -> Tensor:
+        """``B(λ)`` as :func:`ease_weights` gives it (float64, zero diagonal)."""
+        self._training_product = None  # the search is over: free its users × users product
+        inner = symmetric_product(self.eigenvectors * self.inverse_spectrum(reg).sqrt())  # M(λ), [users, users]
+        half = (self.transpose @ inner).T.contiguous()  # M X, [users, movies]
+        precision = (self.transpose @ half).neg_()  # −Xᵀ M X, [movies, movies]
+        precision.diagonal().add_(1.0 / reg)
+        precision.div_(-precision.diagonal().clone()[None, :])
+        return precision.fill_diagonal_(0.0)
 
 
-def check_fit_memory(num_movies: int, device: torch.device) -> None:
+def symmetric_product(factor: Tensor) -> Tensor:
+    """``A Aᵀ`` for a square ``A``; on CPU by BLAS ``syrk``, which computes one triangle (half the work of a GEMM)."""
+    if factor.device.type != "cpu":
+        return factor @ factor.T
+    syrk = scipy.linalg.blas.dsyrk if factor.dtype == torch.float64 else scipy.linalg.blas.ssyrk
+    out = np.zeros(factor.shape, dtype=factor.numpy().dtype, order="F")
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+        syrk(1.0, factor.numpy(), beta=0.0, c=out, overwrite_c=True)  # the upper triangle; the lower stays 0
+    lower = torch.from_numpy(out).T  # C-contiguous: the product's lower triangle, zeros above the diagonal
+    return lower.add_(lower.T.triu(1))
+
+
+def wide(num_movies: int, num_users: int | None) -> bool:
+    """Whether EASE decomposes the user Gram matrix (:class:`UserGramSpectrum`): fewer users than movies."""
+    return num_users is not None and num_users < num_movies
+
+
+def fit_memory_estimate(num_movies: int, num_users: int | None = None) -> int:
+    """Bytes an EASE fit needs for its dense matrices (``num_users=None``: the movie-side decomposition)."""
+    if not wide(num_movies, num_users):
+        return FIT_BYTES_PER_GRAM_ENTRY * num_movies * num_movies
+    return (
+        FIT_BYTES_PER_GRAM_ENTRY * num_users * num_users
+        + WIDE_BYTES_PER_MOVIE_PAIR * num_movies * num_movies
+        + WIDE_BYTES_PER_MOVIE_USER * num_movies * num_users
+    )
+
+
+def check_fit_memory(num_movies: int, device: torch.device, num_users: int | None = None) -> None:
     """Refuse (``MemoryError``) a fit whose dense matrices would not fit, instead of being killed mid-way."""
-    need, have = fit_memory_estimate(num_movies), available_memory(device)
+    need, have = fit_memory_estimate(num_movies, num_users), available_memory(device)
     if need > have:
         raise MemoryError(
             f"EASE needs about {need / 2**30:.1f} GiB on {device} for its dense {num_movies:,} × {num_movies:,} "
@@ -157,7 +284,9 @@ class EASE(RatingModel):
     fold_in_kinds = ("users",)
     config_class = EASEConfig
     predicts_ratings = False
-    _candidate: tuple[GramSpectrum, float] | None = None  # during the λ search: score from these factors
+    _candidate: tuple[GramSpectrum | UserGramSpectrum, float] | None = (
+        None  # during the λ search: score from these factors
+    )
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         cfg = self.config
@@ -165,27 +294,31 @@ class EASE(RatingModel):
         start = time.perf_counter()
         device = self.device
         train = split.train
-        check_fit_memory(split.num_movies, device)
+        check_fit_memory(split.num_movies, device, split.num_users)
         keep = train.rating >= cfg.min_rating
-        # Gram matrix from the sparse X: integer counts, exact in float64 (what a dense XᵀX gives)
         rows = scipy.sparse.csr_matrix(
             (np.ones(int(keep.sum())), (train.user[keep].numpy(), train.movie[keep].numpy())),
             shape=(split.num_users, split.num_movies),
         )
         rows.sum_duplicates()
         rows.data[:] = 1.0
-        gram = torch.from_numpy((rows.T @ rows).toarray()).to(device)
         self._set_interactions(torch.from_numpy(rows.indptr).long(), torch.from_numpy(rows.indices).long())
         grid = [cfg.reg] if cfg.reg is not None else list(cfg.reg_grid)
         if len(grid) > 1 and len(split.val) == 0:
             raise ValueError("ease: choosing λ needs validation ratings; set reg explicitly")
+        spectrum: GramSpectrum | UserGramSpectrum | None = None
+        if wide(split.num_movies, split.num_users):
+            spectrum = UserGramSpectrum(rows, device)
         if len(grid) == 1:
             self.reg = float(grid[0])
-            self.weights = ease_weights(gram, self.reg).float().cpu()
+            weights = (
+                spectrum.weights(self.reg) if spectrum is not None else ease_weights(gram_of(rows, device), self.reg)
+            )
+            self.weights = weights.float().cpu()
             self.history.append({"epoch": 1, "reg": self.reg, "seconds": time.perf_counter() - start})
             return
-        spectrum = GramSpectrum(gram)
-        del gram
+        if spectrum is None:
+            spectrum = GramSpectrum(gram_of(rows, device))
         best, best_reg = None, grid[0]
         self.weights = None
         for epoch, reg in enumerate(grid, start=1):
@@ -229,7 +362,11 @@ class EASE(RatingModel):
     def _score_matrix(self, users: Tensor) -> Tensor:
         if self._candidate is not None:
             spectrum, reg = self._candidate
-            return spectrum.scores(self._dense_rows(users).to(spectrum.eigenvectors32.device), reg).cpu()
+            if isinstance(spectrum, UserGramSpectrum):
+                return spectrum.training_scores(
+                    users, self._dense_rows(users).to(spectrum.eigenvectors.device), reg
+                ).cpu()
+            return spectrum.scores(self._dense_rows(users).to(spectrum.eigenvectors.device), reg).cpu()
         return self._dense_rows(users) @ self.weights
 
     def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
