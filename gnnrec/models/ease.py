@@ -48,10 +48,10 @@ from gnnrec.nn.sparse import csr_tensor
 from gnnrec.utils import available_memory
 
 # Bytes per entry of the decomposed Gram matrix (movies² or, for a wide catalogue, users²) at the fit's peak: the
-# float64 Gram matrix (8), eigh's input copy, eigenvectors and divide-and-conquer workspace (8 + 8 + 16), then the
-# float32 eigenvectors for scoring (4), the chosen λ's float64 P (8) and float32 B (4); a single λ's
-# torch.linalg.inv needs less.
-FIT_BYTES_PER_GRAM_ENTRY = 56
+# float64 Gram matrix (8), eigh's input copy, eigenvectors and divide-and-conquer workspace (8 + 8 + 16), then a
+# candidate λ's float32 scaled eigenvectors and symmetric product (4 + 4), the chosen λ's float64 P (8) and float32
+# B (4); a single λ's torch.linalg.inv needs less.
+FIT_BYTES_PER_GRAM_ENTRY = 60
 # A wide catalogue's fit also holds the chosen λ's float64 P and float32 B (movies²) and the float64 and float32
 # factors XᵀU and their float64 squares, with the float64 XᵀM and its transpose (movies × users).
 WIDE_BYTES_PER_MOVIE_PAIR = 12
@@ -126,7 +126,7 @@ class GramSpectrum:
     def _set_factors(self, eigenvalues: Tensor, eigenvectors: Tensor) -> None:
         self.eigenvalues, self.eigenvectors = eigenvalues, eigenvectors
         self.squared = self.eigenvectors * self.eigenvectors  # diag P(λ) = (Q∘Q) @ (1/(Λ+λ))
-        self.eigenvectors32 = self.eigenvectors.float()  # scoring candidates: float32, as the fitted B scores
+        self._precision: tuple[float, Tensor] | None = None  # (λ, float32 P(λ)) of the last λ scored
 
     def inverse_spectrum(self, reg: float) -> Tensor:
         """``1 / (Λ + λ)``; λ > 0 keeps it finite (the eigenvalues of ``XᵀX`` are ≥ 0 up to rounding)."""
@@ -139,13 +139,21 @@ class GramSpectrum:
         return self.squared @ self.inverse_spectrum(reg)
 
     def scores(self, rows: Tensor, reg: float) -> Tensor:
-        """``X_u B(λ) = X_u − (X_u P) diag(1/diag P)`` for dense float32 rows ``X_u`` (``[n, movies]``), float32."""
-        inverse = self.inverse_spectrum(reg).float()
-        projected = (rows @ self.eigenvectors32) * inverse
-        return rows - (projected @ self.eigenvectors32.T) / self.precision_diagonal(reg).float()
+        """``X_u B(λ) = X_u − (X_u P) diag(1/diag P)`` for dense float32 rows ``X_u`` (``[n, movies]``), float32.
+
+        ``P(λ)`` is formed once per λ in float32 (a symmetric product, half a matrix product) and kept for the
+        next chunk of rows; the sparse rows then multiply it.
+        """
+        if self._precision is None or self._precision[0] != reg:
+            self._precision = None  # free the previous λ's before forming this one
+            factor = (self.eigenvectors * self.inverse_spectrum(reg).sqrt()).float()
+            self._precision = (reg, symmetric_product(factor))
+        product = rows.to_sparse_csr() @ self._precision[1]
+        return rows - product / self.precision_diagonal(reg).float()
 
     def weights(self, reg: float) -> Tensor:
         """``B(λ)`` as :func:`ease_weights` gives it (float64, zero diagonal)."""
+        self._precision = None  # the search is over: free its float32 P
         precision = (self.eigenvectors * self.inverse_spectrum(reg)) @ self.eigenvectors.T
         weights = -precision / self.precision_diagonal(reg)[None, :]
         weights.fill_diagonal_(0.0)
