@@ -88,6 +88,15 @@ def test_train_with_seed_overrides_and_test_evaluation(steps_model, ml100k_fixtu
     assert code == 0 and json.loads((tmp_path / "mf" / "config.json").read_text())["config"]["seed"] == 7
 
 
+def test_train_prints_a_ranking_only_models_table(ml100k_fixture_dir, tmp_path, capsys):
+    code, stdout, _ = _run(capsys, "train", "popularity", "--data-dir", ml100k_fixture_dir, "--out", tmp_path / "p",
+                           "--evaluate-test")  # fmt: skip
+    assert code == 0
+    rmse = next(line for line in stdout.splitlines() if line.startswith("rmse"))
+    assert rmse.split()[1:] == ["–", "–"]  # no ratings predicted: not defined, for val and test
+    assert any(line.startswith("ndcg@10") and "–" not in line for line in stdout.splitlines())
+
+
 def test_train_writes_under_gnnrec_home_by_default(ml100k_fixture_dir, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("GNNREC_HOME", str(tmp_path / "home"))
     code, stdout, _ = _run(capsys, "train", "global-mean", "--data-dir", ml100k_fixture_dir)

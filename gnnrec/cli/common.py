@@ -161,10 +161,15 @@ def command_line(argv: list[str] | None) -> str:
 
 
 def format_metrics_table(results: list[Any]) -> str:
-    """Evaluation results side by side: one row per metric, one column per evaluated part."""
+    """Evaluation results side by side: one row per metric, one column per evaluated part; "–" where a metric is
+    not defined (rating metrics of a ranking-only model)."""
+
+    def cell(value: float | None) -> str:
+        return "–" if value is None else f"{value:.4f}"
+
     names = list(dict.fromkeys(name for result in results for name in result.metrics))
     header = ["metric"] + [f"{r.model} {r.split} {r.part}" for r in results]
-    rows = [[name] + [f"{r.metrics.get(name, float('nan')):.4f}" for r in results] for name in names]
+    rows = [[name] + [cell(r.metrics.get(name, float("nan"))) for r in results] for name in names]
     rows.append(["ratings"] + [str(r.num_ratings) for r in results])
     rows.append(["users"] + [str(r.num_users) for r in results])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
