@@ -44,7 +44,7 @@ from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
-from gnnrec.nn.sparse import csr_tensor
+from gnnrec.nn.sparse import csr_tensor, dense_to_csr
 from gnnrec.utils import available_memory
 
 # Bytes per entry of the decomposed Gram matrix (movies² or, for a wide catalogue, users²) at the fit's peak: the
@@ -148,7 +148,7 @@ class GramSpectrum:
             self._precision = None  # free the previous λ's before forming this one
             factor = (self.eigenvectors * self.inverse_spectrum(reg).sqrt()).float()
             self._precision = (reg, symmetric_product(factor))
-        product = rows.to_sparse_csr() @ self._precision[1]
+        product = dense_to_csr(rows) @ self._precision[1]
         return rows - product / self.precision_diagonal(reg).float()
 
     def weights(self, reg: float) -> Tensor:
@@ -214,7 +214,7 @@ class UserGramSpectrum:
         With ``C = X_u Xᵀ M X = ((X_u XᵀU) / (λ(Λ+λ))) UᵀX`` and ``s = diag(Xᵀ M X)``, this is
         ``(C − X_u diag(s)) diag(1/diag P)``, which avoids subtracting nearly equal terms on rated movies.
         """
-        projected = (rows.to_sparse_csr() @ self.factors32) * self.inverse_spectrum(reg).float()
+        projected = (dense_to_csr(rows) @ self.factors32) * self.inverse_spectrum(reg).float()
         correction = (self.transpose32 @ (projected @ self.eigenvectors32.T).T).T
         shortfall = self.woodbury_diagonal(reg)
         return (correction - rows * shortfall.float()) / (1.0 / reg - shortfall).float()
