@@ -126,7 +126,7 @@ class GramSpectrum:
     def _set_factors(self, eigenvalues: Tensor, eigenvectors: Tensor) -> None:
         self.eigenvalues, self.eigenvectors = eigenvalues, eigenvectors
         self.squared = self.eigenvectors * self.eigenvectors  # diag P(λ) = (Q∘Q) @ (1/(Λ+λ))
-        self._precision: tuple[float, Tensor] | None = None  # (λ, float32 P(λ)) of the last λ scored
+        self._precision: tuple[float, Tensor] | None = None  # (λ, float32 C(λ)) of the last λ scored
 
     def inverse_spectrum(self, reg: float) -> Tensor:
         """``1 / (Λ + λ)``; λ > 0 keeps it finite (the eigenvalues of ``XᵀX`` are ≥ 0 up to rounding)."""
@@ -141,19 +141,28 @@ class GramSpectrum:
     def scores(self, rows: Tensor, reg: float) -> Tensor:
         """``X_u B(λ) = X_u − (X_u P) diag(1/diag P)`` for dense float32 rows ``X_u`` (``[n, movies]``), float32.
 
-        ``P(λ)`` is formed once per λ in float32 (a symmetric product, half a matrix product) and kept for the
-        next chunk of rows; the sparse rows then multiply it.
+        With ``P(λ) = I/λ − C(λ)``, ``C(λ) = Q diag(Λ/(λ(Λ+λ))) Qᵀ`` and ``s = diag C``, this is
+        ``(X_u C − X_u diag(s)) diag(1/diag P)``. ``C`` is formed once per λ in float32 (a symmetric product, half
+        a matrix product) and kept for the next chunk of rows; the sparse rows then multiply it. Forming ``C``
+        rather than ``P`` keeps float32 exact enough at large λ, where ``P`` is nearly ``I/λ`` and its small
+        off-diagonal entries would be differences of nearly equal terms.
         """
         if self._precision is None or self._precision[0] != reg:
             self._precision = None  # free the previous λ's before forming this one
-            factor = (self.eigenvectors * self.inverse_spectrum(reg).sqrt()).float()
+            factor = (self.eigenvectors * self.correction_spectrum(reg).sqrt()).float()
             self._precision = (reg, symmetric_product(factor))
-        product = dense_to_csr(rows) @ self._precision[1]
-        return rows - product / self.precision_diagonal(reg).float()
+        correction = dense_to_csr(rows) @ self._precision[1]
+        shortfall = self.squared @ self.correction_spectrum(reg)
+        return (correction - rows * shortfall.float()) / self.precision_diagonal(reg).float()
+
+    def correction_spectrum(self, reg: float) -> Tensor:
+        """``Λ / (λ(Λ + λ)) = 1/λ − 1/(Λ + λ)``, the spectrum of ``C(λ) = I/λ − P(λ)``."""
+        values = self.eigenvalues.clamp_min(0)
+        return values * self.inverse_spectrum(reg) / reg
 
     def weights(self, reg: float) -> Tensor:
         """``B(λ)`` as :func:`ease_weights` gives it (float64, zero diagonal)."""
-        self._precision = None  # the search is over: free its float32 P
+        self._precision = None  # the search is over: free its float32 C
         precision = (self.eigenvectors * self.inverse_spectrum(reg)) @ self.eigenvectors.T
         weights = -precision / self.precision_diagonal(reg)[None, :]
         weights.fill_diagonal_(0.0)
