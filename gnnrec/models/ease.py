@@ -10,8 +10,8 @@ training-only fit after selection (the benchmark runner refits on train + valida
 The λ search costs one decomposition, of the smaller of the two Gram matrices:
 
 - movies ≤ users: ``XᵀX = QΛQᵀ`` (float64, :class:`GramSpectrum`), so that ``P(λ) = Q diag(1/(Λ+λ)) Qᵀ``;
-  a candidate λ is scored on the validation users straight from the factors (``X_u P = ((X_u Q) / (Λ+λ))
-  Qᵀ``, ``diag P = (Q∘Q) / (Λ+λ)``).
+  a candidate λ is scored on the validation users straight from the factors, through
+  ``C(λ) = I/λ − P(λ) = Q diag(Λ/(λ(Λ+λ))) Qᵀ`` (one symmetric product per λ) and ``diag P = (Q∘Q) / (Λ+λ)``.
 - users < movies (a wide catalogue): ``XXᵀ = UΛUᵀ`` (:class:`UserGramSpectrum`) and the Woodbury identity
   ``P(λ) = (I − Xᵀ(XXᵀ + λI)⁻¹X) / λ``, so that every λ costs products with the sparse ``X`` and
   ``users × users`` matrices, and ``movies × movies`` is formed once, for the chosen λ.
@@ -203,7 +203,7 @@ class UserGramSpectrum:
         self.squared = self.factors * self.factors
         self.eigenvectors32 = self.eigenvectors.float()
 
-    def inverse_spectrum(self, reg: float) -> Tensor:
+    def woodbury_spectrum(self, reg: float) -> Tensor:
         """``1 / (λ(Λ + λ))``, the spectrum of ``M(λ)``."""
         if reg <= 0:
             raise ValueError(f"ease: the regularisation λ must be positive, got {reg}")
@@ -211,7 +211,7 @@ class UserGramSpectrum:
 
     def woodbury_diagonal(self, reg: float) -> Tensor:
         """``diag(Xᵀ M(λ) X) = (XᵀU ∘ XᵀU) @ (1/(λ(Λ+λ)))``, ``[movies]``: what ``diag P`` falls short of ``1/λ``."""
-        return self.squared @ self.inverse_spectrum(reg)
+        return self.squared @ self.woodbury_spectrum(reg)
 
     def precision_diagonal(self, reg: float) -> Tensor:
         """``diag P(λ) = 1/λ − diag(Xᵀ M(λ) X)``, ``[movies]``."""
@@ -223,7 +223,7 @@ class UserGramSpectrum:
         With ``C = X_u Xᵀ M X = ((X_u XᵀU) / (λ(Λ+λ))) UᵀX`` and ``s = diag(Xᵀ M X)``, this is
         ``(C − X_u diag(s)) diag(1/diag P)``, which avoids subtracting nearly equal terms on rated movies.
         """
-        projected = (dense_to_csr(rows) @ self.factors32) * self.inverse_spectrum(reg).float()
+        projected = (dense_to_csr(rows) @ self.factors32) * self.woodbury_spectrum(reg).float()
         correction = (self.transpose32 @ (projected @ self.eigenvectors32.T).T).T
         shortfall = self.woodbury_diagonal(reg)
         return (correction - rows * shortfall.float()) / (1.0 / reg - shortfall).float()
@@ -235,7 +235,7 @@ class UserGramSpectrum:
         computed once per λ (a symmetric product) and kept for the next chunk of users.
         """
         if self._training_product is None or self._training_product[0] != reg:
-            spectrum = self.eigenvalues.clamp_min(0) * self.inverse_spectrum(reg)
+            spectrum = self.eigenvalues.clamp_min(0) * self.woodbury_spectrum(reg)
             self._training_product = (reg, symmetric_product((self.eigenvectors * spectrum.sqrt()).float()))
         inner = self._training_product[1][users.to(self.eigenvalues.device)]
         correction = (self.transpose32 @ inner.T).T
@@ -245,7 +245,7 @@ class UserGramSpectrum:
     def weights(self, reg: float) -> Tensor:
         """``B(λ)`` as :func:`ease_weights` gives it (float64, zero diagonal)."""
         self._training_product = None  # the search is over: free its users × users product
-        inner = symmetric_product(self.eigenvectors * self.inverse_spectrum(reg).sqrt())  # M(λ), [users, users]
+        inner = symmetric_product(self.eigenvectors * self.woodbury_spectrum(reg).sqrt())  # M(λ), [users, users]
         half = (self.transpose @ inner).T.contiguous()  # M X, [users, movies]
         precision = (self.transpose @ half).neg_()  # −Xᵀ M X, [movies, movies]
         precision.diagonal().add_(1.0 / reg)
@@ -301,9 +301,8 @@ class EASE(RatingModel):
     fold_in_kinds = ("users",)
     config_class = EASEConfig
     predicts_ratings = False
-    _candidate: tuple[GramSpectrum | UserGramSpectrum, float] | None = (
-        None  # during the λ search: score from these factors
-    )
+    # during the λ search: score from these factors
+    _candidate: tuple[GramSpectrum | UserGramSpectrum, float] | None = None
 
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         cfg = self.config
@@ -328,10 +327,10 @@ class EASE(RatingModel):
             spectrum = UserGramSpectrum(rows, device)
         if len(grid) == 1:
             self.reg = float(grid[0])
-            weights = (
-                spectrum.weights(self.reg) if spectrum is not None else ease_weights(gram_of(rows, device), self.reg)
-            )
-            self.weights = weights.float().cpu()
+            if spectrum is None:
+                self.weights = ease_weights(gram_of(rows, device), self.reg).float().cpu()
+            else:
+                self.weights = spectrum.weights(self.reg).float().cpu()
             self.history.append({"epoch": 1, "reg": self.reg, "seconds": time.perf_counter() - start})
             return
         if spectrum is None:
