@@ -9,7 +9,7 @@ import torch
 from gnnrec.data import load_split
 from gnnrec.evaluation import evaluate
 from gnnrec.models import RatingModel, create_model
-from gnnrec.models.ease import GramSpectrum, UserGramSpectrum, ease_weights, symmetric_product
+from gnnrec.models.ease import GramSpectrum, UserGramSpectrum, ease_weights, symmetric_product, wide_ease_weights
 
 PEERS = ["popularity", "ease", "lightgcn"]
 
@@ -87,6 +87,9 @@ def test_user_side_decomposition_gives_every_lambdas_weights_and_scores():
         )
     with pytest.raises(ValueError, match="positive"):
         spectrum.weights(0.0)
+    for reg in (1.0, 30.0):  # one λ alone: a Cholesky factorisation of XXᵀ + λI
+        alone = wide_ease_weights(scipy.sparse.csr_matrix(x.numpy()), reg)
+        torch.testing.assert_close(alone, ease_weights(x.T @ x, reg), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -17,7 +17,7 @@ The λ search costs one decomposition, of the smaller of the two Gram matrices:
   ``users × users`` matrices, and ``movies × movies`` is formed once, for the chosen λ.
 
 A candidate λ never forms its ``B``; only the chosen λ's ``B`` is built. A single given λ (``reg``) is one
-inversion (or, for a wide catalogue, one ``users × users`` decomposition).
+inversion (for a wide catalogue, one ``users × users`` Cholesky factorisation).
 
 ``X`` is kept sparse (CSR) and scored a chunk of users at a time; the dense ``movies × movies`` matrices
 (and, for a wide catalogue, the ``movies × users`` factors) are what limit the catalogue size, so the fit first
@@ -193,11 +193,8 @@ class UserGramSpectrum:
             self.eigenvalues, self.eigenvectors = torch.linalg.eigh(torch.from_numpy(gram).to(device))
         del gram
         self._training_product: tuple[float, Tensor] | None = None
-        transpose = interactions.T.tocsr()
-        crow, col = torch.from_numpy(transpose.indptr).long(), torch.from_numpy(transpose.indices).long()
-        ones = torch.ones(len(col), dtype=torch.float64)
-        self.transpose = csr_tensor(crow, col, ones, transpose.shape).to(device)  # Xᵀ, float64
-        self.transpose32 = csr_tensor(crow, col, ones.float(), transpose.shape).to(device)
+        self.transpose = interactions_transpose(interactions).to(device)  # Xᵀ, float64
+        self.transpose32 = interactions_transpose(interactions, torch.float32).to(device)
         self.factors = self.transpose @ self.eigenvectors  # XᵀU, [movies, users]
         self.factors32 = self.factors.float()
         self.squared = self.factors * self.factors
@@ -246,11 +243,40 @@ class UserGramSpectrum:
         """``B(λ)`` as :func:`ease_weights` gives it (float64, zero diagonal)."""
         self._training_product = None  # the search is over: free its users × users product
         inner = symmetric_product(self.eigenvectors * self.woodbury_spectrum(reg).sqrt())  # M(λ), [users, users]
-        half = (self.transpose @ inner).T.contiguous()  # M X, [users, movies]
-        precision = (self.transpose @ half).neg_()  # −Xᵀ M X, [movies, movies]
-        precision.diagonal().add_(1.0 / reg)
-        precision.div_(-precision.diagonal().clone()[None, :])
-        return precision.fill_diagonal_(0.0)
+        return woodbury_weights(self.transpose, inner, reg)
+
+
+def interactions_transpose(interactions: scipy.sparse.csr_matrix, dtype: torch.dtype = torch.float64) -> Tensor:
+    """``Xᵀ`` of a binary SciPy CSR matrix as a torch CSR tensor, ``[movies, users]``."""
+    transpose = interactions.T.tocsr()
+    crow, col = torch.from_numpy(transpose.indptr).long(), torch.from_numpy(transpose.indices).long()
+    return csr_tensor(crow, col, torch.ones(len(col), dtype=dtype), transpose.shape)
+
+
+def woodbury_weights(transpose: Tensor, inner: Tensor, reg: float) -> Tensor:
+    """``B(λ)`` (float64, zero diagonal) from ``P(λ) = I/λ − Xᵀ M X`` with ``M = M(λ) = (XXᵀ + λI)⁻¹ / λ``.
+
+    Args:
+        transpose: ``Xᵀ``, sparse CSR float64, ``[movies, users]``.
+        inner: ``M(λ)``, float64, ``[users, users]``.
+    """
+    half = (transpose @ inner).T.contiguous()  # M X, [users, movies]
+    precision = (transpose @ half).neg_()  # −Xᵀ M X, [movies, movies]
+    precision.diagonal().add_(1.0 / reg)
+    precision.div_(-precision.diagonal().clone()[None, :])
+    return precision.fill_diagonal_(0.0)
+
+
+def wide_ease_weights(interactions: scipy.sparse.csr_matrix, reg: float, device: torch.device | str = "cpu") -> Tensor:
+    """One λ's ``B(λ)`` for a catalogue wider than its user base: one Cholesky factorisation of ``XXᵀ + λI``
+    (``users × users``) instead of a ``movies × movies`` inversion or a decomposition that serves every λ."""
+    if reg <= 0:
+        raise ValueError(f"ease: the regularisation λ must be positive, got {reg}")
+    gram = torch.from_numpy((interactions @ interactions.T).toarray()).to(device)
+    gram.diagonal().add_(reg)
+    inner = torch.cholesky_inverse(torch.linalg.cholesky(gram)).div_(reg)
+    del gram
+    return woodbury_weights(interactions_transpose(interactions).to(device), inner, reg)
 
 
 def symmetric_product(factor: Tensor) -> Tensor:
@@ -322,19 +348,16 @@ class EASE(RatingModel):
         grid = [cfg.reg] if cfg.reg is not None else list(cfg.reg_grid)
         if len(grid) > 1 and len(split.val) == 0:
             raise ValueError("ease: choosing λ needs validation ratings; set reg explicitly")
-        spectrum: GramSpectrum | UserGramSpectrum | None = None
-        if wide(split.num_movies, split.num_users):
-            spectrum = UserGramSpectrum(rows, device)
+        is_wide = wide(split.num_movies, split.num_users)
         if len(grid) == 1:
             self.reg = float(grid[0])
-            if spectrum is None:
-                self.weights = ease_weights(gram_of(rows, device), self.reg).float().cpu()
+            if is_wide:
+                self.weights = wide_ease_weights(rows, self.reg, device).float().cpu()
             else:
-                self.weights = spectrum.weights(self.reg).float().cpu()
+                self.weights = ease_weights(gram_of(rows, device), self.reg).float().cpu()
             self.history.append({"epoch": 1, "reg": self.reg, "seconds": time.perf_counter() - start})
             return
-        if spectrum is None:
-            spectrum = GramSpectrum(gram_of(rows, device))
+        spectrum = UserGramSpectrum(rows, device) if is_wide else GramSpectrum(gram_of(rows, device))
         best, best_reg = None, grid[0]
         self.weights = None
         for epoch, reg in enumerate(grid, start=1):
