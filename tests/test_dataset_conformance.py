@@ -8,8 +8,10 @@ A dataset added to :data:`gnnrec.data.DATASETS` needs a :class:`Case` here.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sys
+import urllib.error
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -349,3 +351,12 @@ def test_download_checks_md5_or_says_where_files_go(name, sources, tmp_path, mon
     assert split.num_users > 0 and (root / "raw" / cls.raw_folder / CASES[name].removable).is_file()
     with pytest.raises(DataFormatError, match="not found"):
         cls(tmp_path / "elsewhere", download=False, log=False)
+
+    def no_network(url, folder, log=True):
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(base_module, "download_url", no_network)
+    monkeypatch.setattr(sys.modules[cls.__module__], "download_url", no_network, raising=False)
+    message = f"could not download {re.escape(cls.url)} .*Name or service not known.*--data-dir.*{cls.env_var}"
+    with pytest.raises(DataFormatError, match=message):
+        cls(tmp_path / "offline", log=False)

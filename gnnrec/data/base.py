@@ -41,14 +41,29 @@ def find_source(source_dir: str | Path | None, env_var: str) -> Path | None:
 
 
 def fetch_zip(
-    url: str, md5: str, raw_root: str | Path, folder: str, target: str | Path, download: Callable, log: bool = True
+    url: str,
+    md5: str,
+    raw_root: str | Path,
+    folder: str,
+    target: str | Path,
+    download: Callable,
+    log: bool = True,
+    *,
+    instead: str = "",
 ) -> None:
     """Download ``url`` into ``raw_root``, check its MD5, and move its ``folder`` to ``target``.
 
     A zip with the wrong MD5 is deleted before the error is raised; a half-extracted
-    archive never appears at ``target``.
+    archive never appears at ``target``. A failed download (no network, a proxy, a moved file) raises a
+    :class:`DataFormatError` that names the URL and what to do ``instead``.
     """
-    zip_path = download(url, str(raw_root), log=log)
+    try:
+        zip_path = download(url, str(raw_root), log=log)
+    except OSError as error:  # urllib's URLError and HTTPError are OSErrors
+        reason = getattr(error, "reason", None) or error
+        raise DataFormatError(
+            target, f"could not download {url} ({reason}); {instead or 'download it by hand'}"
+        ) from None
     actual = hashlib.md5(Path(zip_path).read_bytes()).hexdigest()
     if actual != md5:
         os.remove(zip_path)
@@ -210,6 +225,13 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
     def _missing_files(self) -> list[str]:
         return [f for f in self.raw_file_names if not (Path(self.raw_dir) / f).is_file()]
 
+    def download_hint(self) -> str:
+        """What to do when the official zip cannot be downloaded."""
+        return (
+            f"download and unpack it by hand, then pass its {self.raw_folder}/ folder as source_dir "
+            f"(--data-dir on the command line) or set ${self.env_var}"
+        )
+
     def download(self) -> None:
         """Fetch the official zip (``url``, checked against ``md5``) when no local copy is found."""
         if self._source_dir is not None:
@@ -222,7 +244,10 @@ class RatingGraphDataset(InMemoryDataset, abc.ABC):
                 self.raw_dir, f"{self.display_name} not found; pass source_dir or set ${self.env_var}{how}"
             )
         raw_root = os.path.join(self.root, "raw")
-        fetch_zip(self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log)
+        fetch_zip(
+            self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log,
+            instead=self.download_hint(),
+        )  # fmt: skip
 
     def _carve(self, train_all: Columns, test: Columns) -> dict[str, Columns]:
         """Split ``train_all`` into train and validation with :func:`carve_validation`."""

@@ -120,7 +120,10 @@ class LargeMovieLens(RatingGraphDataset):
                 self.raw_dir, f"{self.title} not found; pass source_dir, set ${self.env_var}, or allow download"
             )
         raw_root = os.path.join(self.root, "raw")
-        fetch_zip(self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log)
+        fetch_zip(
+            self.url, self.md5, raw_root, self.raw_folder, self.raw_dir, download_url, log=self.log,
+            instead=self.download_hint(),
+        )  # fmt: skip
 
     def read(self) -> tuple[Ratings, Movies]:
         """Parse the raw ratings and movies files."""

@@ -44,7 +44,7 @@ from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation.validation import check_selection_metric, improved, validation_metrics
 from gnnrec.models.base import RatingModel
 from gnnrec.models.registry import register_model
-from gnnrec.nn.sparse import csr_tensor, dense_to_csr
+from gnnrec.nn.sparse import csr_tensor, to_csr
 from gnnrec.utils import available_memory
 
 # Bytes per entry of the decomposed Gram matrix (movies² or, for a wide catalogue, users²) at the fit's peak: the
@@ -151,7 +151,7 @@ class GramSpectrum:
             self._precision = None  # free the previous λ's before forming this one
             factor = (self.eigenvectors * self.correction_spectrum(reg).sqrt()).float()
             self._precision = (reg, symmetric_product(factor))
-        correction = dense_to_csr(rows) @ self._precision[1]
+        correction = to_csr(rows) @ self._precision[1]
         shortfall = self.squared @ self.correction_spectrum(reg)
         return (correction - rows * shortfall.float()) / self.precision_diagonal(reg).float()
 
@@ -220,7 +220,7 @@ class UserGramSpectrum:
         With ``C = X_u Xᵀ M X = ((X_u XᵀU) / (λ(Λ+λ))) UᵀX`` and ``s = diag(Xᵀ M X)``, this is
         ``(C − X_u diag(s)) diag(1/diag P)``, which avoids subtracting nearly equal terms on rated movies.
         """
-        projected = (dense_to_csr(rows) @ self.factors32) * self.woodbury_spectrum(reg).float()
+        projected = (to_csr(rows) @ self.factors32) * self.woodbury_spectrum(reg).float()
         correction = (self.transpose32 @ (projected @ self.eigenvectors32.T).T).T
         shortfall = self.woodbury_diagonal(reg)
         return (correction - rows * shortfall.float()) / (1.0 / reg - shortfall).float()
@@ -425,7 +425,7 @@ class EASE(RatingModel):
         return {"interactions": interactions.coalesce(), "weights": self.weights, "reg": self.reg}
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        csr = state["interactions"].coalesce().to_sparse_csr()
+        csr = to_csr(state["interactions"].coalesce())
         self._set_interactions(csr.crow_indices().long(), csr.col_indices().long())
         self.weights = state["weights"].float()
         self.reg = float(state["reg"])

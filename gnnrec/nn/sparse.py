@@ -25,11 +25,12 @@ def csr_tensor(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
-def dense_to_csr(dense: Tensor) -> Tensor:
-    """``dense.to_sparse_csr()`` without the "CSR support is in beta" warning (see :func:`csr_tensor`)."""
+def to_csr(matrix: Tensor) -> Tensor:
+    """A dense or sparse COO matrix as CSR (``to_sparse_csr``) without the "CSR support is in beta" warning
+    (see :func:`csr_tensor`)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return dense.to_sparse_csr()
+        return matrix.to_sparse_csr()
 
 
 def row_pointer(rows: Tensor, num_rows: int) -> Tensor:
