@@ -182,12 +182,14 @@ def sniff(path: Path) -> str:
     """``"safetensors"``, ``"pickle"`` (a ``torch.save`` zip or a raw pickle) or ``"other"``, from the first bytes."""
     with path.open("rb") as handle:
         head = handle.read(9)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        return "pickle"
+    # safetensors first: its first byte is the low byte of the header length, 0x80 for a 384-byte header, which
+    # is also the opcode that opens a raw pickle
     if len(head) == 9:
         (size,) = struct.unpack("<Q", head[:8])
         if 1 < size <= MAX_HEADER_BYTES and head[8:9] == b"{" and size + 8 <= path.stat().st_size:
             return "safetensors"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return "pickle"
     return "other"
 
 

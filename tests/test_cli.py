@@ -221,6 +221,20 @@ def test_recommend_new_person_needs_a_model_that_folds_in_users(ml100k_fixture_d
     assert code == 2 and "'global-mean' checkpoint cannot place a new person" in err
 
 
+def test_recommend_refuses_a_list_of_ties_for_a_new_person(ml100k_fixture_dir, tmp_path, capsys):
+    """EASE reads neither a profile nor disliked films: every film scores 0, and a list would be the catalogue's
+    order; with a liked film it ranks."""
+    out = tmp_path / "ease"
+    assert main(["train", "ease", "--data-dir", str(ml100k_fixture_dir), "--test-config", "--out", str(out)]) == 0
+    capsys.readouterr()
+    code, _, err = _run(capsys, "recommend", "--checkpoint", out, "--age", 30, "--gender", "F",
+                        "--occupation", "artist", "--data-dir", ml100k_fixture_dir)  # fmt: skip
+    assert code == 2 and "'ease' scores every film alike for this person" in err and "--liked" in err
+    code, stdout, _ = _run(capsys, "recommend", "--checkpoint", out, "--liked", "1", "2", "-k", "3",
+                           "--data-dir", ml100k_fixture_dir)  # fmt: skip
+    assert code == 0 and "by ease" in stdout
+
+
 def test_recommend_takes_titles_and_gives_reasons_from_the_support_only(trained_mf, ml100k_fixture_dir, capsys):
     argv = ["recommend", "--checkpoint", trained_mf, "--data-dir", ml100k_fixture_dir, "-k", 6, "--liked",
             "MOVIE 3", "movie 5 (1955):4", "7", "--disliked", "Movie 9:2"]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -72,6 +73,24 @@ def test_tensor_file_round_trips_nested_values(tmp_path):
     assert loaded["text"] == ["é", ""]
     with pytest.raises(TensorFileError, match="not a other-kind"):
         read_tensor_file(tmp_path / "f.safetensors", "other-kind")
+
+
+def test_a_header_length_whose_low_byte_opens_a_pickle_still_reads(tmp_path):
+    """A safetensors file starts with its header length (little-endian): 384 bytes begin with 0x80, the byte
+    that opens a raw pickle; such a file is still a tensor file, and a real pickle is still refused."""
+    path = tmp_path / "value.safetensors"
+    for pad in range(256):
+        write_tensor_file(path, {"x": torch.arange(3)}, "test", metadata={"pad": "p" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    value, _ = read_tensor_file(path, "test")
+    assert torch.equal(value["x"], torch.arange(3))
+    pickled = tmp_path / "value.pkl"
+    pickled.write_bytes(pickle.dumps({"x": 1}, protocol=2))  # b"\x80\x02..."
+    with pytest.raises(PickleFileError):
+        read_tensor_file(pickled, "test")
 
 
 def test_values_that_json_cannot_hold_are_refused_on_writing(tmp_path):

@@ -248,6 +248,19 @@ def test_wrong_method(client):
     assert "DELETE /health" in error_of(client.delete("/health"), 405, "method_not_allowed")["detail"]
 
 
+def test_a_person_the_model_cannot_tell_apart_is_a_422(split):
+    """EASE reads no profile: a person with demographics only scores every film 0, a list of ties."""
+    service = Recommender(create_model("ease", {"reg": 200.0}).fit(split), split)
+    try:
+        with TestClient(create_app(service), raise_server_exceptions=False) as ease_client:
+            person = {"age": 30, "gender": "F", "occupation": "writer"}
+            body = error_of(ease_client.post("/api/recommendations", json=person), 422, "no_signal")
+            assert "scores every film alike" in body["detail"]
+            assert ease_client.post("/api/recommendations", json={**person, "liked": [1]}).status_code == 200
+    finally:
+        service.close()
+
+
 def test_a_failing_fold_in_is_a_422_for_that_request_only(client, recommender, monkeypatch):
     def refuse(*args, **kwargs):
         raise ValueError("new users have 3 features, the model's users have 24")

@@ -395,7 +395,16 @@ class Recommender:
         scores = fold.scores.gather(1, top)
         if self.model.predicts_ratings:
             scores = scores.clamp(info.rating_min, info.rating_max)
+        alike = (fold.scores == fold.scores[:, :1]).all(dim=1)  # a list of ties would be the catalogue's order
+        refusal = ServiceError(
+            422,
+            "no_signal",
+            f"the {self.model.name!r} model scores every film alike for this person (it reads neither a profile "
+            "nor the films named, or none counts as liked); name films the person liked",
+        )
         return [
-            (top[row, :k].tolist(), scores[row, :k].tolist(), fold.explain(row, top[row, :k], self.labels))
+            refusal
+            if bool(alike[row])
+            else (top[row, :k].tolist(), scores[row, :k].tolist(), fold.explain(row, top[row, :k], self.labels))
             for row, (_, _, _, k) in enumerate(people)
         ]
