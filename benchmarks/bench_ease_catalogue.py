@@ -16,26 +16,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import scipy.sparse
-import torch
-
 from gnnrec.benchmark import harness
 from gnnrec.data import load_split
 from gnnrec.models import create_model
-from gnnrec.models.ease import ease_weights, fit_memory_estimate
+from gnnrec.models.ease import ease_weights, fit_memory_estimate, gram_of, interaction_matrix
 from gnnrec.threads import torch_threads
 from gnnrec.utils import atomic_write_text
-
-
-def gram_matrix(split) -> torch.Tensor:
-    """``XᵀX`` of the binary training interactions, float64, as EASE builds it."""
-    train = split.train
-    rows = scipy.sparse.csr_matrix(
-        ([1.0] * len(train), (train.user.numpy(), train.movie.numpy())), shape=(split.num_users, split.num_movies)
-    )
-    rows.sum_duplicates()
-    rows.data[:] = 1.0
-    return torch.from_numpy((rows.T @ rows).toarray())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{fit_memory_estimate(split.num_movies, split.num_users) / 2**30:.2f} GiB",
         ]
         if args.inversion:
-            gram = gram_matrix(split)
+            gram = gram_of(interaction_matrix(split, 0.0))
             with harness.timed() as inversion:
                 ease_weights(gram, model.reg)
             lines.append(f"- one λ by direct float64 inversion (ease_weights): {inversion.seconds:.1f} s")

@@ -190,3 +190,16 @@ def test_cold_start_on_ml1m_layout(tmp_path):
         age=30, gender="M", occupation=ml1m.graph.occupation_names[0], ratings=[(0, 5.0)], k=5
     )
     assert movies.numel() == 5 and 0 not in movies.tolist() and torch.isfinite(scores).all()
+
+
+def test_undecided_rows_are_those_whose_unrated_scores_all_tie(tiny_split):
+    """EASE scores x·B: a person who rated nothing ties every film; one rated film decides the order. A rated
+    film's own score does not count."""
+    from gnnrec.coldstart.fold_in import FoldIn
+    from gnnrec.models import create_model
+
+    ease = create_model("ease", {"reg": 3.0}).fit(tiny_split)
+    fold = ease.fold_in("users", torch.tensor([[1], [4]]), torch.tensor([5.0]), num_new=2)
+    assert fold.undecided().tolist() == [True, False]
+    ties_but_rated = FoldIn("users", torch.tensor([[1.0, 1.0, 5.0]]), torch.tensor([[0], [2]]), False, 1.0, 5.0)
+    assert ties_but_rated.undecided().tolist() == [True]

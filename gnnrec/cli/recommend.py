@@ -248,7 +248,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         support = torch.tensor([[0] * len(ratings), [movie for movie, _ in ratings]], dtype=torch.long)
         values = torch.tensor([value for _, value in ratings], dtype=torch.float32)
         fold = model.fold_in("users", support, values, num_new=1, features=features, explain=True)
-        if bool((fold.scores[0] == fold.scores[0, 0]).all()):  # a list of ties would be the catalogue's order
+        if bool(fold.undecided()[0]):
             raise ValueError(
                 f"{model.name!r} scores every film alike for this person (it reads neither a profile nor the films "
                 "named, or none counts as liked); name films the person liked with --liked, or use a model that "

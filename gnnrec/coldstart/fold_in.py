@@ -164,6 +164,16 @@ class FoldIn:
         ranked[self.support[0], self.support[1]] = float("-inf")
         return torch.sort(ranked, dim=1, descending=True, stable=True).indices[:, :k]
 
+    def undecided(self) -> Tensor:
+        """``[num_new]`` bool: rows whose ranking scores are equal for every other index not in their support, so
+        that :meth:`top_k` could only list them in index order (e.g. EASE for a new person with no liked film)."""
+        ranked = self.rank_scores
+        rated = torch.zeros_like(ranked, dtype=torch.bool)
+        rated[self.support[0], self.support[1]] = True
+        low = ranked.masked_fill(rated, float("inf")).amin(dim=1)
+        high = ranked.masked_fill(rated, float("-inf")).amax(dim=1)
+        return low == high
+
     def reasons(self, row: int, others: Tensor | list[int], limit: int = REASON_LIMIT) -> list[list[Reason]]:
         """For each of ``others`` (e.g. a top-K list of new row ``row``), the support items of that row that
         raise its ranking score most, strongest first: at most ``limit``, only those with a positive

@@ -16,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-import scipy.sparse
 import torch
 from torch import Tensor
 
@@ -26,7 +24,7 @@ from gnnrec.config import Range, check_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
 from gnnrec.models.base import RatingModel
-from gnnrec.models.ease import REG_GRID, GramSpectrum, check_fit_memory
+from gnnrec.models.ease import REG_GRID, GramSpectrum, check_fit_memory, gram_of, interaction_matrix
 from gnnrec.models.popularity import Popularity
 
 AGE_BUCKETS = (18, 25, 35, 45, 50, 56)  # the ML-1M age codes, used to bucket ML-100k ages too
@@ -243,19 +241,6 @@ class DemographicPopularity(RatingModel):
 
 
 # ---------------------------------------------------------------------- item-based fold-in
-def interaction_matrix(split: RatingSplit, min_rating: float) -> scipy.sparse.csr_matrix:
-    """Binary ``[users, movies]`` CSR matrix of the training ratings ≥ ``min_rating``."""
-    train = split.train
-    keep = train.rating >= min_rating
-    rows = scipy.sparse.csr_matrix(
-        (np.ones(int(keep.sum())), (train.user[keep].numpy(), train.movie[keep].numpy())),
-        shape=(split.num_users, split.num_movies),
-    )
-    rows.sum_duplicates()
-    rows.data[:] = 1.0
-    return rows
-
-
 def support_rows(support: Tensor, rating: Tensor, num_new: int, num_movies: int, min_rating: float) -> Tensor:
     """Dense binary ``[num_new, movies]`` rows of the support films rated ≥ ``min_rating``."""
     rows = torch.zeros(num_new, num_movies)
@@ -326,7 +311,7 @@ class _ItemFoldIn(RatingModel):
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
         check_fit_memory(split.num_movies, torch.device("cpu"))
         rows = interaction_matrix(split, self.config.min_rating)
-        self.fit_gram(torch.from_numpy((rows.T @ rows).toarray()))
+        self.fit_gram(gram_of(rows))
         liked = split.train.rating >= self.config.liked_rating
         self.popularity = torch.bincount(split.train.movie[liked], minlength=split.num_movies).float()
         self.interactions = torch.from_numpy(rows.toarray()).float()

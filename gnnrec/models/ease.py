@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,19 @@ class EASEConfig:
         positive = Range(0.0, low_open=True)
         check_config(self, {"reg": positive, "reg_grid": positive, "min_rating": Range(0.0)})
         check_selection_metric(self.selection_metric)
+
+
+def interaction_matrix(split: RatingSplit, min_rating: float) -> scipy.sparse.csr_matrix:
+    """Binary ``[users, movies]`` CSR matrix of the training ratings ≥ ``min_rating`` (0: every rating)."""
+    train = split.train
+    keep = train.rating >= min_rating
+    rows = scipy.sparse.csr_matrix(
+        (np.ones(int(keep.sum())), (train.user[keep].numpy(), train.movie[keep].numpy())),
+        shape=(split.num_users, split.num_movies),
+    )
+    rows.sum_duplicates()
+    rows.data[:] = 1.0
+    return rows
 
 
 def gram_of(interactions: scipy.sparse.csr_matrix, device: torch.device | str = "cpu") -> Tensor:
@@ -196,9 +210,17 @@ class UserGramSpectrum:
         self.transpose = interactions_transpose(interactions).to(device)  # Xᵀ, float64
         self.transpose32 = interactions_transpose(interactions, torch.float32).to(device)
         self.factors = self.transpose @ self.eigenvectors  # XᵀU, [movies, users]
-        self.factors32 = self.factors.float()
         self.squared = self.factors * self.factors
-        self.eigenvectors32 = self.eigenvectors.float()
+
+    @cached_property
+    def factors32(self) -> Tensor:
+        """``XᵀU`` in float32, for :meth:`scores` of rows that are not training users' (the λ search needs none)."""
+        return self.factors.float()
+
+    @cached_property
+    def eigenvectors32(self) -> Tensor:
+        """``U`` in float32, for :meth:`scores`."""
+        return self.eigenvectors.float()
 
     def woodbury_spectrum(self, reg: float) -> Tensor:
         """``1 / (λ(Λ + λ))``, the spectrum of ``M(λ)``."""
@@ -335,15 +357,8 @@ class EASE(RatingModel):
         check_selection_metric(cfg.selection_metric)
         start = time.perf_counter()
         device = self.device
-        train = split.train
         check_fit_memory(split.num_movies, device, split.num_users)
-        keep = train.rating >= cfg.min_rating
-        rows = scipy.sparse.csr_matrix(
-            (np.ones(int(keep.sum())), (train.user[keep].numpy(), train.movie[keep].numpy())),
-            shape=(split.num_users, split.num_movies),
-        )
-        rows.sum_duplicates()
-        rows.data[:] = 1.0
+        rows = interaction_matrix(split, cfg.min_rating)
         self._set_interactions(torch.from_numpy(rows.indptr).long(), torch.from_numpy(rows.indices).long())
         grid = [cfg.reg] if cfg.reg is not None else list(cfg.reg_grid)
         if len(grid) > 1 and len(split.val) == 0:

@@ -395,7 +395,7 @@ class Recommender:
         scores = fold.scores.gather(1, top)
         if self.model.predicts_ratings:
             scores = scores.clamp(info.rating_min, info.rating_max)
-        alike = (fold.scores == fold.scores[:, :1]).all(dim=1)  # a list of ties would be the catalogue's order
+        alike = fold.undecided()
         refusal = ServiceError(
             422,
             "no_signal",
