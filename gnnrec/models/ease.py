@@ -97,7 +97,7 @@ def interaction_matrix(split: RatingSplit, min_rating: float) -> scipy.sparse.cs
     return rows
 
 
-def gram_of(interactions: scipy.sparse.csr_matrix, device: torch.device | str = "cpu") -> Tensor:
+def gram_of(interactions: scipy.sparse.spmatrix, device: torch.device | str = "cpu") -> Tensor:
     """``XᵀX`` of a sparse interaction matrix, dense float64: integer counts, exact (what a dense product gives)."""
     return torch.from_numpy((interactions.T @ interactions).toarray()).to(device)
 
@@ -198,13 +198,13 @@ class UserGramSpectrum:
 
     def __init__(self, interactions: scipy.sparse.csr_matrix, device: torch.device | str = "cpu") -> None:
         device = torch.device(device)
-        gram = (interactions @ interactions.T).toarray()
+        gram = gram_of(interactions.T, device)  # XXᵀ
         if device.type == "cpu":  # as GramSpectrum: SciPy's LAPACK under torch's thread policy
             with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
-                values, vectors = scipy.linalg.eigh(gram, driver="evd", overwrite_a=True)  # faster than evr here
+                values, vectors = scipy.linalg.eigh(gram.numpy(), driver="evd", overwrite_a=True)  # faster than evr
             self.eigenvalues, self.eigenvectors = torch.from_numpy(values), torch.from_numpy(vectors)
         else:
-            self.eigenvalues, self.eigenvectors = torch.linalg.eigh(torch.from_numpy(gram).to(device))
+            self.eigenvalues, self.eigenvectors = torch.linalg.eigh(gram)
         del gram
         self._training_product: tuple[float, Tensor] | None = None
         self.transpose = interactions_transpose(interactions).to(device)  # Xᵀ, float64
@@ -294,7 +294,7 @@ def wide_ease_weights(interactions: scipy.sparse.csr_matrix, reg: float, device:
     (``users × users``) instead of a ``movies × movies`` inversion or a decomposition that serves every λ."""
     if reg <= 0:
         raise ValueError(f"ease: the regularisation λ must be positive, got {reg}")
-    gram = torch.from_numpy((interactions @ interactions.T).toarray()).to(device)
+    gram = gram_of(interactions.T, device)  # XXᵀ
     gram.diagonal().add_(reg)
     inner = torch.cholesky_inverse(torch.linalg.cholesky(gram)).div_(reg)
     del gram
@@ -416,11 +416,10 @@ class EASE(RatingModel):
     def _score_matrix(self, users: Tensor) -> Tensor:
         if self._candidate is not None:
             spectrum, reg = self._candidate
+            rows = self._dense_rows(users).to(spectrum.eigenvectors.device)
             if isinstance(spectrum, UserGramSpectrum):
-                return spectrum.training_scores(
-                    users, self._dense_rows(users).to(spectrum.eigenvectors.device), reg
-                ).cpu()
-            return spectrum.scores(self._dense_rows(users).to(spectrum.eigenvectors.device), reg).cpu()
+                return spectrum.training_scores(users, rows, reg).cpu()
+            return spectrum.scores(rows, reg).cpu()
         return self._dense_rows(users) @ self.weights
 
     def _fold_in(self, kind: str, features: Tensor | None, support: Tensor, rating: Tensor, num_new: int) -> Tensor:
