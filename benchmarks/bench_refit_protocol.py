@@ -12,7 +12,10 @@ first validation set (val1), refit on train ∪ val1 with ``refit_overrides``, a
 * ``none`` (A): the selection fit; ``refit`` (B): the refit; ``scaled`` (C): a refit with the epoch counts
   scaled by ``|train ∪ val1| / |train|`` (only models whose overrides count epochs; else the same as B);
 * ``average`` (D): the mean of the two fits' ratings, ranking scores standardised per user;
-  ``average-raw``: the same with raw ranking scores averaged.
+  ``average-raw``: the same with raw ranking scores averaged;
+* ``warm`` (E): the refit started from what the selection fit learned in a phase selection does not touch
+  (``warm_start_from``: GLocal-K's pre-training; the same fit as B for a model that takes nothing), and
+  ``warm-average`` (F): the mean of A and E.
 
 Prints val2 RMSE and ndcg@10 per model, seed and protocol, their mean over seeds, and per protocol the
 seeds on which it beats B. ``--no-scaled`` skips C (its column shows —).
@@ -35,7 +38,7 @@ from gnnrec.models import create_model
 from gnnrec.models.registry import get_model_class
 from gnnrec.utils import atomic_write_text, seed_everything
 
-COLUMNS = ("none", "refit", "scaled", "average", "average-raw")
+COLUMNS = ("none", "refit", "scaled", "average", "average-raw", "warm", "warm-average")
 METRICS = ("rmse", "ndcg@10")
 LOWER_IS_BETTER = {"rmse": True, "ndcg@10": False}
 
@@ -71,9 +74,14 @@ def scores(model: Any, split: Any) -> dict[str, float | None]:
     return {name: result.metrics[name] for name in METRICS}
 
 
-def fit(name: str, overrides: dict[str, Any], split: Any, seed: int, test_config: bool) -> tuple[Any, float]:
+def fit(
+    name: str, overrides: dict[str, Any], split: Any, seed: int, test_config: bool, warm_from: Any = None
+) -> tuple[Any, float]:
+    """A fit as a benchmark cell makes it; ``warm_from``: the selection fit a refit may start from."""
     seed_everything(seed)  # before construction, as the runner does
     model = create_model(name, overrides, test_config=test_config)
+    if warm_from is not None and not model.warm_start_from(warm_from):
+        return None, 0.0  # nothing to take over: the warm refit is the plain one
     with harness.timed() as clock:
         model.fit(split)
     return model, clock.seconds
@@ -105,6 +113,13 @@ def study_cell(name: str, seed: int, study: Any, args: argparse.Namespace, threa
         row["val2"]["scaled"] = row["val2"]["refit"]  # nothing to scale: the same fit as B
     row["val2"]["average"] = scores(AveragedFits(selection, refit), merged)
     row["val2"]["average-raw"] = scores(AveragedFits(selection, refit, standardise=False), merged)
+    warm, warm_seconds = fit(name, {**overrides, **chosen}, merged, seed, args.test_config, warm_from=selection)
+    if warm is None:
+        row["val2"]["warm"], row["val2"]["warm-average"] = row["val2"]["refit"], row["val2"]["average"]
+    else:
+        row["seconds"]["warm"] = warm_seconds
+        row["val2"]["warm"] = scores(warm, merged)
+        row["val2"]["warm-average"] = scores(AveragedFits(selection, warm), merged)
     return row
 
 
@@ -148,7 +163,9 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
         + (f", --set {' '.join(args.overrides)}" if args.overrides else ""),
         "- protocols: none = selection fit (A), refit = refit on train ∪ val1 (B), scaled = refit with epoch "
         "counts × |train ∪ val1|/|train| (C; = B where nothing counts epochs), average = mean of A and B "
-        "(ranking scores standardised per user; D), average-raw = D with raw ranking scores",
+        "(ranking scores standardised per user; D), average-raw = D with raw ranking scores, warm = the refit "
+        "started from what the selection fit learned in a phase selection does not touch (E; = B where the model "
+        "takes nothing), warm-average = mean of A and E",
         "- scores on val2: RMSE (rating units) and ndcg@10 (relevant: rating ≥ 3/4 of the scale); "
         "`wins vs B` = seeds where the protocol is strictly better than B",
         "",
@@ -183,8 +200,8 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
                 values = " | ".join(number(row["val2"][protocol][metric]) for protocol in COLUMNS)
                 lines.append(f"| {name} | {seed} | {metric} | {number(row['val1'][metric])} | {values} |")
     lines += ["", "## Selected values and fit seconds", "",
-              "| model | seed | refit overrides (B) | scaled (C) | selection s | refit s | scaled s |",
-              "|---|---:|---|---|---:|---:|---:|"]  # fmt: skip
+              "| model | seed | refit overrides (B) | scaled (C) | selection s | refit s | scaled s | warm s |",
+              "|---|---:|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for name, per_seed in results.items():
         for seed, row in per_seed.items():
             seconds = row["seconds"]
@@ -192,7 +209,9 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
             scaled += " (not run)" if args.no_scaled and row["scaled"] is not None else ""
             lines.append(
                 f"| {name} | {seed} | `{row['selected']}` | {scaled} | {seconds['selection']:.0f} | "
-                f"{seconds['refit']:.0f} | " + (f"{seconds['scaled']:.0f} |" if "scaled" in seconds else "— |")
+                f"{seconds['refit']:.0f} | "
+                + (f"{seconds['scaled']:.0f} |" if "scaled" in seconds else "— |")
+                + (f" {seconds['warm']:.0f} |" if "warm" in seconds else " — |")
             )
     return "\n".join(lines) + "\n"
 

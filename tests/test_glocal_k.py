@@ -450,3 +450,45 @@ def test_fit_stops_with_a_clear_error_when_predictions_turn_non_finite(tiny_spli
     monkeypatch.setattr(GLocalKNetwork, "objective", one_bad_entry)
     with pytest.raises(FloatingPointError, match="diverged in pretrain epoch 1"):
         GLocalK(GLocalK.test_config()).fit(tiny_split)
+
+
+def test_a_refit_reuses_the_selection_fits_pretraining_and_only_fine_tunes(tiny_split):
+    config = dataclasses.replace(GLocalK.test_config(), selection="last")
+    selection = GLocalK(config, seed=3).fit(tiny_split)
+    assert selection.pretrained_state is not None and selection.selected["phase"] == "finetune"
+    # the same schedule on the same data, started from the selection fit's pre-training, repeats its fine-tuning
+    # bit for bit, without pre-training again
+    refit = GLocalK(config, seed=3)
+    assert refit.warm_start_from(selection)
+    refit.fit(tiny_split)
+    assert refit.reused_pretraining and "pre-training reused" in refit.protocol_note
+    assert [row["phase"] for row in refit.history] == ["finetune"] * config.finetune_epochs
+    assert torch.equal(refit.score_matrix(), selection.score_matrix())
+    for name, value in selection.pretrained_state.items():
+        assert torch.equal(refit.pretrained_state[name], value)
+    # a second fit of the same instance starts from scratch again
+    refit.fit(tiny_split)
+    assert not refit.reused_pretraining and refit.history[0]["phase"] == "pretrain"
+
+
+def test_pretraining_is_reused_only_when_asked_and_compatible(tiny_split):
+    config = GLocalK.test_config()
+    selection = GLocalK(config, seed=3).fit(tiny_split)
+    assert not GLocalK(config, seed=3, reuse_pretraining=False).warm_start_from(selection)
+    assert not GLocalK(config, seed=3).warm_start_from(create_mf(tiny_split))
+    pretrain_only = GLocalK(config, seed=3, finetune_epochs=0).fit(tiny_split)
+    assert pretrain_only.pretrained_state is None
+    assert not GLocalK(config, seed=3).warm_start_from(pretrain_only)
+    for field, value in (("lambda_2", 3.0), ("seed", 4), ("pretrain_epochs", 1)):
+        refit = GLocalK(config, **{"seed": 3, field: value})
+        assert refit.warm_start_from(selection)
+        with pytest.raises(ValueError, match=f"cannot reuse pre-training: {field} is"):
+            refit.fit(tiny_split)
+    with pytest.raises(ValueError, match="reuse_pretraining must be true or false"):
+        GLocalKConfig(reuse_pretraining="yes")
+
+
+def create_mf(split):
+    from gnnrec.models.mf import MF
+
+    return MF(MF.test_config()).fit(split)

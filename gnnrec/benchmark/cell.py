@@ -101,7 +101,9 @@ def run_cell(
     the values it selected (``refit_overrides``) and its history; ``refit_fit`` the refit on train ∪ val.
     What is tested after a refit follows the model's ``refit_protocol``
     (:mod:`~gnnrec.benchmark.refit_protocols`, recorded as ``refit_protocol``): the refit, a refit with scaled
-    epochs, the selection fit alone, or the average of the selection fit and the refit.
+    epochs, the selection fit alone, or the average of the selection fit and the refit. The refit first takes
+    over what the selection fit learned where the model allows it (``RatingModel.warm_start_from``, recorded
+    as ``refit_fit.warm_start``).
     With a ``select_on`` suite the test part is not evaluated here.
     """
     out = empty_result()
@@ -145,6 +147,7 @@ def run_cell(
                 overrides = {**cell.overrides, **selected}
                 seed_everything(cell.seed)
                 final = create_model(cell.entry.model, overrides, test_config=suite.test_config)
+                warm_start = final.warm_start_from(model)
                 refit_writer = (
                     _progress_writer(tb_dir / "refit", f"{description} refit", final, progress) if tensorboard else None
                 )
@@ -158,6 +161,7 @@ def run_cell(
                     "overrides": json_safe(overrides),
                     "config": json_safe(config_to_dict(final.config)),
                     "fit_seconds": time.perf_counter() - start,
+                    "warm_start": warm_start,
                     "train_ratings": len(final_split.train),
                     "history": rounded_record(final.history),
                 }

@@ -150,6 +150,15 @@ class RatingModel(abc.ABC):
         """
         return {}
 
+    def warm_start_from(self, selection: RatingModel) -> bool:
+        """Before this model refits on train ∪ validation, take over what its selection fit learned in a phase
+        that selection did not touch and that never read the validation ratings; True if anything was taken.
+
+        ``selection`` is the fit whose :meth:`refit_overrides` configured this model. The default takes nothing
+        (the refit starts from scratch); GLocal-K reuses its fixed pre-training schedule.
+        """
+        return False
+
     # ------------------------------------------------------------------ public API
     @property
     def device(self) -> torch.device:

@@ -55,6 +55,21 @@ from gnnrec.utils import all_finite, available_memory
 # term below; the estimate with 16 gives 1,763 MiB. ML-100k u1 (short run): measured 377 MiB, estimate 341.
 DENSE_MATRIX_COPIES = 16
 
+# What pre-training depends on: a refit may reuse its selection fit's pre-training only when these agree.
+PRETRAINING_FIELDS = (
+    "hidden_sizes",
+    "kernel_dim",
+    "global_kernel_size",
+    "lambda_2",
+    "lambda_s",
+    "pretrain_epochs",
+    "pretrain_iterations",
+    "lbfgs_history",
+    "dot_scale",
+    "protocol",
+    "seed",
+)
+
 
 def fit_memory_estimate(num_items: int, num_users: int, num_parameters: int, lbfgs_history: int) -> int:
     """Bytes a GLocal-K fit needs: the dense item × user matrices plus SciPy L-BFGS-B's float64 workspace.
@@ -156,6 +171,10 @@ class GLocalK(RatingModel):
         self.fit_config: GLocalKConfig | None = None  # self.config with the preset filled in
         self.paper_metrics: dict[str, tuple[float, int]] = {}  # paper protocol: metric -> (best test value, epoch)
         self._completed: Tensor | None = None  # [num_movies, num_users], unclipped
+        # the network at the end of pre-training (a fit that fine-tunes), for a refit to start from
+        self.pretrained_state: dict[str, Tensor] | None = None
+        self._reused: tuple[dict[str, Tensor], GLocalKConfig, tuple[int, int]] | None = None  # warm_start_from
+        self.reused_pretraining = False  # whether the last fit started from a selection fit's pre-training
 
     @classmethod
     def test_config(cls) -> GLocalKConfig:
@@ -194,6 +213,8 @@ class GLocalK(RatingModel):
         else:
             how = f"best validation {criterion[len('val_') :]} epoch"
         note = f"{protocol} protocol ({how}: {where}; preset {self.preset_name})"
+        if self.reused_pretraining:
+            note += "; pre-training reused from the selection fit"
         if self.paper_metrics:
             phase = self.selected["phase"]
             best = ", ".join(
@@ -230,6 +251,8 @@ class GLocalK(RatingModel):
             generator,
         ).to(device)
         check_fit_memory(split.num_movies, split.num_users, network, config.lbfgs_history, device)
+        self.pretrained_state = self._start_from_reused_pretraining(network, config, split)
+        self.reused_pretraining = self.pretrained_state is not None
         matrix = RatingMatrix(split.train, split.num_movies, split.num_users, device)
         has_val = len(split.val) > 0
         val_metrics = list(dict.fromkeys(["rmse", config.selection_metric])) if has_val else []
@@ -246,6 +269,8 @@ class GLocalK(RatingModel):
         paper_best: dict[str, tuple[float, int]] = {}
         best_state: dict[str, Tensor] = {}
         schedule = [("pretrain", config.pretrain_epochs, config.pretrain_iterations, network.local_parameters())]
+        if self.reused_pretraining:
+            schedule = []
         schedule.append(("finetune", config.finetune_epochs, config.finetune_iterations, network.all_parameters()))
         fit_start, step = time.perf_counter(), 0
         for phase, epochs, iterations, parameters in schedule:
@@ -300,6 +325,8 @@ class GLocalK(RatingModel):
                         self.selected = {"phase": phase, "epoch": epoch, "step": step, "criterion": criterion}
                         best_completed = self._completed.clone()
                         best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            if phase == "pretrain" and config.finetune_epochs > 0:
+                self.pretrained_state = {k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()}
             if logger is not None:
                 for i, layer in enumerate(network.layers):
                     logger.add_histogram(f"glocal_k/{phase}/local_kernel_{i}", layer.kernel().detach().cpu(), step)
@@ -307,6 +334,49 @@ class GLocalK(RatingModel):
         self.network = network.cpu()
         self._completed = best_completed
         self.paper_metrics = paper_best
+
+    def warm_start_from(self, selection: RatingModel) -> bool:
+        """Start the next fit's fine-tuning from ``selection``'s pre-training instead of pre-training again.
+
+        Pre-training is a fixed schedule that validation does not select, so a refit on train ∪ validation may
+        take it from the selection fit (trained on train only) and spend its time on fine-tuning with the
+        validation ratings added. Taken only with ``reuse_pretraining`` on, the honest protocol, and a selection
+        fit that fine-tuned (its selected epoch is a fine-tuning one); :meth:`fit` then checks that everything
+        pre-training depends on (:data:`PRETRAINING_FIELDS`, the catalogue's shape) agrees.
+        """
+        if not self.config.reuse_pretraining or self.config.protocol != "honest":
+            return False
+        if not isinstance(selection, GLocalK) or selection.pretrained_state is None:
+            return False
+        if selection.selected.get("phase") != "finetune" or selection.info is None:
+            return False
+        shape = (selection.info.num_movies, selection.info.num_users)
+        self._reused = (selection.pretrained_state, selection.fit_config, shape)
+        return True
+
+    def _start_from_reused_pretraining(
+        self, network: GLocalKNetwork, config: GLocalKConfig, split: RatingSplit
+    ) -> dict[str, Tensor] | None:
+        """Load the pre-training :meth:`warm_start_from` took (once) into ``network`` and return it; None without."""
+        if self._reused is None:
+            return None
+        state, source, shape = self._reused
+        self._reused = None
+        if shape != (split.num_movies, split.num_users):
+            raise ValueError(
+                f"cannot reuse pre-training: it was fitted on {shape[0]} movies × {shape[1]} users, "
+                f"{split.name} has {split.num_movies} × {split.num_users}"
+            )
+        for name in PRETRAINING_FIELDS:
+            if getattr(config, name) != getattr(source, name):
+                raise ValueError(
+                    f"cannot reuse pre-training: {name} is {getattr(config, name)!r} here but "
+                    f"{getattr(source, name)!r} in the fit it comes from"
+                )
+        if config.finetune_epochs == 0:
+            raise ValueError("cannot reuse pre-training in a fit without fine-tuning (finetune_epochs=0)")
+        network.load_state_dict(state)
+        return state
 
     def refit_overrides(self) -> dict[str, Any]:
         """The fitted schedule up to the selected epoch, with selection off (``{}`` under the paper protocol)."""

@@ -53,7 +53,9 @@ class GLocalKConfig:
     The fields of :data:`PRESETS` (λ₂, λₛ, epochs, iterations, dot scale) default to ``None``:
     "the preset of the split's dataset", filled in at fit time (``preset="auto"``; datasets
     without a preset use :data:`FALLBACK_PRESET`). Setting one explicitly always wins;
-    ``preset="ml-1m"`` etc. uses that preset whatever the dataset.
+    ``preset="ml-1m"`` etc. uses that preset whatever the dataset. ``reuse_pretraining``: a refit on
+    train ∪ validation (a benchmark cell's) starts fine-tuning from its selection fit's pre-training, which
+    selection does not touch, instead of pre-training again (:meth:`GLocalK.warm_start_from`).
     """
 
     hidden_sizes: tuple[int, ...] = (500, 500)
@@ -66,6 +68,7 @@ class GLocalKConfig:
     pretrain_iterations: int | None = None
     finetune_iterations: int | None = None
     lbfgs_history: int = 10
+    reuse_pretraining: bool = True
     dot_scale: float | None = None
     preset: str = "auto"
     protocol: str = "honest"
@@ -91,6 +94,8 @@ class GLocalKConfig:
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not isinstance(self.reuse_pretraining, bool):
+            raise ValueError(f"reuse_pretraining must be true or false, got {self.reuse_pretraining!r}")
         if self.global_kernel_size % 2 == 0:
             raise ValueError(f"global_kernel_size must be odd ('same' padding), got {self.global_kernel_size}")
         for name in ("pretrain_epochs", "finetune_epochs", "seed"):
