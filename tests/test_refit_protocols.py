@@ -124,3 +124,20 @@ def test_a_cell_tests_what_its_models_refit_protocol_asks(protocol, ml100k_fixtu
         expected = evaluate(tested, merged).metrics
     assert mf["metrics"]["rmse"] == pytest.approx(expected["rmse"], abs=1e-6)
     assert mf["metrics"]["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-6)
+
+
+def test_glocal_k_cells_refit_from_the_selection_fits_pretraining(tmp_path, ml100k_fixture_dir):
+    from gnnrec.benchmark import OK, run_benchmark
+
+    suite = {"name": "t", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["glocal-k", "mf"]}
+    suite["overrides"] = {"mf": {"max_epochs": 4, "device": "cpu"}}
+    run = run_benchmark(suite, tmp_path / "run", data_dir=ml100k_fixture_dir, progress=False, log=lambda line: None,
+                        tensorboard=False, plots=False, threads=1)  # fmt: skip
+    cells = {c["label"]: c for c in run.cells}
+    glocal_k = cells["glocal-k"]
+    assert glocal_k["status"] == OK and glocal_k["refit_protocol"] == "average"
+    assert glocal_k["refit_fit"]["warm_start"] is True and cells["mf"]["refit_fit"]["warm_start"] is False
+    assert {row["phase"] for row in glocal_k["refit_fit"]["history"]} == {"finetune"}
+    assert {row["phase"] for row in glocal_k["history"]} == {"pretrain", "finetune"}
+    report = (tmp_path / "run" / "results.md").read_text()
+    assert "glocal-k: the refit started from what the selection fit learned" in report

@@ -5,6 +5,9 @@
 * ``scaled`` — the same refit, its epoch counts scaled by the data added (``|train ∪ val| / |train|``);
 * ``average`` — :class:`AveragedFits` of the selection fit and the refit (both exist: it costs no fit).
 
+Whatever the protocol, a refit first takes over what the selection fit learned where the model allows it
+(``RatingModel.warm_start_from``: GLocal-K's pre-training).
+
 ``benchmarks/bench_refit_protocol.py`` compares them on a second validation carve-out; a model's default is
 its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``average`` for GLocal-K,
 ``refit`` for the others).

@@ -190,9 +190,10 @@ class GLocalK(RatingModel):
 
     @property
     def refit_protocol(self) -> str:  # type: ignore[override]
-        """``average`` (the mean of the selection fit and the refit: chosen on a second validation carve-out of
-        train, ``benchmarks/bench_refit_protocol.py``, where it beat the plain refit on RMSE and ndcg@10 on every
-        seed); ``refit`` under the paper protocol, which selects on test and so has no selection fit to average."""
+        """``average`` (the mean of the selection fit and the refit, the refit fine-tuned from the selection fit's
+        pre-training, :meth:`warm_start_from`: chosen on a second validation carve-out of train,
+        ``benchmarks/bench_refit_protocol.py``); ``refit`` under the paper protocol, which selects on test and so
+        has no selection fit to average."""
         return "refit" if self.config.protocol == "paper" else "average"
 
     @property
