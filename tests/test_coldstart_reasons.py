@@ -49,7 +49,13 @@ def test_reasons_name_positive_support_of_the_row_strongest_first():
         "because you liked Film 6",
         "high for most people: none of the films you rated raises it",
     ]
-    assert fold.explain(1, [7], labels) == ["from your profile alone: no rated films yet"]
+    assert fold.explain(1, [7], labels) == ["popular with most people: no rated films yet"]
+    profiled = FoldIn(
+        "users", torch.zeros(3, 8), SUPPORT, True, 1.0, 5.0, rating=RATING, contributions=torch.tensor(contributions),
+        uses_features=torch.tensor([True, True, False]),
+    )  # fmt: skip
+    assert profiled.explain(1, [7], labels) == ["from your profile alone: no rated films yet"]
+    assert profiled.explain(0, [0], labels) == ["from your profile: none of the films you rated raises it"]
     contributions[0][3], contributions[2][3] = 0.3, 0.2
     assert _fold(contributions).explain(0, [3], labels) == ["because you liked Film 1 and Film 6"]
     assert _fold(contributions).explain(2, [7], labels) == ["because you rated Film 1"]
@@ -85,3 +91,19 @@ def test_every_model_that_folds_in_users_explains_with_its_support_only(tiny_spl
         for reasons in fold.reasons(row, fold.top_k(5)[row]):
             assert {r.other for r in reasons} <= mine and len(reasons) <= 2
             assert all(r.contribution > 0 for r in reasons)
+
+
+@pytest.mark.parametrize("name", ["popularity", "gnn"])
+def test_a_list_is_said_to_come_from_the_profile_only_where_the_features_changed_it(tiny_split, name):
+    model = create_model(name, {}, test_config=True).fit(tiny_split)
+    layout = tiny_split.user_layout
+    features = torch.stack([layout.encode(age=25, gender="F", occupation="student"),
+                            layout.encode(age=60, gender="M", occupation="engineer")])  # fmt: skip
+    fold = model.fold_in("users", num_new=2, features=features, explain=True)
+    blind = model.fold_in("users", num_new=2)
+    changed = not torch.allclose(fold.rank_scores, blind.rank_scores, rtol=1e-5, atol=1e-6)
+    assert fold.uses_features.tolist() == [changed, changed] and changed == (name == "gnn")
+    text = fold.explain(0, fold.top_k(3)[0], [f"Film {i}" for i in range(tiny_split.num_movies)])
+    expected = "from your profile alone" if changed else "popular with most people"
+    assert text == [f"{expected}: no rated films yet"] * 3
+    assert model.fold_in("users", num_new=2, features=features).uses_features is None  # only with explain=True

@@ -134,7 +134,9 @@ class FoldIn:
     ``ranking`` holds the scores that order top-K lists when the model ranks by something other than its
     predicted rating (the GNN's ranking head); ``None`` means ``scores``. ``rating`` ``[S]`` holds the support
     ratings; ``contributions`` ``[S, num_other]`` (from ``fold_in(..., explain=True)``) how much each support
-    pair raises the ranking score of every other index of its row (see :meth:`reasons`).
+    pair raises the ranking score of every other index of its row (see :meth:`reasons`). ``uses_features``
+    ``[num_new]`` (from ``explain=True`` with features given) says whether each row's ranking scores change when
+    its side features are left out, i.e. whether what the new node told about itself shaped its list.
     """
 
     kind: str
@@ -146,6 +148,7 @@ class FoldIn:
     ranking: Tensor | None = None
     rating: Tensor | None = None
     contributions: Tensor | None = None
+    uses_features: Tensor | None = None
 
     @property
     def rank_scores(self) -> Tensor:
@@ -202,17 +205,25 @@ class FoldIn:
     def explain(self, row: int, others: Tensor | list[int], labels: Sequence[str]) -> list[str]:
         """:meth:`reasons` as one short sentence per other index: ``"because you liked Star Wars (1977) and
         disliked Speed (1994)"`` (``labels[i]`` names other index ``i``; a rating above the middle of the scale
-        is liked, below it disliked, at it rated)."""
+        is liked, below it disliked, at it rated). Where no rated item raises the score, the sentence says where
+        the list came from instead: the row's profile if its features changed its scores (``uses_features``),
+        else what most people like."""
         middle = (self.rating_min + self.rating_max) / 2
         own_count = int((self.support[0] == row).sum())
+        profiled = self.uses_features is not None and bool(self.uses_features[row])
         texts = []
         for reasons in self.reasons(row, others):
             if not reasons:
-                texts.append(
-                    "from your profile alone: no rated films yet"
-                    if own_count == 0
-                    else "high for most people: none of the films you rated raises it"
-                )
+                if own_count and profiled:
+                    texts.append("from your profile: none of the films you rated raises it")
+                elif own_count:
+                    texts.append("high for most people: none of the films you rated raises it")
+                else:
+                    texts.append(
+                        "from your profile alone: no rated films yet"
+                        if profiled
+                        else "popular with most people: no rated films yet"
+                    )
                 continue
             verbs = ["liked" if r.rating > middle else "disliked" if r.rating < middle else "rated" for r in reasons]
             parts = [
