@@ -76,7 +76,7 @@ def test_every_model_names_a_refit_protocol():
 
     protocols = {name: refit_protocol_of(create_model(name, test_config=True)) for name in available_models()}
     assert set(protocols.values()) <= set(PROTOCOLS)
-    assert protocols["gnn"] == "scaled" and protocols["glocal-k"] == "average"
+    assert protocols["gnn"] == "scaled" and protocols["glocal-k"] == "refit"
     assert refit_protocol_of(create_model("glocal-k", {"protocol": "paper"}, test_config=True)) == "refit"
     assert protocols["bias"] == protocols["mf"] == protocols["ease"] == "refit"
 
@@ -135,7 +135,7 @@ def test_glocal_k_cells_refit_from_the_selection_fits_pretraining(tmp_path, ml10
                         tensorboard=False, plots=False, threads=1)  # fmt: skip
     cells = {c["label"]: c for c in run.cells}
     glocal_k = cells["glocal-k"]
-    assert glocal_k["status"] == OK and glocal_k["refit_protocol"] == "average"
+    assert glocal_k["status"] == OK and glocal_k["refit_protocol"] == "refit"
     assert glocal_k["refit_fit"]["warm_start"] is True and cells["mf"]["refit_fit"]["warm_start"] is False
     assert {row["phase"] for row in glocal_k["refit_fit"]["history"]} == {"finetune"}
     assert {row["phase"] for row in glocal_k["history"]} == {"pretrain", "finetune"}

@@ -9,8 +9,7 @@ Whatever the protocol, a refit first takes over what the selection fit learned w
 (``RatingModel.warm_start_from``: GLocal-K's pre-training).
 
 ``benchmarks/bench_refit_protocol.py`` compares them on a second validation carve-out; a model's default is
-its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``average`` for GLocal-K,
-``refit`` for the others).
+its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``refit`` for the others).
 """
 
 from __future__ import annotations
