@@ -85,6 +85,7 @@ SYNTHETIC = ["--num-ratings", "1000", "--num-users", "60", "--num-movies", "40"]
 TINY_RUNS: list[tuple[str, list[str], str]] = [
     ("bench_ease_catalogue.py", [*SYNTHETIC, "--threads", "1", "--out", "{tmp}/ease.md"], "chosen λ"),
     ("bench_evaluator.py", ["--data-dir", "{data}", "--repeats", "2", "--threads", "1"], "evaluate: median"),
+    ("bench_gemm.py", ["--shapes", "8x4x3", "5x6x7", "--repeats", "1", "--threads", "1"], "| 5 × 6 × 7 |"),
     ("bench_glocal_k.py", ["--data-dir", "{data}", "--seeds", "0", "--threads", "1",
                            "--set", "pretrain_epochs=1", "--set", "finetune_epochs=1"], "GLocal-K on ml-100k/u1"),
     ("bench_gnn_epoch_scaling.py", ["--sizes", "600", "1200", "--epochs", "2", "--threads", "1", "--out",
