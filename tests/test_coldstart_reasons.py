@@ -50,10 +50,13 @@ def test_reasons_name_positive_support_of_the_row_strongest_first():
         "high for most people: none of the films you rated raises it",
     ]
     assert fold.explain(1, [7], labels) == ["popular with most people: no rated films yet"]
+    left_out = torch.zeros(3, 8)
+    left_out[:2] = 1.0  # rows 0 and 1 score otherwise without their features, row 2 the same
     profiled = FoldIn(
         "users", torch.zeros(3, 8), SUPPORT, True, 1.0, 5.0, rating=RATING, contributions=torch.tensor(contributions),
-        uses_features=torch.tensor([True, True, False]),
+        features_left_out=lambda: left_out,
     )  # fmt: skip
+    assert profiled.uses_features.tolist() == [True, True, False]
     assert profiled.explain(1, [7], labels) == ["from your profile alone: no rated films yet"]
     assert profiled.explain(0, [0], labels) == ["from your profile: none of the films you rated raises it"]
     contributions[0][3], contributions[2][3] = 0.3, 0.2

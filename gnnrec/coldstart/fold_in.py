@@ -9,8 +9,9 @@ A person's demographics are encoded by the dataset's layout: ``split.user_layout
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -134,9 +135,9 @@ class FoldIn:
     ``ranking`` holds the scores that order top-K lists when the model ranks by something other than its
     predicted rating (the GNN's ranking head); ``None`` means ``scores``. ``rating`` ``[S]`` holds the support
     ratings; ``contributions`` ``[S, num_other]`` (from ``fold_in(..., explain=True)``) how much each support
-    pair raises the ranking score of every other index of its row (see :meth:`reasons`). ``uses_features``
-    ``[num_new]`` (from ``explain=True`` with features given) says whether each row's ranking scores change when
-    its side features are left out, i.e. whether what the new node told about itself shaped its list.
+    pair raises the ranking score of every other index of its row (see :meth:`reasons`). ``features_left_out``
+    (from ``explain=True`` with features given) computes the ranking scores of the same fold-in without the side
+    features, for :attr:`uses_features`.
     """
 
     kind: str
@@ -148,7 +149,16 @@ class FoldIn:
     ranking: Tensor | None = None
     rating: Tensor | None = None
     contributions: Tensor | None = None
-    uses_features: Tensor | None = None
+    features_left_out: Callable[[], Tensor] | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def uses_features(self) -> Tensor | None:
+        """``[num_new]`` bool: whether each row's ranking scores change when its side features are left out, i.e.
+        whether what the new node told about itself shaped its list; None without ``features_left_out``. Computed
+        on first use (one more fold-in), which only a sentence without a named film needs."""
+        if self.features_left_out is None:
+            return None
+        return ~torch.isclose(self.rank_scores, self.features_left_out(), rtol=1e-5, atol=1e-6).all(dim=1)
 
     @property
     def rank_scores(self) -> Tensor:
@@ -210,10 +220,10 @@ class FoldIn:
         else what most people like."""
         middle = (self.rating_min + self.rating_max) / 2
         own_count = int((self.support[0] == row).sum())
-        profiled = self.uses_features is not None and bool(self.uses_features[row])
         texts = []
         for reasons in self.reasons(row, others):
             if not reasons:
+                profiled = self.uses_features is not None and bool(self.uses_features[row])
                 if own_count and profiled:
                     texts.append("from your profile: none of the films you rated raises it")
                 elif own_count:

@@ -287,7 +287,8 @@ class RatingModel(abc.ABC):
         ranking score drops without it. Every model folds each new node in as if it joined alone (the GNN's
         support messages flow into the new nodes only), so these are the drops of separate fold-ins. With
         ``features`` given it also fills ``FoldIn.uses_features`` (one more fold-in, without the features): whether
-        each new node's features changed its scores, so that a reason says "from your profile" only where they did.
+        each new node's features changed its scores (computed when first read), so that a reason says "from your
+        profile" only where they did.
         """
         if kind not in FOLD_IN_KINDS:
             raise ValueError(f"unknown fold-in kind {kind!r}; choose one of {', '.join(FOLD_IN_KINDS)}")
@@ -338,15 +339,17 @@ class RatingModel(abc.ABC):
             )
             rank = pseudo_scores if pseudo_ranking is None else pseudo_ranking
             contributions = rank[support[0]] - rank[num_new:]
-        uses_features = None
+        features_left_out = None
         if explain and features is not None:
             # a reason may say "from your profile" only where the features changed the list
-            blind_scores, blind_ranking = self._scored_fold_in(kind, None, support, rating, num_new, num_other)
-            own, blind = (scores, blind_scores) if ranking is None else (ranking, blind_ranking)
-            uses_features = ~torch.isclose(own, blind, rtol=1e-5, atol=1e-6).all(dim=1)
+
+            def features_left_out() -> Tensor:
+                blind_scores, blind_ranking = self._scored_fold_in(kind, None, support, rating, num_new, num_other)
+                return blind_scores if blind_ranking is None else blind_ranking
+
         return FoldIn(
             kind, scores, support, self.predicts_ratings, info.rating_min, info.rating_max, ranking, rating,
-            contributions, uses_features,
+            contributions, features_left_out,
         )  # fmt: skip
 
     def _scored_fold_in(
