@@ -431,7 +431,7 @@ def _refit_line(results: Mapping[str, Any]) -> str:
     if warm:
         line += (
             f"; {', '.join(warm)}: the refit started from what the selection fit learned in a phase selection does "
-            "not touch (`warm_start_from`; GLocal-K: its pre-training)"
+            "not touch (`warm_start_from`)"
         )
     return line
 
