@@ -42,7 +42,6 @@ RANGES: dict[str, Range] = {
     ),
     "plateau_tolerance": Range(0.0, 1.0, high_open=True),
     "lr": Range(0.0, low_open=True),
-    "lr_decay": Range(0.0, 1.0, low_open=True),
     "rank_grad_scale": Range(0.0, 1.0),
     **dict.fromkeys(
         ("keep_rating_epoch", "keep_ranking_epoch", "rank_users", "threads", "rank_neighbours"), Range(0, integer=True)
@@ -127,9 +126,6 @@ class GNNConfig:
     ce_weight: float = 1.0  # cross-entropy over rating levels (level decoders only)
     mse_weight: float = 1.0  # squared error of the expected rating
     lr: float = 0.01
-    # the learning rate is multiplied by this after every epoch (1: constant); the schedule does not depend on
-    # max_epochs, so a refit for the selected epochs repeats the selection fit's learning rates
-    lr_decay: float = 1.0
     weight_decay: float = 0.0
     max_epochs: int = 2000  # a cap: the default fits stop on a validation plateau well before it
     ema_decay: float = 0.99  # >0: validate and keep an exponential moving average of the weights

@@ -112,7 +112,6 @@ class GNNTrainer:
         config, model = self.config, self.model
         # foreach: one multi-tensor update per step (the same values as the per-tensor loop, CPU included)
         optimizer = torch.optim.Adam(member.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, config.lr_decay)
         suffix = f"/member{member_index}" if config.ensemble > 1 else ""
         # with ema_decay, validation and the kept weights use the moving average of the weights
         averaged = copy.deepcopy(member) if config.ema_decay > 0 else member
@@ -146,8 +145,7 @@ class GNNTrainer:
                 values = validation_metrics(model, split, metrics, relevance_threshold=None)
                 model.use_members(done, done_rank)
                 row.update({f"val_{name}": value for name, value in values.items()})
-            row.update(train_loss=loss.item(), train_rmse=math.sqrt(mse.item()), lr=optimizer.param_groups[0]["lr"])
-            schedule.step()
+            row.update(train_loss=loss.item(), train_rmse=math.sqrt(mse.item()), lr=config.lr)
             row["seconds"] = time.perf_counter() - started
             if config.ensemble > 1:
                 row["member"] = member_index
