@@ -43,6 +43,7 @@ RANGES: dict[str, Range] = {
     "plateau_tolerance": Range(0.0, 1.0, high_open=True),
     "lr": Range(0.0, low_open=True),
     "rank_grad_scale": Range(0.0, 1.0),
+    "refit_continue_share": Range(0.0, 1.0),
     **dict.fromkeys(
         ("keep_rating_epoch", "keep_ranking_epoch", "rank_users", "threads", "rank_neighbours"), Range(0, integer=True)
     ),
@@ -165,6 +166,10 @@ class GNNConfig:
     # without validation ratings (a refit on train + validation): the epochs whose weights are kept (0: the last)
     keep_rating_epoch: int = 0
     keep_ranking_epoch: int = 0
+    # a refit after selection (a benchmark cell's, RatingModel.warm_start_from) continues the selection fit's rating
+    # snapshots on train ∪ validation for this share of the selected epochs instead of training afresh for all of
+    # them; 0: train afresh
+    refit_continue_share: float = 0.1
 
     # ---- run
     histogram_every: int = 50  # epochs between TensorBoard histograms (0: never)

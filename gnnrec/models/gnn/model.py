@@ -25,6 +25,19 @@ from gnnrec.nn.grown_adjacency import GrownAdjacency
 from gnnrec.nn.network import RatingGNN
 from gnnrec.nn.rating_stats import rating_statistics
 
+# what a refit may set differently from the selection fit it continues (GNNModel.warm_start_from)
+CONTINUE_FREE_FIELDS = frozenset(
+    {
+        "max_epochs",
+        "keep_rating_epoch",
+        "keep_ranking_epoch",
+        "patience",
+        "refit_continue_share",
+        "threads",
+        "device",
+        "histogram_every",
+    }
+)
 PREDICT_PAIRS = 1 << 20  # pairs decoded at once by predict (bounded memory: the decoder holds a few [pairs, d] tensors)
 
 
@@ -103,6 +116,8 @@ class GNNModel(RatingModel):
         self._fitted_statistics: tuple[TrainingGraph, tuple[Tensor, Tensor]] | None = None  # likewise
         self.preset_name: str | None = None  # the preset the last fit took its unset fields from
         self.fit_config: GNNConfig | None = None  # self.config with the preset (and "auto") filled in
+        self._continued: tuple[list[dict[str, Tensor]], GNNConfig, tuple[int, int]] | None = None  # warm_start_from
+        self.continued_selection = False  # whether the last fit continued a selection fit's networks
 
     @classmethod
     def test_config(cls) -> GNNConfig:
@@ -124,10 +139,57 @@ class GNNModel(RatingModel):
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, split: RatingSplit, logger: Any | None) -> None:
-        """Resolve the preset for ``split`` (:meth:`GNNConfig.resolved`), then train with that config."""
+        """Resolve the preset for ``split`` (:meth:`GNNConfig.resolved`), then train with that config (continuing
+        the networks :meth:`warm_start_from` took, for its share of the epochs)."""
         self.fit_config, self.preset_name = self.config.resolved(split.dataset, len(split.rating_levels))
+        start_states = self._take_continued(split)
+        if start_states is not None:
+            epochs = max(1, round(self.fit_config.refit_continue_share * self.fit_config.max_epochs))
+            self.fit_config = dataclasses.replace(
+                self.fit_config, max_epochs=epochs, keep_rating_epoch=epochs, keep_ranking_epoch=epochs
+            )
+        self.continued_selection = start_states is not None
         with self._resolved_config():
-            GNNTrainer(self, logger).fit(split)
+            GNNTrainer(self, logger).fit(split, start_states)
+
+    def warm_start_from(self, selection: RatingModel) -> bool:
+        """Let the next fit continue ``selection``'s rating snapshots instead of training afresh.
+
+        A refit on train ∪ validation then trains those networks (fitted on train alone, stopped where validation
+        chose) for ``refit_continue_share`` of its ``max_epochs``, with the validation ratings added, and keeps its
+        last averaged weights for ratings and rankings alike. Taken from a fitted GNN with the share above 0;
+        :meth:`fit` checks that the graph and every setting but the epoch counts agree
+        (:data:`CONTINUE_FREE_FIELDS`).
+        """
+        if not self.config.refit_continue_share or not isinstance(selection, GNNModel):
+            return False
+        if not selection.members or selection.fit_config is None or selection.graph is None:
+            return False
+        states = [{key: value.detach().clone() for key, value in m.state_dict().items()} for m in selection.members]
+        shape = (selection.graph.num_users, selection.graph.num_movies)
+        self._continued = (states, selection.fit_config, shape)
+        return True
+
+    def _take_continued(self, split: RatingSplit) -> list[dict[str, Tensor]] | None:
+        """The states :meth:`warm_start_from` took (once), checked against ``split`` and this fit's config."""
+        if self._continued is None:
+            return None
+        states, source, shape = self._continued
+        self._continued = None
+        if shape != (split.num_users, split.num_movies):
+            raise ValueError(
+                f"cannot continue the selection fit: it was fitted on {shape[0]} users × {shape[1]} movies, "
+                f"{split.name} has {split.num_users} × {split.num_movies}"
+            )
+        for field in dataclasses.fields(GNNConfig):
+            if field.name not in CONTINUE_FREE_FIELDS:
+                here, there = getattr(self.fit_config, field.name), getattr(source, field.name)
+                if here != there:
+                    raise ValueError(
+                        f"cannot continue the selection fit: {field.name} is {here!r} here but {there!r} in the fit "
+                        "it comes from"
+                    )
+        return states
 
     def build_member(self) -> RatingGNN:
         """A fresh network for this model's graph and (resolved) config."""

@@ -63,18 +63,20 @@ class GNNTrainer:
         self.config = model.config
         self.logger = logger
 
-    def fit(self, split: RatingSplit) -> None:
+    def fit(self, split: RatingSplit, start_states: list[dict[str, torch.Tensor]] | None = None) -> None:
+        """Fit every member on ``split``; ``start_states``: one state per member to continue instead of a fresh
+        initialisation (:meth:`GNNModel.warm_start_from`)."""
         threads = torch.get_num_threads()
         if self.config.threads:
             # on small graphs (and on busy CPUs) intra-op threads cost more than they give
             torch.set_num_threads(self.config.threads)
         try:
             with subnormals_flushed():  # the ranking head's softmax gives subnormal probabilities late in a fit
-                self.fit_members(split)
+                self.fit_members(split, start_states)
         finally:
             torch.set_num_threads(threads)
 
-    def fit_members(self, split: RatingSplit) -> None:
+    def fit_members(self, split: RatingSplit, start_states: list[dict[str, torch.Tensor]] | None = None) -> None:
         config, model = self.config, self.model
         seed_everything(config.seed)
         model.graph = TrainingGraph.of(split, config.side_graphs)
@@ -89,6 +91,8 @@ class GNNTrainer:
             member = model.build_member().to(model.device)
             if member.ranker is not None:  # the item-item term's neighbours, from the training graph
                 member.ranker.set_neighbours(*graph.edge_index, graph.num_users)
+            if start_states is not None:  # after set_neighbours: learned item-item weights keep their neighbours
+                member.load_state_dict(start_states[member_index])
             try:
                 ranking = self.train_member(member, member_index, split, graph, members, rank_members)
             finally:
