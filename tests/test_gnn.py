@@ -381,3 +381,55 @@ def test_the_item_item_ranking_term_is_trained_served_folded_in_and_round_trips(
     torch.testing.assert_close(after.scores, before.scores)  # ratings do not read it
     with pytest.raises(ValueError, match="rank_neighbours > 0 needs the exact ranking loss"):
         GNNConfig(rank_neighbours=3, rank_negatives=4.0)
+
+
+def test_a_refit_continues_the_selection_fits_networks(tiny_split, monkeypatch):
+    """warm_start_from: the refit on train ∪ validation starts from the selection fit's rating snapshots and trains
+    refit_continue_share of its epochs, keeping the last averaged weights for ratings and rankings."""
+    from gnnrec.models.gnn.training import GNNTrainer
+
+    selection = GNNModel(fast(max_epochs=30, patience=30, val_every=5)).fit(tiny_split)
+    overrides = selection.refit_overrides()
+    merged = tiny_split.merge_validation()
+    started_from: list[dict[str, Tensor]] = []
+    train_member = GNNTrainer.train_member
+
+    def recording(self, member, *args, **kwargs):
+        started_from.append({key: value.clone() for key, value in member.state_dict().items()})
+        return train_member(self, member, *args, **kwargs)
+
+    monkeypatch.setattr(GNNTrainer, "train_member", recording)
+    continued = GNNModel(fast(**overrides, refit_continue_share=0.2))
+    assert continued.warm_start_from(selection)
+    continued.fit(merged)
+    epochs = round(0.2 * overrides["max_epochs"])
+    assert continued.continued_selection and len(continued.history) == epochs
+    assert continued.selected_epochs == [{"rating": epochs, "ranking": epochs}]
+    assert continued.config.max_epochs == overrides["max_epochs"]  # what was asked for; fit_config has the share
+    snapshot = selection.members[0].state_dict()
+    assert started_from[0].keys() == snapshot.keys()
+    for key, value in snapshot.items():
+        torch.testing.assert_close(started_from[0][key], value, rtol=0, atol=0)
+    assert not torch.allclose(continued.score_matrix(), selection.score_matrix())  # it trained on
+    # the next fit of the same model starts afresh: the states are taken once
+    assert len(continued.fit(merged).history) == overrides["max_epochs"] and not continued.continued_selection
+    fresh_start = started_from[1]["decoder.bases"]
+    assert not torch.equal(fresh_start, snapshot["decoder.bases"])
+
+
+def test_a_refit_continues_only_a_fitted_gnn_of_the_same_settings(tiny_split):
+    selection = GNNModel(fast(max_epochs=10, patience=10)).fit(tiny_split)
+    overrides = selection.refit_overrides()
+    assert not GNNModel(fast(**overrides, refit_continue_share=0.0)).warm_start_from(selection)
+    assert not GNNModel(fast(**overrides)).warm_start_from(GNNModel(fast()))  # not fitted
+    assert not GNNModel(fast(**overrides)).warm_start_from(create_model("mf", test_config=True).fit(tiny_split))
+    other = GNNModel(fast(**overrides, lr=0.01))
+    assert other.warm_start_from(selection)
+    with pytest.raises(ValueError, match="cannot continue the selection fit: lr is 0.01 here but 0.03"):
+        other.fit(tiny_split.merge_validation())
+    shifted = GNNModel(fast(**overrides))
+    assert shifted.warm_start_from(selection)
+    states, source, _ = shifted._continued
+    shifted._continued = (states, source, (1, 1))  # as if the selection fit had another catalogue
+    with pytest.raises(ValueError, match="cannot continue the selection fit: it was fitted on 1 users × 1 movies"):
+        shifted.fit(tiny_split.merge_validation())

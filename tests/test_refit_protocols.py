@@ -76,7 +76,7 @@ def test_every_model_names_a_refit_protocol():
 
     protocols = {name: refit_protocol_of(create_model(name, test_config=True)) for name in available_models()}
     assert set(protocols.values()) <= set(PROTOCOLS)
-    assert protocols["gnn"] == "scaled" and protocols["glocal-k"] == "refit"
+    assert protocols["gnn"] == "refit" and protocols["glocal-k"] == "refit"
     assert refit_protocol_of(create_model("glocal-k", {"protocol": "paper"}, test_config=True)) == "refit"
     assert protocols["bias"] == protocols["mf"] == protocols["ease"] == "refit"
 
@@ -126,11 +126,11 @@ def test_a_cell_tests_what_its_models_refit_protocol_asks(protocol, ml100k_fixtu
     assert mf["metrics"]["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-6)
 
 
-def test_glocal_k_cells_refit_from_the_selection_fits_pretraining(tmp_path, ml100k_fixture_dir):
+def test_glocal_k_and_gnn_cells_refit_from_what_the_selection_fit_learned(tmp_path, ml100k_fixture_dir):
     from gnnrec.benchmark import OK, run_benchmark
 
-    suite = {"name": "t", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["glocal-k", "mf"]}
-    suite["overrides"] = {"mf": {"max_epochs": 4, "device": "cpu"}}
+    suite = {"name": "t", "splits": ["u1"], "seeds": [0], "test_config": True, "models": ["glocal-k", "mf", "gnn"]}
+    suite["overrides"] = {"mf": {"max_epochs": 4, "device": "cpu"}, "gnn": {"max_epochs": 20, "patience": 20}}
     run = run_benchmark(suite, tmp_path / "run", data_dir=ml100k_fixture_dir, progress=False, log=lambda line: None,
                         tensorboard=False, plots=False, threads=1)  # fmt: skip
     cells = {c["label"]: c for c in run.cells}
@@ -140,4 +140,8 @@ def test_glocal_k_cells_refit_from_the_selection_fits_pretraining(tmp_path, ml10
     assert {row["phase"] for row in glocal_k["refit_fit"]["history"]} == {"finetune"}
     assert {row["phase"] for row in glocal_k["history"]} == {"pretrain", "finetune"}
     report = (tmp_path / "run" / "results.md").read_text()
-    assert "glocal-k: the refit started from what the selection fit learned" in report
+    gnn = cells["gnn"]
+    assert gnn["status"] == OK and gnn["refit_protocol"] == "refit" and gnn["refit_fit"]["warm_start"] is True
+    assert len(gnn["refit_fit"]["history"]) == round(0.5 * gnn["selection"]["selected"]["max_epochs"])
+    assert "(`warm_start_from`): glocal-k: the refit fine-tunes from the selection fit's pre-training" in report
+    assert "gnn: the refit continues the selection fit's networks for 50% of the selected epochs" in report

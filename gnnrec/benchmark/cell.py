@@ -162,6 +162,7 @@ def run_cell(
                     "config": json_safe(config_to_dict(final.config)),
                     "fit_seconds": time.perf_counter() - start,
                     "warm_start": warm_start,
+                    "warm_start_note": final.warm_start_note if warm_start else None,
                     "train_ratings": len(final_split.train),
                     "history": rounded_record(final.history),
                 }

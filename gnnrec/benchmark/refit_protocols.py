@@ -6,10 +6,10 @@
 * ``average`` — :class:`AveragedFits` of the selection fit and the refit (both exist: it costs no fit).
 
 Whatever the protocol, a refit first takes over what the selection fit learned where the model allows it
-(``RatingModel.warm_start_from``: GLocal-K's pre-training).
+(``RatingModel.warm_start_from``: GLocal-K's pre-training, the GNN's networks).
 
 ``benchmarks/bench_refit_protocol.py`` compares them on a second validation carve-out; a model's default is
-its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``scaled`` for the GNN, ``refit`` for the others).
+its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``refit`` for every registered model).
 """
 
 from __future__ import annotations

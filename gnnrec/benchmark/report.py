@@ -122,6 +122,9 @@ def summarize(records: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> li
                 "refit": sum(r.get("refit_fit") is not None for r in ok),
                 "refit_protocols": sorted({r["refit_protocol"] for r in ok if r.get("refit_protocol")}),
                 "warm_starts": sum(bool((r.get("refit_fit") or {}).get("warm_start")) for r in ok),
+                "warm_start_notes": sorted(
+                    {note for r in ok if (note := (r.get("refit_fit") or {}).get("warm_start_note"))}
+                ),
                 "selected": [(r.get("selection") or {}).get("selected") for r in ok],
                 "fit_seconds": mean_std([r["fit_seconds"] for r in ok]),
                 "eval_seconds": mean_std([r["eval_seconds"] for r in ok]),
@@ -427,12 +430,13 @@ def _refit_line(results: Mapping[str, Any]) -> str:
             "; in brackets the model's `refit_protocol` where it is not the plain refit (scaled: epoch counts × "
             "|train ∪ val| / |train|; average: the mean of the selection fit and the refit)"
         )
-    warm = [row["label"] for row in results["summary"] if row.get("warm_starts")]
+    warm = [
+        f"{row['label']}: {'; '.join(row.get('warm_start_notes') or ['the refit started from the selection fit'])}"
+        for row in results["summary"]
+        if row.get("warm_starts")
+    ]
     if warm:
-        line += (
-            f"; {', '.join(warm)}: the refit started from what the selection fit learned in a phase selection does "
-            "not touch (`warm_start_from`)"
-        )
+        line += f"; started from what the selection fit learned (`warm_start_from`): {', '.join(warm)}"
     return line
 
 

@@ -151,13 +151,19 @@ class RatingModel(abc.ABC):
         return {}
 
     def warm_start_from(self, selection: RatingModel) -> bool:
-        """Before this model refits on train ∪ validation, take over what its selection fit learned in a phase
-        that selection did not touch and that never read the validation ratings; True if anything was taken.
+        """Before this model refits on train ∪ validation, take over what its selection fit learned from the
+        training ratings (which read the validation ratings only to choose); True if anything was taken.
 
         ``selection`` is the fit whose :meth:`refit_overrides` configured this model. The default takes nothing
-        (the refit starts from scratch); GLocal-K reuses its fixed pre-training schedule.
+        (the refit starts from scratch); GLocal-K reuses its fixed pre-training schedule, the GNN continues the
+        selection fit's networks (:attr:`warm_start_note` says it in words).
         """
         return False
+
+    @property
+    def warm_start_note(self) -> str:
+        """What :meth:`warm_start_from` takes, in a few words for a benchmark report ("" where it takes nothing)."""
+        return ""
 
     # ------------------------------------------------------------------ public API
     @property

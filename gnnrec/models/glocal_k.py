@@ -352,6 +352,10 @@ class GLocalK(RatingModel):
         self._reused = (selection.pretrained_state, selection.fit_config, shape)
         return True
 
+    @property
+    def warm_start_note(self) -> str:
+        return "the refit fine-tunes from the selection fit's pre-training"
+
     def _start_from_reused_pretraining(
         self, network: GLocalKNetwork, config: GLocalKConfig, split: RatingSplit
     ) -> dict[str, Tensor] | None:

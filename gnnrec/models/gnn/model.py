@@ -97,8 +97,9 @@ class GNNModel(RatingModel):
     fold_in_kinds = ("users", "movies")
     fold_in_settings = ("fold_in_offset_reg",)
     config_class = GNNConfig
-    # chosen on a second validation carve-out of train (benchmarks/bench_refit_protocol.py)
-    refit_protocol = "scaled"
+    # the refit continues the selection fit (warm_start_from), chosen on a second validation carve-out of train
+    # (benchmarks/bench_refit_protocol.py; results in benchmarks/results/refit_protocol_gnn_continue.md)
+    refit_protocol = "refit"
 
     def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -169,6 +170,11 @@ class GNNModel(RatingModel):
         shape = (selection.graph.num_users, selection.graph.num_movies)
         self._continued = (states, selection.fit_config, shape)
         return True
+
+    @property
+    def warm_start_note(self) -> str:
+        share = self.config.refit_continue_share
+        return f"the refit continues the selection fit's networks for {share:.0%} of the selected epochs"
 
     def _take_continued(self, split: RatingSplit) -> list[dict[str, Tensor]] | None:
         """The states :meth:`warm_start_from` took (once), checked against ``split`` and this fit's config."""
