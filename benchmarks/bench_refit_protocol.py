@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every model whose config has KEY")  # fmt: skip
     parser.add_argument("--no-scaled", action="store_true", help="skip protocol C (one fit fewer per model and seed)")
+    parser.add_argument("--warm-sets", nargs="+", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="more warm refits (E), each with these config overrides on top, e.g. "
+                             "refit_continue_share=0.2; scored on val2 in a table of their own")  # fmt: skip
     parser.add_argument("--out", default=None, help="write the report (markdown) to this file")
     harness.add_options(parser, data_dir=True, threads=1)
     return parser.parse_args(argv)
@@ -120,6 +123,11 @@ def study_cell(name: str, seed: int, study: Any, args: argparse.Namespace, threa
         row["seconds"]["warm"] = warm_seconds
         row["val2"]["warm"] = scores(warm, merged)
         row["val2"]["warm-average"] = scores(AveragedFits(selection, warm), merged)
+    row["variants"] = {}
+    for variant in args.warm_sets:
+        changed = model_overrides(name, seed, threads, {**extra, **parse_set_options(variant.split(","))})
+        fitted, fitted_seconds = fit(name, {**changed, **chosen}, merged, seed, args.test_config, warm_from=selection)
+        row["variants"][variant] = (scores(fitted, merged), fitted_seconds) if fitted is not None else None
     return row
 
 
@@ -164,8 +172,8 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
         "- protocols: none = selection fit (A), refit = refit on train ∪ val1 (B), scaled = refit with epoch "
         "counts × |train ∪ val1|/|train| (C; = B where nothing counts epochs), average = mean of A and B "
         "(ranking scores standardised per user; D), average-raw = D with raw ranking scores, warm = the refit "
-        "started from what the selection fit learned in a phase selection does not touch (E; = B where the model "
-        "takes nothing), warm-average = mean of A and E",
+        "started from what the selection fit learned (`warm_start_from`: GLocal-K's pre-training, the GNN's "
+        "networks; E; = B where the model takes nothing), warm-average = mean of A and E",
         "- scores on val2: RMSE (rating units) and ndcg@10 (relevant: rating ≥ 3/4 of the scale); "
         "`wins vs B` = seeds where the protocol is strictly better than B",
         "",
@@ -213,7 +221,37 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
                 + (f"{seconds['scaled']:.0f} |" if "scaled" in seconds else "— |")
                 + (f" {seconds['warm']:.0f} |" if "warm" in seconds else " — |")
             )
+    if args.warm_sets:
+        lines += variant_tables(results, args.warm_sets)
     return "\n".join(lines) + "\n"
+
+
+def variant_tables(results: dict[str, dict[int, dict[str, Any]]], variants: list[str]) -> list[str]:
+    """The ``--warm-sets`` refits beside E: val2 scores (mean over seeds, then per seed) and fit seconds."""
+    head = "| model | seed | metric | warm (E) | " + " | ".join(f"`{v}`" for v in variants) + " |"
+    lines = ["", "## Warm refits with other settings (`--warm-sets`)", "",
+             "Each column is E with the named overrides on top (— where the model takes nothing); `mean` rows "
+             "average the seeds; the last rows give each fit's seconds.", "",
+             head, "|---|---|---|---:|" + "---:|" * len(variants)]  # fmt: skip
+    for name, per_seed in results.items():
+        rows = list(per_seed.items())
+        for metric in METRICS:
+            for label, chosen in [("mean", rows), *((str(seed), [(seed, row)]) for seed, row in rows)]:
+                cells = [[row["val2"]["warm"][metric] for _, row in chosen]]
+                for variant in variants:
+                    found = [row["variants"][variant] for _, row in chosen]
+                    cells.append([None if got is None else got[0][metric] for got in found])
+                if all(None in values for values in cells):
+                    continue
+                shown = [number(None if None in values else statistics.fmean(values)) for values in cells]
+                lines.append(f"| {name} | {label} | {metric} | " + " | ".join(shown) + " |")
+        for seed, row in rows:
+            seconds = [row["seconds"].get("warm")] + [
+                None if row["variants"][v] is None else row["variants"][v][1] for v in variants
+            ]
+            shown = ["—" if value is None else f"{value:.0f}" for value in seconds]
+            lines.append(f"| {name} | {seed} | fit s | " + " | ".join(shown) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
