@@ -423,6 +423,10 @@ def test_a_refit_continues_only_a_fitted_gnn_of_the_same_settings(tiny_split):
     assert not GNNModel(fast(**overrides, refit_continue_share=0.0)).warm_start_from(selection)
     assert not GNNModel(fast(**overrides)).warm_start_from(GNNModel(fast()))  # not fitted
     assert not GNNModel(fast(**overrides)).warm_start_from(create_model("mf", test_config=True).fit(tiny_split))
+    assert selection.refit_protocol == "refit"  # the ml-100k preset continues; the others refit afresh, scaled
+    elsewhere = GNNModel(fast(max_epochs=10, patience=10, preset="generic")).fit(tiny_split)
+    assert elsewhere.refit_protocol == "scaled" and elsewhere.fit_config.refit_continue_share == 0.0
+    assert not GNNModel(fast(**elsewhere.refit_overrides(), preset="generic")).warm_start_from(elsewhere)
     other = GNNModel(fast(**overrides, lr=0.01))
     assert other.warm_start_from(selection)
     with pytest.raises(ValueError, match="cannot continue the selection fit: lr is 0.01 here but 0.03"):

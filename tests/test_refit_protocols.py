@@ -76,7 +76,7 @@ def test_every_model_names_a_refit_protocol():
 
     protocols = {name: refit_protocol_of(create_model(name, test_config=True)) for name in available_models()}
     assert set(protocols.values()) <= set(PROTOCOLS)
-    assert protocols["gnn"] == "refit" and protocols["glocal-k"] == "refit"
+    assert protocols["gnn"] == "scaled" and protocols["glocal-k"] == "refit"  # the GNN's follows its fitted preset
     assert refit_protocol_of(create_model("glocal-k", {"protocol": "paper"}, test_config=True)) == "refit"
     assert protocols["bias"] == protocols["mf"] == protocols["ease"] == "refit"
 

@@ -9,7 +9,8 @@ Whatever the protocol, a refit first takes over what the selection fit learned w
 (``RatingModel.warm_start_from``: GLocal-K's pre-training, the GNN's networks).
 
 ``benchmarks/bench_refit_protocol.py`` compares them on a second validation carve-out; a model's default is
-its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``refit`` for every registered model).
+its attribute ``refit_protocol`` (:func:`refit_protocol_of`; ``refit`` for every registered model but the GNN, whose
+refit follows its preset: ``refit`` where it continues the selection fit, ``scaled`` where it trains afresh).
 """
 
 from __future__ import annotations

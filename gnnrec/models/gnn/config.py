@@ -168,8 +168,8 @@ class GNNConfig:
     keep_ranking_epoch: int = 0
     # a refit after selection (a benchmark cell's, RatingModel.warm_start_from) continues the selection fit's rating
     # snapshots on train ∪ validation for this share of the selected epochs instead of training afresh for all of
-    # them (0: train afresh); 0.5: chosen on a second validation carve-out (benchmarks/bench_refit_protocol.py)
-    refit_continue_share: float = 0.5
+    # them (0: train afresh, the epochs scaled by the data added; None: the preset's)
+    refit_continue_share: float | None = None
 
     # ---- run
     histogram_every: int = 50  # epochs between TensorBoard histograms (0: never)

@@ -97,9 +97,6 @@ class GNNModel(RatingModel):
     fold_in_kinds = ("users", "movies")
     fold_in_settings = ("fold_in_offset_reg",)
     config_class = GNNConfig
-    # the refit continues the selection fit (warm_start_from), chosen on a second validation carve-out of train
-    # (benchmarks/bench_refit_protocol.py; results in benchmarks/results/refit_protocol_gnn_continue.md)
-    refit_protocol = "refit"
 
     def __init__(self, config: GNNConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -145,7 +142,7 @@ class GNNModel(RatingModel):
         self.fit_config, self.preset_name = self.config.resolved(split.dataset, len(split.rating_levels))
         start_states = self._take_continued(split)
         if start_states is not None:
-            epochs = max(1, round(self.fit_config.refit_continue_share * self.fit_config.max_epochs))
+            epochs = max(1, round((self.fit_config.refit_continue_share or 0.0) * self.fit_config.max_epochs))
             self.fit_config = dataclasses.replace(
                 self.fit_config, max_epochs=epochs, keep_rating_epoch=epochs, keep_ranking_epoch=epochs
             )
@@ -153,16 +150,31 @@ class GNNModel(RatingModel):
         with self._resolved_config():
             GNNTrainer(self, logger).fit(split, start_states)
 
+    @property
+    def refit_protocol(self) -> str:
+        """``refit`` where the refit continues the selection fit (the ``ml-100k`` preset), else ``scaled`` (a fresh
+        refit, its epochs scaled by the data added); each chosen on a second validation carve-out of train
+        (``benchmarks/bench_refit_protocol.py``)."""
+        return "refit" if self.continue_share(self) else "scaled"
+
+    def continue_share(self, selection: RatingModel) -> float:
+        """The share of the selected epochs a refit after ``selection`` continues it for (0: a fresh refit): this
+        config's ``refit_continue_share``, else the one ``selection``'s fit resolved from its preset."""
+        if self.config.refit_continue_share is not None:
+            return self.config.refit_continue_share
+        resolved = getattr(selection, "fit_config", None)
+        return (resolved.refit_continue_share or 0.0) if isinstance(resolved, GNNConfig) else 0.0
+
     def warm_start_from(self, selection: RatingModel) -> bool:
         """Let the next fit continue ``selection``'s rating snapshots instead of training afresh.
 
         A refit on train ∪ validation then trains those networks (fitted on train alone, stopped where validation
-        chose) for ``refit_continue_share`` of its ``max_epochs``, with the validation ratings added, and keeps its
-        last averaged weights for ratings and rankings alike. Taken from a fitted GNN with the share above 0;
+        chose) for :meth:`continue_share` of its ``max_epochs``, with the validation ratings added, and keeps its
+        last averaged weights for ratings and rankings alike. Taken from a fitted GNN with that share above 0;
         :meth:`fit` checks that the graph and every setting but the epoch counts agree
         (:data:`CONTINUE_FREE_FIELDS`).
         """
-        if not self.config.refit_continue_share or not isinstance(selection, GNNModel):
+        if not isinstance(selection, GNNModel) or not self.continue_share(selection):
             return False
         if not selection.members or selection.fit_config is None or selection.graph is None:
             return False
@@ -173,7 +185,7 @@ class GNNModel(RatingModel):
 
     @property
     def warm_start_note(self) -> str:
-        share = self.config.refit_continue_share
+        share = self.continue_share(self)
         return f"the refit continues the selection fit's networks for {share:.0%} of the selected epochs"
 
     def _take_continued(self, split: RatingSplit) -> list[dict[str, Tensor]] | None:
