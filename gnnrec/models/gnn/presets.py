@@ -49,14 +49,14 @@ ML100K_TRAINING: dict[str, Any] = {"dropout": 0.5, "node_dropout": 0.5, "patienc
 # from about half of EASE's to EASE's, and off on ML-100k u1 validation, where it ranked worse at every decay tried
 # (benchmarks/results/gnn_rank_neighbours.md)
 GENERIC_RANK_NEIGHBOURS = 50
-# cold-start training for a model that serves new people (`gnnrec recommend`, the `coldstart` suite): the shares of
-# users and movies seen as new per step and the epoch budget (its ranking snapshot is chosen on warm validation, and
-# longer fits rank new users worse), chosen on ML-100k validation cold users (benchmarks/results/
-# gnn_coldstart_induction.md); off in the presets: it costs warm accuracy (benchmarks/results/coldstart_warm/)
 # the refit continues the selection fit for this share of its epochs on ML-100k, where that beat a fresh refit on a
 # second validation carve-out (every seed, RMSE and ndcg@10); on Douban the continuation's RMSE was worse, so the other
 # presets refit afresh (benchmarks/results/refit_protocol_gnn_continue.md, refit_protocol_gnn_continue_douban.md)
 ML100K_REFIT_CONTINUE_SHARE = 0.5
+# cold-start training for a model that serves new people (`gnnrec recommend`, the `coldstart` suite): the shares of
+# users and movies seen as new per step and the epoch budget (its ranking snapshot is chosen on warm validation, and
+# longer fits rank new users worse), chosen on ML-100k validation cold users (benchmarks/results/
+# gnn_coldstart_induction.md); off in the presets: it costs warm accuracy (benchmarks/results/coldstart_warm/)
 COLDSTART_TRAINING: dict[str, Any] = {"induction_users": 0.3, "induction_movies": 0.1, "max_epochs": 300}
 PRESETS: dict[str, dict[str, Any]] = {
     "ml-100k": {
