@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ __all__ = [
     "NotFittedError",
     "RatingModel",
     "SplitInfo",
+    "check_warm_start",
 ]
 
 
@@ -58,6 +60,33 @@ class SplitInfo:
             split.settings,
             split.dataset,
         )
+
+
+def check_warm_start(
+    what: str,
+    fitted_on: tuple[tuple[int, str], tuple[int, str]],
+    split: RatingSplit,
+    config: Any,
+    source: Any,
+    fields: Iterable[str],
+) -> None:
+    """Refuse a refit's warm start (``what``, e.g. ``"reuse pre-training"``) from a selection fit of another shape
+    or settings: ``fitted_on`` is that fit's ``((count, name), (count, name))`` of catalogue axes, e.g.
+    ``((943, "users"), (1682, "movies"))``, compared with ``split``'s; each of ``fields`` must be equal in this
+    fit's ``config`` and the ``source`` config it comes from."""
+    here = tuple(getattr(split, f"num_{name}") for _, name in fitted_on)
+    if here != tuple(count for count, _ in fitted_on):
+        (rows, row_name), (cols, col_name) = fitted_on
+        raise ValueError(
+            f"cannot {what}: it was fitted on {rows} {row_name} × {cols} {col_name}, "
+            f"{split.name} has {here[0]} × {here[1]}"
+        )
+    for name in fields:
+        if getattr(config, name) != getattr(source, name):
+            raise ValueError(
+                f"cannot {what}: {name} is {getattr(config, name)!r} here but {getattr(source, name)!r} in the fit "
+                "it comes from"
+            )
 
 
 class RatingModel(abc.ABC):

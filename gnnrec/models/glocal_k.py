@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved, validation_metrics
-from gnnrec.models.base import RatingModel
+from gnnrec.models.base import RatingModel, check_warm_start
 from gnnrec.models.glocal_k_config import FALLBACK_PRESET, PAPER_METRICS, PRESETS, GLocalKConfig
 from gnnrec.models.registry import register_model
 from gnnrec.nn.glocal_k import GLocalKNetwork, RatingMatrix
@@ -362,19 +362,10 @@ class GLocalK(RatingModel):
         """Load the pre-training :meth:`warm_start_from` took (once) into ``network`` and return it; None without."""
         if self._reused is None:
             return None
-        state, source, shape = self._reused
+        state, source, (movies, users) = self._reused
         self._reused = None
-        if shape != (split.num_movies, split.num_users):
-            raise ValueError(
-                f"cannot reuse pre-training: it was fitted on {shape[0]} movies × {shape[1]} users, "
-                f"{split.name} has {split.num_movies} × {split.num_users}"
-            )
-        for name in PRETRAINING_FIELDS:
-            if getattr(config, name) != getattr(source, name):
-                raise ValueError(
-                    f"cannot reuse pre-training: {name} is {getattr(config, name)!r} here but "
-                    f"{getattr(source, name)!r} in the fit it comes from"
-                )
+        fitted_on = ((movies, "movies"), (users, "users"))
+        check_warm_start("reuse pre-training", fitted_on, split, config, source, PRETRAINING_FIELDS)
         if config.finetune_epochs == 0:
             raise ValueError("cannot reuse pre-training in a fit without fine-tuning (finetune_epochs=0)")
         network.load_state_dict(state)

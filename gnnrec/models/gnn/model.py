@@ -15,7 +15,7 @@ from gnnrec.coldstart.fold_in import check_new_ratings, movie_indices_from_raw_i
 from gnnrec.config import config_to_dict, update_config
 from gnnrec.data.split import RatingSplit
 from gnnrec.data.user_features import layout_from_spec
-from gnnrec.models.base import RatingModel
+from gnnrec.models.base import RatingModel, check_warm_start
 from gnnrec.models.gnn.config import GNNConfig
 from gnnrec.models.gnn.graph import TrainingGraph, rating_level_index
 from gnnrec.models.gnn.network import build_network
@@ -192,21 +192,11 @@ class GNNModel(RatingModel):
         """The states :meth:`warm_start_from` took (once), checked against ``split`` and this fit's config."""
         if self._continued is None:
             return None
-        states, source, shape = self._continued
+        states, source, (users, movies) = self._continued
         self._continued = None
-        if shape != (split.num_users, split.num_movies):
-            raise ValueError(
-                f"cannot continue the selection fit: it was fitted on {shape[0]} users × {shape[1]} movies, "
-                f"{split.name} has {split.num_users} × {split.num_movies}"
-            )
-        for field in dataclasses.fields(GNNConfig):
-            if field.name not in CONTINUE_FREE_FIELDS:
-                here, there = getattr(self.fit_config, field.name), getattr(source, field.name)
-                if here != there:
-                    raise ValueError(
-                        f"cannot continue the selection fit: {field.name} is {here!r} here but {there!r} in the fit "
-                        "it comes from"
-                    )
+        fields = [field.name for field in dataclasses.fields(GNNConfig) if field.name not in CONTINUE_FREE_FIELDS]
+        fitted_on = ((users, "users"), (movies, "movies"))
+        check_warm_start("continue the selection fit", fitted_on, split, self.fit_config, source, fields)
         return states
 
     def build_member(self) -> RatingGNN:
