@@ -240,8 +240,9 @@ def test_fit_records_the_preset_and_keeps_the_requested_config(tiny_split):
     assert model.config.rating_messages is None  # what was asked for; a refit resolves it again
     assert model.config.plateau_tolerance is None and model.fit_config.plateau_tolerance == 5e-4  # the preset's
     assert model.config.rank_neighbours is None and model.fit_config.rank_neighbours == 0
+    assert model.config.refit_continue_share is None and model.fit_config.refit_continue_share == 0.5
     unresolved = dataclasses.replace(
-        model.fit_config, rating_messages=None, plateau_tolerance=None, rank_neighbours=None
+        model.fit_config, rating_messages=None, plateau_tolerance=None, rank_neighbours=None, refit_continue_share=None
     )
     assert unresolved == model.config
 
