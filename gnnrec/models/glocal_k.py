@@ -69,6 +69,9 @@ PRETRAINING_FIELDS = (
     "protocol",
     "seed",
 )
+# What a continued fine-tuning depends on besides: a refit may continue its selection fit's fine-tuning only when
+# these agree too (the epoch count, selection and device may differ).
+CONTINUATION_FIELDS = (*PRETRAINING_FIELDS, "finetune_iterations")
 
 
 def fit_memory_estimate(num_items: int, num_users: int, num_parameters: int, lbfgs_history: int) -> int:
@@ -173,8 +176,10 @@ class GLocalK(RatingModel):
         self._completed: Tensor | None = None  # [num_movies, num_users], unclipped
         # the network at the end of pre-training (a fit that fine-tunes), for a refit to start from
         self.pretrained_state: dict[str, Tensor] | None = None
-        self._reused: tuple[dict[str, Tensor], GLocalKConfig, tuple[int, int]] | None = None  # warm_start_from
+        # warm_start_from: the state to start from, whether it is a fine-tuned one, its config and catalogue shape
+        self._reused: tuple[dict[str, Tensor], bool, GLocalKConfig, tuple[int, int]] | None = None
         self.reused_pretraining = False  # whether the last fit started from a selection fit's pre-training
+        self.continued_selection = False  # whether it continued a selection fit's fine-tuning
 
     @classmethod
     def test_config(cls) -> GLocalKConfig:
@@ -211,7 +216,9 @@ class GLocalK(RatingModel):
         else:
             how = f"best validation {criterion[len('val_') :]} epoch"
         note = f"{protocol} protocol ({how}: {where}; preset {self.preset_name})"
-        if self.reused_pretraining:
+        if self.continued_selection:
+            note += "; continued the selection fit's fine-tuning"
+        elif self.reused_pretraining:
             note += "; pre-training reused from the selection fit"
         if self.paper_metrics:
             phase = self.selected["phase"]
@@ -249,8 +256,12 @@ class GLocalK(RatingModel):
             generator,
         ).to(device)
         check_fit_memory(split.num_movies, split.num_users, network, config.lbfgs_history, device)
-        self.pretrained_state = self._start_from_reused_pretraining(network, config, split)
-        self.reused_pretraining = self.pretrained_state is not None
+        start, self.continued_selection = self._take_reused(network, config, split)
+        self.reused_pretraining = start is not None
+        self.pretrained_state = None if self.continued_selection else start  # else set below when this fit pre-trains
+        if self.continued_selection:
+            epochs = max(1, round(self.continue_share(self) * config.finetune_epochs))
+            config = self.fit_config = dataclasses.replace(config, finetune_epochs=epochs)
         matrix = RatingMatrix(split.train, split.num_movies, split.num_users, device)
         has_val = len(split.val) > 0
         val_metrics = list(dict.fromkeys(["rmse", config.selection_metric])) if has_val else []
@@ -334,42 +345,67 @@ class GLocalK(RatingModel):
         self.paper_metrics = paper_best
 
     def warm_start_from(self, selection: RatingModel) -> bool:
-        """Start the next fit's fine-tuning from ``selection``'s pre-training instead of pre-training again.
+        """Start the next fit from ``selection``: its fine-tuning from the selection fit's pre-training, or (with
+        :meth:`continue_share` above 0) a continuation of its selected fine-tuning.
 
         Pre-training is a fixed schedule that validation does not select, so a refit on train ∪ validation may
         take it from the selection fit (trained on train only) and spend its time on fine-tuning with the
-        validation ratings added. Taken only with ``reuse_pretraining`` on, the honest protocol, and a selection
-        fit that fine-tuned (its selected epoch is a fine-tuning one); :meth:`fit` then checks that everything
-        pre-training depends on (:data:`PRETRAINING_FIELDS`, the catalogue's shape) agrees.
+        validation ratings added. A continuation takes the selected fine-tuned network instead and fine-tunes it
+        on train ∪ validation for that share of the selected epochs. Taken only with ``reuse_pretraining`` on, the
+        honest protocol, and a selection fit that fine-tuned (its selected epoch is a fine-tuning one);
+        :meth:`fit` then checks that everything the state depends on (:data:`PRETRAINING_FIELDS`, or
+        :data:`CONTINUATION_FIELDS`, and the catalogue's shape) agrees.
         """
         if not self.config.reuse_pretraining or self.config.protocol != "honest":
             return False
-        if not isinstance(selection, GLocalK) or selection.pretrained_state is None:
+        if not isinstance(selection, GLocalK) or selection.network is None or selection.info is None:
             return False
-        if selection.selected.get("phase") != "finetune" or selection.info is None:
+        if selection.selected.get("phase") != "finetune":
             return False
         shape = (selection.info.num_movies, selection.info.num_users)
-        self._reused = (selection.pretrained_state, selection.fit_config, shape)
+        if self.continue_share(selection):
+            state = {key: value.detach().clone() for key, value in selection.network.state_dict().items()}
+            self._reused = (state, True, selection.fit_config, shape)
+        elif selection.pretrained_state is not None:
+            self._reused = (selection.pretrained_state, False, selection.fit_config, shape)
+        else:
+            return False
         return True
+
+    def continue_share(self, selection: RatingModel) -> float:
+        """The share of the selected fine-tuning epochs a refit after ``selection`` continues it for (0: it
+        fine-tunes from the pre-training): this config's ``refit_continue_share``, else the one ``selection``'s
+        fit resolved from its preset."""
+        if self.config.refit_continue_share is not None:
+            return self.config.refit_continue_share
+        resolved = getattr(selection, "fit_config", None)
+        return (resolved.refit_continue_share or 0.0) if isinstance(resolved, GLocalKConfig) else 0.0
 
     @property
     def warm_start_note(self) -> str:
+        share = self.continue_share(self)
+        if share:
+            return f"the refit continues the selection fit's fine-tuning for {share:.0%} of the selected epochs"
         return "the refit fine-tunes from the selection fit's pre-training"
 
-    def _start_from_reused_pretraining(
+    def _take_reused(
         self, network: GLocalKNetwork, config: GLocalKConfig, split: RatingSplit
-    ) -> dict[str, Tensor] | None:
-        """Load the pre-training :meth:`warm_start_from` took (once) into ``network`` and return it; None without."""
+    ) -> tuple[dict[str, Tensor] | None, bool]:
+        """Load the state :meth:`warm_start_from` took (once) into ``network``; return it (``None`` without one)
+        and whether it is a fine-tuned one."""
         if self._reused is None:
-            return None
-        state, source, (movies, users) = self._reused
+            return None, False
+        state, finetuned, source, (movies, users) = self._reused
         self._reused = None
         fitted_on = ((movies, "movies"), (users, "users"))
-        check_warm_start("reuse pre-training", fitted_on, split, config, source, PRETRAINING_FIELDS)
+        if finetuned:
+            check_warm_start("continue the selection fit", fitted_on, split, config, source, CONTINUATION_FIELDS)
+        else:
+            check_warm_start("reuse pre-training", fitted_on, split, config, source, PRETRAINING_FIELDS)
         if config.finetune_epochs == 0:
             raise ValueError("cannot reuse pre-training in a fit without fine-tuning (finetune_epochs=0)")
         network.load_state_dict(state)
-        return state
+        return state, finetuned
 
     def refit_overrides(self) -> dict[str, Any]:
         """The fitted schedule up to the selected epoch, with selection off (``{}`` under the paper protocol)."""

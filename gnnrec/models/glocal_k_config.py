@@ -15,6 +15,8 @@ PAPER_METRICS = ("rmse", "mae", "ndcg")  # the official notebook's per-metric be
 FALLBACK_PRESET = "ml-100k"  # datasets without a preset of their own (Monti's Flixster, Yahoo, ...) use ML-100k's
 
 # The authors' per-dataset settings (their notebook); ``iterations`` = L-BFGS-B iterations per epoch.
+# ``refit_continue_share`` is gnnrec's, not the authors': how a refit starts (GLocalK.warm_start_from), chosen on
+# a second validation carve-out of train (benchmarks/bench_refit_protocol.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "ml-100k": {
         "lambda_2": 20.0,
@@ -24,6 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 30,
         "finetune_epochs": 60,
         "dot_scale": 1.0,
+        "refit_continue_share": 0.0,
     },
     "ml-1m": {
         "lambda_2": 70.0,
@@ -33,6 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 20,
         "finetune_epochs": 30,
         "dot_scale": 0.5,
+        "refit_continue_share": 0.0,
     },
     "douban": {
         "lambda_2": 10.0,
@@ -42,6 +46,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 20,
         "finetune_epochs": 60,
         "dot_scale": 2.0,
+        "refit_continue_share": 0.0,
     },
 }
 
@@ -55,7 +60,9 @@ class GLocalKConfig:
     without a preset use :data:`FALLBACK_PRESET`). Setting one explicitly always wins;
     ``preset="ml-1m"`` etc. uses that preset whatever the dataset. ``reuse_pretraining``: a refit on
     train ∪ validation (a benchmark cell's) starts fine-tuning from its selection fit's pre-training, which
-    selection does not touch, instead of pre-training again (:meth:`GLocalK.warm_start_from`).
+    selection does not touch, instead of pre-training again (:meth:`GLocalK.warm_start_from`);
+    ``refit_continue_share`` above 0 makes it continue the selection fit's selected fine-tuning instead, for
+    that share of the selected fine-tuning epochs.
     """
 
     hidden_sizes: tuple[int, ...] = (500, 500)
@@ -69,6 +76,7 @@ class GLocalKConfig:
     finetune_iterations: int | None = None
     lbfgs_history: int = 10
     reuse_pretraining: bool = True
+    refit_continue_share: float | None = None
     dot_scale: float | None = None
     preset: str = "auto"
     protocol: str = "honest"
@@ -110,6 +118,9 @@ class GLocalKConfig:
         for name in ("lambda_2", "lambda_s"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        share = self.refit_continue_share
+        if share is not None and (isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1):
+            raise ValueError(f"refit_continue_share must be a number in [0, 1], got {share!r}")
         if self.preset != "auto" and self.preset.lower() not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
         if self.protocol not in PROTOCOLS:
