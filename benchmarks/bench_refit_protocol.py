@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="config override for every model whose config has KEY")  # fmt: skip
     parser.add_argument("--no-scaled", action="store_true", help="skip protocol C (one fit fewer per model and seed)")
     parser.add_argument("--warm-sets", nargs="+", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
-                        help="more warm refits (E), each with these config overrides on top, e.g. "
-                             "refit_continue_share=0.2; scored on val2 in a table of their own")  # fmt: skip
+                        help="more warm refits (E), each with these config overrides on top of the selected "
+                             "values, e.g. refit_continue_share=0.2; scored on val2 in their own table")  # fmt: skip
     parser.add_argument("--out", default=None, help="write the report (markdown) to this file")
     harness.add_options(parser, data_dir=True, threads=1)
     return parser.parse_args(argv)
@@ -126,7 +126,7 @@ def study_cell(name: str, seed: int, study: Any, args: argparse.Namespace, threa
     row["variants"] = {}
     for variant in args.warm_sets:
         changed = model_overrides(name, seed, threads, {**extra, **parse_set_options(variant.split(","))})
-        fitted, fitted_seconds = fit(name, {**changed, **chosen}, merged, seed, args.test_config, warm_from=selection)
+        fitted, fitted_seconds = fit(name, {**chosen, **changed}, merged, seed, args.test_config, warm_from=selection)
         row["variants"][variant] = (scores(fitted, merged), fitted_seconds) if fitted is not None else None
     return row
 

@@ -488,6 +488,57 @@ def test_pretraining_is_reused_only_when_asked_and_compatible(tiny_split):
         GLocalKConfig(reuse_pretraining="yes")
 
 
+def test_a_continued_refit_takes_up_the_selected_fine_tuning(tiny_split):
+    config = dataclasses.replace(GLocalK.test_config(), selection="last")
+    selection = GLocalK(config, seed=3, finetune_epochs=2).fit(tiny_split)
+    longer = GLocalK(config, seed=3, finetune_epochs=4).fit(tiny_split)
+    # each epoch starts L-BFGS-B afresh from the weights, so 2 epochs continued from the selection fit's last
+    # fine-tuned weights are the last 2 of a 4-epoch fit, bit for bit
+    refit = GLocalK(config, seed=3, finetune_epochs=4, refit_continue_share=0.5)
+    assert refit.warm_start_from(selection)
+    refit.fit(tiny_split)
+    assert refit.continued_selection and refit.reused_pretraining and refit.pretrained_state is None
+    assert [row["phase"] for row in refit.history] == ["finetune"] * 2
+    assert torch.equal(refit.score_matrix(), longer.score_matrix())
+    assert "continued the selection fit's fine-tuning" in refit.protocol_note
+    assert refit.warm_start_note == "the refit continues the selection fit's fine-tuning for 50% of the selected epochs"
+    # the state is taken once: the next fit starts from scratch
+    refit.fit(tiny_split)
+    assert not refit.continued_selection and refit.history[0]["phase"] == "pretrain"
+
+
+def test_the_continued_share_follows_the_selection_fits_preset_unless_set(tiny_split, monkeypatch):
+    from gnnrec.models import glocal_k_config
+
+    selection = GLocalK(GLocalK.test_config(), seed=3).fit(tiny_split)
+    assert selection.preset_name == "ml-100k" and GLocalK(GLocalK.test_config()).continue_share(selection) == 0.0
+    monkeypatch.setitem(glocal_k_config.PRESETS, "ml-100k", {**glocal_k_config.PRESETS["ml-100k"],
+                                                             "refit_continue_share": 0.25})  # fmt: skip
+    selection = GLocalK(GLocalK.test_config(), seed=3).fit(tiny_split)
+    assert GLocalK(GLocalK.test_config()).continue_share(selection) == 0.25
+    assert GLocalK(GLocalK.test_config(), refit_continue_share=0.0).continue_share(selection) == 0.0
+
+
+def test_a_continuation_is_refused_from_a_fit_with_other_settings(tiny_split):
+    config = GLocalK.test_config()
+    selection = GLocalK(config, seed=3).fit(tiny_split)
+    for field, value in (("finetune_iterations", 2), ("lambda_s", 0.5), ("pretrain_epochs", 1)):
+        refit = GLocalK(config, **{"seed": 3, "refit_continue_share": 0.5, field: value})
+        assert refit.warm_start_from(selection)
+        with pytest.raises(ValueError, match=f"cannot continue the selection fit: {field} is"):
+            refit.fit(tiny_split)
+    # how the refit starts is its own setting: the selected values do not carry the selection fit's share
+    assert "refit_continue_share" not in selection.refit_overrides()
+    # what selection sets, the epoch count and the share itself may differ
+    refit = GLocalK(config, seed=3, refit_continue_share=1.0, finetune_epochs=1, selection="last")
+    assert refit.warm_start_from(selection)
+    refit.fit(tiny_split)
+    assert refit.continued_selection and len(refit.history) == 1
+    for bad in (-0.1, 1.5, float("nan"), True, "half"):
+        with pytest.raises(ValueError, match="refit_continue_share.* must be a"):
+            GLocalKConfig(refit_continue_share=bad)
+
+
 def create_mf(split):
     from gnnrec.models.mf import MF
 

@@ -411,7 +411,9 @@ class GLocalK(RatingModel):
         """The fitted schedule up to the selected epoch, with selection off (``{}`` under the paper protocol)."""
         if self.fit_config is None or not self.selected or self.fit_config.protocol == "paper":
             return {}
-        resolved = {name: getattr(self.fit_config, name) for name in PRESETS[FALLBACK_PRESET]}
+        # how a refit starts is the refit's own setting (its config, else this fit's preset), not a selected value
+        shared = [name for name in PRESETS[FALLBACK_PRESET] if name != "refit_continue_share"]
+        resolved = {name: getattr(self.fit_config, name) for name in shared}
         epochs = {"pretrain_epochs": self.selected["epoch"], "finetune_epochs": 0}
         if self.selected["phase"] == "finetune":
             epochs = {"pretrain_epochs": self.fit_config.pretrain_epochs, "finetune_epochs": self.selected["epoch"]}
