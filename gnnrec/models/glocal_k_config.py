@@ -26,7 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 30,
         "finetune_epochs": 60,
         "dot_scale": 1.0,
-        "refit_continue_share": 0.0,
+        "refit_continue_share": 0.25,
     },
     "ml-1m": {
         "lambda_2": 70.0,
