@@ -453,7 +453,7 @@ def test_fit_stops_with_a_clear_error_when_predictions_turn_non_finite(tiny_spli
 
 
 def test_a_refit_reuses_the_selection_fits_pretraining_and_only_fine_tunes(tiny_split):
-    config = dataclasses.replace(GLocalK.test_config(), selection="last")
+    config = dataclasses.replace(GLocalK.test_config(), selection="last", refit_continue_share=0.0)
     selection = GLocalK(config, seed=3).fit(tiny_split)
     assert selection.pretrained_state is not None and selection.selected["phase"] == "finetune"
     # the same schedule on the same data, started from the selection fit's pre-training, repeats its fine-tuning
@@ -472,7 +472,7 @@ def test_a_refit_reuses_the_selection_fits_pretraining_and_only_fine_tunes(tiny_
 
 
 def test_pretraining_is_reused_only_when_asked_and_compatible(tiny_split):
-    config = GLocalK.test_config()
+    config = dataclasses.replace(GLocalK.test_config(), refit_continue_share=0.0)
     selection = GLocalK(config, seed=3).fit(tiny_split)
     assert not GLocalK(config, seed=3, reuse_pretraining=False).warm_start_from(selection)
     assert not GLocalK(config, seed=3).warm_start_from(create_mf(tiny_split))
@@ -511,11 +511,11 @@ def test_the_continued_share_follows_the_selection_fits_preset_unless_set(tiny_s
     from gnnrec.models import glocal_k_config
 
     selection = GLocalK(GLocalK.test_config(), seed=3).fit(tiny_split)
-    assert selection.preset_name == "ml-100k" and GLocalK(GLocalK.test_config()).continue_share(selection) == 0.0
+    assert selection.preset_name == "ml-100k" and GLocalK(GLocalK.test_config()).continue_share(selection) == 0.25
     monkeypatch.setitem(glocal_k_config.PRESETS, "ml-100k", {**glocal_k_config.PRESETS["ml-100k"],
-                                                             "refit_continue_share": 0.25})  # fmt: skip
+                                                             "refit_continue_share": 0.75})  # fmt: skip
     selection = GLocalK(GLocalK.test_config(), seed=3).fit(tiny_split)
-    assert GLocalK(GLocalK.test_config()).continue_share(selection) == 0.25
+    assert GLocalK(GLocalK.test_config()).continue_share(selection) == 0.75
     assert GLocalK(GLocalK.test_config(), refit_continue_share=0.0).continue_share(selection) == 0.0
 
 

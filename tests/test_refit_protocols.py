@@ -138,10 +138,12 @@ def test_glocal_k_and_gnn_cells_refit_from_what_the_selection_fit_learned(tmp_pa
     assert glocal_k["status"] == OK and glocal_k["refit_protocol"] == "refit"
     assert glocal_k["refit_fit"]["warm_start"] is True and cells["mf"]["refit_fit"]["warm_start"] is False
     assert {row["phase"] for row in glocal_k["refit_fit"]["history"]} == {"finetune"}
+    selected = glocal_k["selection"]["selected"]["finetune_epochs"]
+    assert len(glocal_k["refit_fit"]["history"]) == max(1, round(0.25 * selected))  # the ml-100k preset's share
     assert {row["phase"] for row in glocal_k["history"]} == {"pretrain", "finetune"}
     report = (tmp_path / "run" / "results.md").read_text()
     gnn = cells["gnn"]
     assert gnn["status"] == OK and gnn["refit_protocol"] == "refit" and gnn["refit_fit"]["warm_start"] is True
     assert len(gnn["refit_fit"]["history"]) == round(0.5 * gnn["selection"]["selected"]["max_epochs"])
-    assert "(`warm_start_from`): glocal-k: the refit fine-tunes from the selection fit's pre-training" in report
+    assert "(`warm_start_from`): glocal-k: the refit continues the selection fit's fine-tuning for 25%" in report
     assert "gnn: the refit continues the selection fit's networks for 50% of the selected epochs" in report
