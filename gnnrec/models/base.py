@@ -194,6 +194,18 @@ class RatingModel(abc.ABC):
         """What :meth:`warm_start_from` takes, in a few words for a benchmark report ("" where it takes nothing)."""
         return ""
 
+    def continue_share(self, selection: RatingModel) -> float:
+        """The share of the selected epochs a refit after ``selection`` continues it for (0: the refit does not
+        continue it): this config's ``refit_continue_share``, else the one ``selection``'s fit resolved from its
+        preset (``fit_config``, a config of this model's class); 0 for a config without the field."""
+        own = getattr(self.config, "refit_continue_share", None)
+        if own is not None:
+            return own
+        resolved = getattr(selection, "fit_config", None)
+        if not isinstance(resolved, type(self.config)):
+            return 0.0
+        return getattr(resolved, "refit_continue_share", None) or 0.0
+
     # ------------------------------------------------------------------ public API
     @property
     def device(self) -> torch.device:

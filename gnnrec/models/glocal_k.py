@@ -372,15 +372,6 @@ class GLocalK(RatingModel):
             return False
         return True
 
-    def continue_share(self, selection: RatingModel) -> float:
-        """The share of the selected fine-tuning epochs a refit after ``selection`` continues it for (0: it
-        fine-tunes from the pre-training): this config's ``refit_continue_share``, else the one ``selection``'s
-        fit resolved from its preset."""
-        if self.config.refit_continue_share is not None:
-            return self.config.refit_continue_share
-        resolved = getattr(selection, "fit_config", None)
-        return (resolved.refit_continue_share or 0.0) if isinstance(resolved, GLocalKConfig) else 0.0
-
     @property
     def warm_start_note(self) -> str:
         share = self.continue_share(self)

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from gnnrec.config import check_config, resolve_preset
+from gnnrec.config import Range, check_config, resolve_preset
 from gnnrec.evaluation import check_selection_metric
 
 PROTOCOLS = ("honest", "paper")
@@ -86,7 +86,7 @@ class GLocalKConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        check_config(self)  # finite numbers, a valid device
+        check_config(self, {"refit_continue_share": Range(0.0, 1.0)})  # finite numbers, a valid device
         try:
             self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         except (TypeError, ValueError):
@@ -118,9 +118,6 @@ class GLocalKConfig:
         for name in ("lambda_2", "lambda_s"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
-        share = self.refit_continue_share
-        if share is not None and (isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1):
-            raise ValueError(f"refit_continue_share must be a number in [0, 1], got {share!r}")
         if self.preset != "auto" and self.preset.lower() not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose 'auto' or one of {', '.join(PRESETS)}")
         if self.protocol not in PROTOCOLS:

@@ -157,14 +157,6 @@ class GNNModel(RatingModel):
         (``benchmarks/bench_refit_protocol.py``)."""
         return "refit" if self.continue_share(self) else "scaled"
 
-    def continue_share(self, selection: RatingModel) -> float:
-        """The share of the selected epochs a refit after ``selection`` continues it for (0: a fresh refit): this
-        config's ``refit_continue_share``, else the one ``selection``'s fit resolved from its preset."""
-        if self.config.refit_continue_share is not None:
-            return self.config.refit_continue_share
-        resolved = getattr(selection, "fit_config", None)
-        return (resolved.refit_continue_share or 0.0) if isinstance(resolved, GNNConfig) else 0.0
-
     def warm_start_from(self, selection: RatingModel) -> bool:
         """Let the next fit continue ``selection``'s rating snapshots instead of training afresh.
 
