@@ -40,6 +40,7 @@ import numpy
 import torch
 
 import gnnrec
+from gnnrec.nn.blas import cpu_products
 from gnnrec.provenance import code_version
 from gnnrec.threads import available_cores, resolve_threads
 from gnnrec.utils import atomic_write_text
@@ -276,6 +277,7 @@ def environment() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_products": cpu_products(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
     try:

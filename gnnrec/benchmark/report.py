@@ -333,6 +333,8 @@ def _header(results: Mapping[str, Any], evaluated: str) -> list[str]:
         f"numpy {env['numpy']}, gnnrec {env['gnnrec']}" + (f" (git {env['git_commit']})" if env["git_commit"] else ""),
         f"- machine: {env['platform']}, {env['processor']}, {env['cpu_count']} CPUs, {env['torch_threads']} torch "
         f"threads"
+        # older results do not say what multiplied their dense CPU products
+        + (f" (dense one-thread products: {env['cpu_products']})" if env.get("cpu_products") else "")
         + (f", GPU {env['cuda']}" if env["cuda"] else "")
         # older results have no "processes": they ran in one
         + (f"; {run['processes']} data-parallel processes" if run.get("processes", 1) > 1 else ""),

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnrec.nn.activation import activation as activation_module
+from gnnrec.nn.blas import matmul
 
 
 def local_kernel(u: Tensor, v: Tensor) -> Tensor:
@@ -115,7 +116,9 @@ class KernelLayer(nn.Module):
         """``σ(x (W ⊙ Ŵ) + b)``; pass ``weight`` = :meth:`effective_weight` when it is already computed."""
         if x.shape[-1] != self.in_features:
             raise ValueError(f"KernelLayer expects {self.in_features} input features, got {x.shape[-1]}")
-        return self.activate(x @ (self.effective_weight() if weight is None else weight) + self.bias)
+        weight = self.effective_weight() if weight is None else weight
+        product = matmul(x, weight) if isinstance(x, Tensor) else x @ weight
+        return self.activate(product + self.bias)
 
     def mean_output(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """``forward(x).mean(-1)`` of a linear (``identity``) layer as one matrix-vector product, ``[N]``."""
