@@ -101,3 +101,14 @@ def test_cpu_products_names_the_library(monkeypatch):
     assert blas.cpu_products() == "numpy (OpenBLAS)"
     monkeypatch.setenv("GNNREC_CPU_BLAS", "torch")
     assert blas.cpu_products() == "torch"
+
+
+def test_cli_refuses_a_bad_setting_before_any_work(monkeypatch, capsys, tmp_path):
+    from gnnrec.cli import main
+
+    monkeypatch.setenv("GNNREC_CPU_BLAS", "fast")
+    monkeypatch.setenv("GNNREC_HOME", str(tmp_path))
+    assert main(["data", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "gnnrec data: error: GNNREC_CPU_BLAS must be one of auto, numpy, torch, got 'fast'"
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -260,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("default", category=DeprecationWarning, module=r"gnnrec\.")
     debug = args.debug or os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
     try:
+        from gnnrec.nn.blas import numpy_backend
         from gnnrec.threads import resolve_threads, torch_threads
 
+        numpy_backend()  # a bad $GNNREC_CPU_BLAS is refused before any work starts
         if getattr(args, "threads", None) is None:
             return args.func(args)
         args.torch_threads = resolve_threads(args.threads)
