@@ -1,8 +1,8 @@
 """Dense float32 matrix products on the CPU through NumPy's OpenBLAS where torch's MKL is the slower library.
 
 torch's CPU wheels multiply with Intel's MKL, which on other vendors' processors (the AMD EPYC these
-benchmarks run on) takes code paths that run GLocal-K's single-precision products at about half of
-OpenBLAS's speed on one thread (``benchmarks/results/gemm_blas.md``). :func:`matmul` sends such products to
+benchmarks run on) takes code paths that run GLocal-K's single-precision products slower than OpenBLAS on one
+thread (measured in ``benchmarks/results/gemm_blas.md``). :func:`matmul` sends such products to
 NumPy, whose wheels bundle OpenBLAS, and keeps torch everywhere else (CUDA, other dtypes, several threads,
 Intel processors). The two libraries round differently, so the choice is part of a result's provenance
 (:func:`cpu_products`, recorded by :func:`gnnrec.benchmark.harness.environment`).
