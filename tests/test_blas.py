@@ -69,6 +69,7 @@ def test_numpy_product_and_gradients_match_torch(monkeypatch, transposed):
         with torch_threads(1):
             out = blas.matmul(left, right)
             out.backward(grad)
+        assert (type(out.grad_fn).__name__ == "_NumpyMatmulBackward") is (backend == "numpy")
         assert out.shape == (37, 29)
         results.append((out.detach(), left.grad, right.grad))
     for got, want in zip(*results, strict=True):
