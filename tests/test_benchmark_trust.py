@@ -158,6 +158,28 @@ def test_changed_code_recomputes_cells_unless_stale_reuse_is_asked(ml100k_fixtur
     assert Counting.fits == 2 and not run.cells[0]["stale"]  # changed code: recomputed
 
 
+def test_another_cpu_product_library_recomputes_cells_unless_stale_reuse_is_asked(
+    ml100k_fixture_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(MODEL_CLASSES, Counting.name, Counting)
+    Counting.fits = 0
+    suite = _suite(models=[Counting.name], refit=False)
+    out = tmp_path / "run"
+    monkeypatch.setenv("GNNREC_CPU_BLAS", "torch")
+    _run(suite, out, ml100k_fixture_dir)
+    assert Counting.fits == 1 and run_cell_record(out)["cpu_products"] == "torch"
+    monkeypatch.setenv("GNNREC_CPU_BLAS", "numpy")  # other rounding: the cell no longer stands for this run
+    run = _run(suite, out, ml100k_fixture_dir, reuse_stale=True)
+    assert Counting.fits == 1 and run.cells[0]["stale"]
+    _run(suite, out, ml100k_fixture_dir)
+    assert Counting.fits == 2 and run_cell_record(out)["cpu_products"] == "numpy (OpenBLAS)"
+
+
+def run_cell_record(run_dir):
+    (path,) = (run_dir / "cells").glob("*.json")
+    return json.loads(path.read_text())
+
+
 def test_select_on_validation_tests_only_the_chosen_variant(ml100k_fixture_dir, tmp_path):
     suite = _suite(
         models=[

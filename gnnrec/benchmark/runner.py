@@ -18,8 +18,9 @@ A run directory holds::
                           before refit)
 
 Running again into the same directory reuses every finished cell whose model, config, split
-fingerprint, seed, evaluation and refit settings and code version (:func:`gnnrec.provenance.version_key`) are
-unchanged, and computes the rest (failed cells too); ``reuse_stale`` also reuses other code versions' cells.
+fingerprint, seed, evaluation and refit settings, code version (:func:`gnnrec.provenance.version_key`) and
+library of the dense CPU products (:func:`gnnrec.nn.blas.cpu_products`) are unchanged, and computes the rest
+(failed cells too); ``reuse_stale`` also reuses cells of other code versions and libraries.
 
 Under ``torchrun`` (:mod:`gnnrec.distributed`) every rank runs the same cells in the same order, so each fit is
 data-parallel; rank 0 alone writes the run directory (and decides which cells are reused), the other ranks write
@@ -62,6 +63,7 @@ from gnnrec.data.split import RatingSplit
 from gnnrec.evaluation import improved
 from gnnrec.models import create_model, get_model_class
 from gnnrec.models.base import RatingModel
+from gnnrec.nn.blas import cpu_products
 from gnnrec.provenance import code_version, version_key
 from gnnrec.threads import resolve_threads, torch_threads
 from gnnrec.utils import atomic_write_text, gnnrec_home, remove_stray_temporaries, seed_everything
@@ -92,6 +94,10 @@ def default_run_dir(suite: Suite) -> Path:
 
 # Keys of a cell record that must match for the cell to be reused; CODE_KEY may differ with ``reuse_stale``.
 CODE_KEY = "code_version_key"
+# What multiplied the dense CPU products (gnnrec.nn.blas): another library rounds differently, as other code would.
+# May differ with ``reuse_stale``, as CODE_KEY may.
+ARITHMETIC_KEY = "cpu_products"
+STALE_IGNORES = (CODE_KEY, ARITHMETIC_KEY)
 
 
 def path_in_run(run_dir: Path, relative: Any, folder: str = "") -> Path:
@@ -362,13 +368,14 @@ def _run(
                 "refit": cell.refit(suite),
                 "test_evaluated": not selecting,
                 CODE_KEY: code_key,
+                ARITHMETIC_KEY: cpu_products(),
             }
             cell_path = run_dir / "cells" / f"{cell.id}.json"
             previous = _read_json(cell_path)
             where = f"[{position}/{len(cells)}] {cell.entry.label} {cell.split} seed {cell.seed}"
             files = {"run_dir": run_dir, "needs_checkpoint": selecting}
             fresh = _reusable(previous, expected, **files)
-            old_code = not fresh and reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,), **files)
+            old_code = not fresh and reuse_stale and _reusable(previous, expected, ignore=STALE_IGNORES, **files)
             fresh, old_code = (bool(flag) for flag in distributed.broadcast_flags([fresh, old_code]))  # rank 0's files
             if (fresh or old_code) and not distributed.is_main():  # rank 0 reuses it: no fit to join
                 bar.update()
@@ -570,6 +577,7 @@ def _run_coldstart(
                 "refit": False,
                 "test_evaluated": True,
                 CODE_KEY: code_key,
+                ARITHMETIC_KEY: cpu_products(),
             }
             todo = []
             for cell in group:
@@ -580,7 +588,7 @@ def _run_coldstart(
                     records[cell.id] = {**previous, "stale": False}
                     reused += 1
                     log(f"{where}: reused")
-                elif reuse_stale and _reusable(previous, expected, ignore=(CODE_KEY,), run_dir=run_dir):
+                elif reuse_stale and _reusable(previous, expected, ignore=STALE_IGNORES, run_dir=run_dir):
                     records[cell.id] = {**previous, "stale": True}
                     reused += 1
                     stale += 1

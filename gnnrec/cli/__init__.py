@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--reuse-stale",
         action="store_true",
-        help="also reuse finished cells computed by another code version (marked stale in the tables)",
+        help="also reuse finished cells computed by another code version or CPU product library (marked stale)",
     )
     bench.add_argument(
         "--jobs",
