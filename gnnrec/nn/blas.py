@@ -57,10 +57,13 @@ def numpy_backend(setting: str | None = None, vendor: str | None = None, torch_h
     return bool(torch_has_mkl) and bool(vendor) and vendor != "GenuineIntel"
 
 
-def uses_numpy(a: Tensor, b: Tensor) -> bool:
-    """Whether :func:`matmul` sends ``a @ b`` to NumPy: both dense CPU float32 matrices, torch on one thread
-    (with more, torch's threaded MKL is the faster of the two) and :func:`numpy_backend`."""
-    dense = all(t.layout == torch.strided and t.device.type == "cpu" and t.dtype == torch.float32 for t in (a, b))
+def uses_numpy(a: Any, b: Any) -> bool:
+    """Whether :func:`matmul` sends ``a @ b`` to NumPy: both dense CPU float32 matrices (not other operands with
+    ``@``), torch on one thread (with more, torch's threaded MKL is the faster of the two) and :func:`numpy_backend`."""
+    dense = all(
+        isinstance(t, Tensor) and t.layout == torch.strided and t.device.type == "cpu" and t.dtype == torch.float32
+        for t in (a, b)
+    )
     return dense and a.dim() == 2 and b.dim() == 2 and torch.get_num_threads() == 1 and numpy_backend()
 
 
@@ -108,8 +111,9 @@ class _NumpyMatmul(torch.autograd.Function):
         return grad_a, grad_b
 
 
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` for matrices, through NumPy's OpenBLAS where :func:`uses_numpy` says so, else torch's ``@``.
+def matmul(a: Any, b: Tensor) -> Tensor:
+    """``a @ b`` for matrices, through NumPy's OpenBLAS where :func:`uses_numpy` says so, else ``a``'s own ``@``
+    (a sparse tensor, or any operand with ``@`` such as :class:`gnnrec.nn.sparse.ConstantSparse`).
 
     Shapes:
         ``a``: ``[n, k]``, ``b``: ``[k, m]``; output ``[n, m]``.

@@ -117,8 +117,7 @@ class KernelLayer(nn.Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"KernelLayer expects {self.in_features} input features, got {x.shape[-1]}")
         weight = self.effective_weight() if weight is None else weight
-        product = matmul(x, weight) if isinstance(x, Tensor) else x @ weight
-        return self.activate(product + self.bias)
+        return self.activate(matmul(x, weight) + self.bias)
 
     def mean_output(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """``forward(x).mean(-1)`` of a linear (``identity``) layer as one matrix-vector product, ``[N]``."""
